@@ -1,0 +1,116 @@
+"""Database access shared by the services: one engine per process, sessions scoped to one transaction."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Declarative base; each service subclasses it so that its metadata holds only its own tables."""
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs given in the common short form."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN; take control of both, and
+    # use WAL so readers (the relay) never block the writers (the web requests).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get("immediate") else "BEGIN")
+
+
+class Database:
+    """An engine and a session factory, created unbound and configured once the settings are known."""
+
+    def __init__(self, url: str | None = None, **engine_options: Any) -> None:
+        self._engine: Engine | None = None
+        self._sessions: sessionmaker[Session] | None = None
+        if url is not None:
+            self.configure(url, **engine_options)
+
+    def configure(self, url: str, **engine_options: Any) -> None:
+        url = normalise_url(url)
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+            engine_options.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        else:
+            engine_options.setdefault("pool_pre_ping", True)
+            engine_options.setdefault("pool_size", 5)
+            engine_options.setdefault("max_overflow", 10)
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = create_engine(url, **engine_options)
+        if parsed.get_backend_name() == "sqlite":
+            _prepare_sqlite(self._engine)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def init_app(self, app: Any, url: str) -> None:
+        """Bind to a Flask app: configure, and dispose of pooled connections inherited across a fork."""
+        self.configure(url)
+        app.extensions["polis.db"] = self
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("Database is not configured")
+        return self._engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def sqlite_path(self) -> str | None:
+        if not self.is_sqlite:
+            return None
+        return self.engine.url.database
+
+    def session(self) -> Session:
+        if self._sessions is None:
+            raise RuntimeError("Database is not configured")
+        return self._sessions()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit when the block ends, roll back when it raises."""
+        session = self.session()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

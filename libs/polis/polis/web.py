@@ -1,0 +1,283 @@
+"""The platform every Polis Flask app shares: request ids, JSON errors, health, metrics and OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, Response, g, jsonify, request
+from marshmallow import RAISE, Schema, ValidationError
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from werkzeug.exceptions import HTTPException
+
+from polis import requestid
+from polis.errors import ApiError, MalformedJson, UnsupportedMediaType, ValidationFailed, error_body
+
+log = logging.getLogger("polis.web")
+
+REQUESTS = Counter("http_requests_total", "HTTP requests handled", ["service", "method", "endpoint", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration",
+    ["service", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+ReadinessCheck = Callable[[], None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Werkzeug's defaults name no code; these are the ones clients can rely on.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ApiSchema(Schema):
+    """Base of every API schema: unknown fields are refused, by name."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def load(schema: Schema, data: Any) -> Any:
+    """Validate input with a schema, turning marshmallow's errors into the API's ValidationFailed."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        unknown = [name for name, msgs in fields.items() if msgs == ["Unknown field."]]
+        message = f"Unknown fields: {', '.join(sorted(unknown))}." if unknown else ValidationFailed.message
+        raise ValidationFailed(message, fields=fields) from None
+
+
+def json_body() -> Any:
+    """The request's JSON body; 415 unless it is declared JSON, 400 when it does not parse."""
+    if not request.is_json:
+        raise UnsupportedMediaType()
+    data = request.get_json(silent=True)
+    if data is None:
+        raise MalformedJson()
+    return data
+
+
+# --- OpenAPI --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    summary: str
+    request: type[Schema] | None = None
+    response: type[Schema] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def api_doc(
+    summary: str,
+    *,
+    request: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """Describe a view for the service's OpenAPI document."""
+
+    def decorate(view: F) -> F:
+        view.__dict__["_polis_operation"] = Operation(summary, request, response, status, errors, tags)
+        return view
+
+    return decorate
+
+
+def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
+    spec = APISpec(title=title, version=version, openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
+    spec.components.schema(
+        "Error",
+        {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "fields"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "fields": {"type": "object"},
+                    },
+                }
+            },
+        },
+    )
+    error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        operation: Operation | None = getattr(view, "_polis_operation", None)
+        if operation is None:
+            continue
+        path = rule.rule
+        for argument in rule.arguments:
+            path = path.replace(f"<{argument}>", f"{{{argument}}}")
+            for converter in ("int", "string", "uuid", "path"):
+                path = path.replace(f"<{converter}:{argument}>", f"{{{argument}}}")
+        parameters = [
+            {"name": argument, "in": "path", "required": True, "schema": {"type": "string"}}
+            for argument in sorted(rule.arguments)
+        ]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            responses: dict[str, Any] = {}
+            if operation.response is not None:
+                responses[str(operation.status)] = {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": operation.response}},
+                }
+            else:
+                responses[str(operation.status)] = {"description": "OK"}
+            for status in operation.errors:
+                responses[str(status)] = {"description": _HTTP_CODES.get(status, "error"), **error_ref}
+            entry: dict[str, Any] = {"summary": operation.summary, "responses": responses}
+            if operation.tags:
+                entry["tags"] = list(operation.tags)
+            if parameters:
+                entry["parameters"] = parameters
+            if operation.request is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": operation.request}},
+                }
+            paths.setdefault(path, {})[method.lower()] = entry
+    for path, operations in sorted(paths.items()):
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+# --- registration ---------------------------------------------------------------------------------------
+
+
+def register_platform(
+    app: Flask,
+    *,
+    service: str,
+    version: str,
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+    trust_request_id: bool = True,
+) -> None:
+    """Attach request ids, the JSON error shape, /healthz, /readyz, /metrics and /openapi.json to app."""
+    app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    _register_request_id(app, service, trust_request_id)
+    _register_error_handlers(app)
+    _register_health(app, service, version, dict(readiness or {}))
+    _register_openapi(app, service, version)
+
+
+def _register_request_id(app: Flask, service: str, trust_request_id: bool) -> None:
+    @app.before_request
+    def _adopt_request_id() -> None:
+        incoming = request.headers.get(requestid.HEADER) if trust_request_id else None
+        requestid.set_request_id(incoming if requestid.is_valid(incoming) else requestid.new_request_id())
+        g.polis_started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        current = requestid.current_request_id()
+        if current:
+            response.headers[requestid.HEADER] = current
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
+        started = g.get("polis_started")
+        if started is not None:
+            LATENCY.labels(service, endpoint).observe(time.perf_counter() - started)
+        return response
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        requestid.set_request_id(None)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> tuple[Response, int]:
+        return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        message = exc.description if status < 500 else "The service could not complete the request."
+        response = jsonify(error_body(_HTTP_CODES.get(status, "http_error"), str(message)))
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return jsonify(error_body("internal_error", "The service could not complete the request.")), 500
+
+
+def _register_health(app: Flask, service: str, version: str, checks: dict[str, ReadinessCheck]) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok", service=service, version=version)
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        results: dict[str, str] = {}
+        ready = True
+        for name, check in checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as exc:  # any failure means "not ready"; the reason goes to the log
+                ready = False
+                results[name] = "unavailable"
+                log.warning("readiness check failed", extra={"check": name, "error": str(exc)})
+        body = {"status": "ready" if ready else "not_ready", "service": service, "checks": results}
+        return jsonify(body), 200 if ready else 503
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            payload = generate_latest(registry)
+        else:
+            payload = generate_latest()
+        return Response(payload, mimetype=CONTENT_TYPE_LATEST)
+
+
+def _register_openapi(app: Flask, service: str, version: str) -> None:
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        document = app.extensions.get("polis.openapi")
+        if document is None:
+            document = build_openapi(app, title=f"Polis {service} API", version=version)
+            app.extensions["polis.openapi"] = document
+        return jsonify(document)
