@@ -1,0 +1,163 @@
+"""The web platform: request ids, the JSON error shape for every kind of bad input, health and OpenAPI."""
+
+import json
+import logging
+
+import pytest
+from flask import Flask, jsonify
+from marshmallow import fields
+
+from polis import requestid
+from polis.errors import NotFound
+from polis.logging import JsonFormatter
+from polis.web import ApiSchema, api_doc, json_body, load, register_platform
+
+
+class GreetingSchema(ApiSchema):
+    name = fields.String(required=True)
+
+
+def make_app(readiness=None):
+    app = Flask("platform-test")
+    app.config["MAX_CONTENT_LENGTH"] = 256
+    register_platform(app, service="demo", version="1.2.3", readiness=readiness or {})
+
+    @app.post("/api/demo/greetings")
+    @api_doc("Greet someone", request=GreetingSchema, response=GreetingSchema, status=201, errors=(400,))
+    def greet():
+        data = load(GreetingSchema(), json_body())
+        return jsonify(name=data["name"], request_id=requestid.current_request_id()), 201
+
+    @app.get("/api/demo/things/<thing_id>")
+    @api_doc("A thing", errors=(404,))
+    def thing(thing_id):
+        raise NotFound("No such thing.")
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals /etc/passwd")
+
+    return app
+
+
+@pytest.fixture
+def client():
+    return make_app().test_client()
+
+
+def assert_error_shape(response, status, code):
+    assert response.status_code == status
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+def test_a_valid_request_succeeds_and_carries_a_request_id(client):
+    response = client.post("/api/demo/greetings", json={"name": "Maria"})
+    assert response.status_code == 201
+    assert response.get_json()["name"] == "Maria"
+    assert requestid.is_valid(response.headers["X-Request-ID"])
+    assert response.get_json()["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_a_request_id_from_the_gateway_is_adopted(client):
+    response = client.post("/api/demo/greetings", json={"name": "x"}, headers={"X-Request-ID": "abc123def456"})
+    assert response.headers["X-Request-ID"] == "abc123def456"
+
+
+def test_a_request_id_that_could_inject_into_logs_is_replaced(client):
+    response = client.post("/api/demo/greetings", json={"name": "x"}, headers={"X-Request-ID": "a b {c}"})
+    assert response.headers["X-Request-ID"] != "a b {c}"
+    assert requestid.is_valid(response.headers["X-Request-ID"])
+
+
+def test_malformed_json_is_a_400_with_the_error_shape(client):
+    response = client.post("/api/demo/greetings", data="{not json", content_type="application/json")
+    assert_error_shape(response, 400, "malformed_json")
+
+
+def test_unknown_fields_are_refused_by_name(client):
+    response = client.post("/api/demo/greetings", json={"name": "x", "admin": True, "zeta": 1})
+    error = assert_error_shape(response, 400, "validation_failed")
+    assert set(error["fields"]) == {"admin", "zeta"}
+    assert "admin" in error["message"] and "zeta" in error["message"]
+
+
+def test_missing_fields_are_named(client):
+    error = assert_error_shape(client.post("/api/demo/greetings", json={}), 400, "validation_failed")
+    assert "name" in error["fields"]
+
+
+def test_a_body_that_is_not_json_is_refused_with_415(client):
+    response = client.post("/api/demo/greetings", data="name=x", content_type="application/x-www-form-urlencoded")
+    assert_error_shape(response, 415, "unsupported_media_type")
+
+
+def test_an_oversized_body_is_refused_with_413(client):
+    response = client.post("/api/demo/greetings", json={"name": "x" * 1000})
+    assert_error_shape(response, 413, "payload_too_large")
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(client):
+    assert_error_shape(client.get("/api/demo/nowhere"), 404, "not_found")
+    response = client.delete("/api/demo/greetings")
+    assert_error_shape(response, 405, "method_not_allowed")
+    assert "POST" in response.headers["Allow"]
+
+
+def test_an_api_error_keeps_its_message(client):
+    assert assert_error_shape(client.get("/api/demo/things/7"), 404, "not_found")["message"] == "No such thing."
+
+
+def test_an_unexpected_error_never_shows_a_stack_trace(client, caplog):
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/boom")
+    error = assert_error_shape(response, 500, "internal_error")
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "passwd" not in text and "RuntimeError" not in text
+    assert error["message"]
+    assert any("unhandled error" in record.getMessage() for record in caplog.records)
+
+
+def test_health_is_alive_without_dependencies(client):
+    assert client.get("/healthz").get_json() == {"status": "ok", "service": "demo", "version": "1.2.3"}
+
+
+def test_readiness_reports_each_dependency_and_fails_when_one_is_down():
+    def broken():
+        raise ConnectionError("refused")
+
+    client = make_app({"database": lambda: None, "broker": broken}).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "broker": "unavailable"}
+    assert make_app({"database": lambda: None}).test_client().get("/readyz").status_code == 200
+
+
+def test_metrics_are_exposed_for_prometheus(client):
+    client.post("/api/demo/greetings", json={"name": "x"})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'http_requests_total{endpoint="/api/demo/greetings",method="POST",service="demo",status="201"}' in text
+
+
+def test_the_openapi_document_describes_the_documented_operations(client):
+    document = client.get("/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    operation = document["paths"]["/api/demo/greetings"]["post"]
+    assert operation["summary"] == "Greet someone"
+    assert "201" in operation["responses"] and "400" in operation["responses"]
+    assert "requestBody" in operation
+    assert document["paths"]["/api/demo/things/{thing_id}"]["get"]["parameters"][0]["name"] == "thing_id"
+    assert "Error" in document["components"]["schemas"]
+
+
+def test_log_lines_are_json_with_the_current_request_id():
+    formatter = JsonFormatter("demo")
+    record = logging.makeLogRecord({"name": "t", "levelname": "INFO", "msg": "hello %s", "args": ("you",)})
+    with requestid.bind("req-12345678"):
+        line = json.loads(formatter.format(record))
+    assert line["message"] == "hello you"
+    assert line["request_id"] == "req-12345678"
+    assert line["service"] == "demo"

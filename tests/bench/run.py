@@ -1,0 +1,396 @@
+"""`make bench`: throughput figures, each printed next to a baseline measured in the same run, and the ratio.
+
+P1  GET through the gateway to a service, against a bare Flask hello under the same gunicorn settings
+    (goal: gateway >= 0.40 of bare).
+P2  events per second from outbox rows to consumer commits, end to end, every event accounted for, against
+    the broker's own ceiling: raw publish-with-confirms + consume-and-ack of the same number of messages
+    with no database at all (goal: >= 1,000 events/s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT / "libs" / "polis"))
+
+from polis.testing.ports import free_port  # noqa: E402
+from polis.testing.postgres import PostgresCluster  # noqa: E402
+from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
+
+# The same gunicorn settings for the baseline and for every server on the measured path.
+GUNICORN_ARGS = "--workers 2 --threads 8 --worker-class gthread --keep-alive 30 --log-level warning"
+
+
+@dataclass
+class Result:
+    name: str
+    value: float
+    unit: str
+    baseline_name: str
+    baseline: float
+    goal: str
+    detail: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else 0.0
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def process(
+    name: str, argv: list[str], *, cwd: Path, env: dict[str, str], logs: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in its own process group, stopped with its whole group when the block ends."""
+    log_file = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below, after the child
+    child = subprocess.Popen(
+        argv, cwd=cwd, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        log_file.close()
+
+
+def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"{url}: the server exited; its log ({log}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
+
+
+def wrk(url: str, *, duration: int, connections: int) -> float:
+    """Requests per second measured by wrk after a short warm-up; non-2xx answers make the run fail."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
+    subprocess.run([binary, "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
+    out = subprocess.run(
+        [binary, "-t2", f"-c{connections}", f"-d{duration}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw errors against {url}:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise SystemExit(f"cannot read wrk's output:\n{out}")
+    return float(match.group(1))
+
+
+# --- P1: the gateway ------------------------------------------------------------------------------------
+
+
+def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    base_env = {"POLIS_ENV": "dev", "POLIS_VAR_DIR": str(work / "var"), "GUNICORN_CMD_ARGS": GUNICORN_ARGS}
+    hello_port, service_port, gateway_port = free_port(), free_port(), free_port()
+    gunicorn = str(VENV_BIN / "gunicorn")
+
+    with process(
+        "bare-hello",
+        [gunicorn, "--bind", f"127.0.0.1:{hello_port}", "hello_app:app"],
+        cwd=ROOT / "tests" / "bench",
+        env=base_env,
+        logs=logs,
+    ) as hello:
+        url = f"http://127.0.0.1:{hello_port}/hello"
+        wait_http(url, hello, logs / "bare-hello.log")
+        bare = wrk(url, duration=duration, connections=connections)
+
+    service_env = {
+        **base_env,
+        "ENABLEMENT_BIND": f"127.0.0.1:{service_port}",
+        "POLIS_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F",  # not on this path
+    }
+    gateway_env = {
+        **base_env,
+        "GATEWAY_BIND": f"127.0.0.1:{gateway_port}",
+        "GATEWAY_ENABLEMENT_URL": f"http://127.0.0.1:{service_port}",
+        # Rate limiting stays on (its cost is measured) with a limit one address cannot reach here.
+        "GATEWAY_RATELIMIT_DEFAULT": "100000000 per minute",
+    }
+    with (
+        process(
+            "enablement",
+            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT / "services" / "enablement",
+            env=service_env,
+            logs=logs,
+        ) as service,
+        process(
+            "gateway", [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT / "gateway", env=gateway_env, logs=logs
+        ) as gateway,
+    ):
+        wait_http(f"http://127.0.0.1:{service_port}/healthz", service, logs / "enablement.log")
+        wait_http(f"http://127.0.0.1:{gateway_port}/healthz", gateway, logs / "gateway.log")
+        url = f"http://127.0.0.1:{gateway_port}/api/enablement/v1/"
+        wait_http(url, gateway, logs / "gateway.log")
+        through = wrk(url, duration=duration, connections=connections)
+
+    return Result(
+        "P1 gateway -> service GET",
+        through,
+        "req/s",
+        "bare Flask hello",
+        bare,
+        ">= 0.40 x bare",
+        f"wrk -t2 -c{connections} -d{duration}s; gunicorn {GUNICORN_ARGS}",
+    )
+
+
+# --- P2: outbox to consumer commit ----------------------------------------------------------------------
+
+EVENTS_WORKER = r"""
+import sys, threading, time
+from sqlalchemy import MetaData, func, select
+from polis.db import Database
+from polis.events.consumer import Consumer, define_processed_events
+
+db_url, broker_url, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
+metadata = MetaData()
+processed = define_processed_events(metadata)
+db = Database(db_url)
+metadata.create_all(db.engine)
+stop = threading.Event()
+handled = lambda session, event: None  # the commit of the processed-event row is the effect measured
+consumer = Consumer(service="bench", db=db, table=processed, broker_url=broker_url,
+                    handlers={"polis.test_happened": handled}, stop_event=stop)
+thread = threading.Thread(target=consumer.run, daemon=True)
+thread.start()
+print("ready", flush=True)
+deadline = time.monotonic() + 600
+while time.monotonic() < deadline:
+    with db.engine.connect() as connection:
+        if connection.execute(select(func.count()).select_from(processed)).scalar_one() >= expected:
+            break
+    time.sleep(0.05)
+stop.set()
+thread.join(timeout=30)
+"""
+
+
+def bench_events(work: Path, *, count: int, database: str, rabbit: RabbitMQNode, pg: PostgresCluster | None) -> Result:
+    from sqlalchemy import MetaData, func, insert, select
+
+    from polis.db import Database
+    from polis.events import Event
+    from polis.events.consumer import define_processed_events
+    from polis.events.outbox import define_outbox
+    from polis.events.relay import Relay
+
+    def url_for(name: str) -> str:
+        if database == "postgresql":
+            assert pg is not None
+            return pg.create_database(name)
+        return f"sqlite:///{work}/{name}.sqlite3"
+
+    producer_url, consumer_url = url_for("bench_producer"), url_for("bench_consumer")
+    metadata = MetaData()
+    outbox = define_outbox(metadata)
+    producer = Database(producer_url)
+    metadata.create_all(producer.engine)
+    consumer_metadata = MetaData()
+    define_processed_events(consumer_metadata)
+    consumer_metadata.create_all(Database(consumer_url).engine)
+
+    # Declare the consumer's queue before any event is relayed, so none is routed elsewhere.
+    consumer = subprocess.Popen(
+        [str(VENV_BIN / "python"), "-c", EVENTS_WORKER, consumer_url, rabbit.url, str(count)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "POLIS_ENV": "test"},
+    )
+    assert consumer.stdout is not None
+    if consumer.stdout.readline().strip() != b"ready":
+        raise SystemExit("the benchmark consumer did not start")
+    wait_for_queue(rabbit.url, "bench.events")
+
+    rows = []
+    for n in range(count):
+        event = Event.new("polis.test_happened", {"n": n}, producer="bench")
+        rows.append(
+            {
+                "event_id": event.id,
+                "event_type": event.type,
+                "payload": event.to_json().decode(),
+                "created_at": event.occurred_at,
+                "attempts": 0,
+            }
+        )
+    with producer.transaction() as session:
+        session.execute(insert(outbox), rows)
+
+    stop = threading.Event()
+    relay = Relay(db=producer, table=outbox, broker_url=rabbit.url, stop_event=stop)
+    started = time.perf_counter()
+    relay_thread = threading.Thread(target=relay.run, daemon=True)
+    relay_thread.start()
+    consumer.wait(timeout=600)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    relay_thread.join(timeout=30)
+
+    consumer_db = Database(consumer_url)
+    processed = define_processed_events(MetaData())
+    with consumer_db.engine.connect() as connection:
+        handled = connection.execute(select(func.count()).select_from(processed)).scalar_one()
+    with producer.engine.connect() as connection:
+        unsent = connection.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
+    if handled != count or unsent:
+        raise SystemExit(f"P2 lost events: {count} recorded, {handled} committed by the consumer, {unsent} unsent")
+    raw = raw_broker_rate(rabbit.url, count)
+    return Result(
+        f"P2 outbox -> consumer commit ({database})",
+        count / elapsed,
+        "events/s",
+        "raw pika confirm+ack, no DB",
+        raw,
+        ">= 1,000 events/s",
+        f"{count} events, {handled} committed once each, 0 unsent",
+    )
+
+
+def wait_for_queue(url: str, queue: str, timeout: float = 30.0) -> None:
+    import pika
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+            return
+        except pika.exceptions.ChannelClosedByBroker:
+            time.sleep(0.1)
+        finally:
+            if connection.is_open:
+                connection.close()
+    raise SystemExit(f"queue {queue} was not declared within {timeout:.0f} s")
+
+
+def raw_broker_rate(url: str, count: int) -> float:
+    """Messages/s through one quorum queue with asynchronous confirms and batched acks: the ceiling."""
+    import pika
+
+    queue = f"bench.raw.{os.getpid()}"
+    body = json.dumps({"n": 0, "padding": "x" * 200}).encode()
+    connection = pika.SelectConnection(pika.URLParameters(url))
+    state = {"published": 0, "confirmed": 0, "consumed": 0, "started": 0.0, "elapsed": 0.0}
+
+    def on_open(conn: pika.SelectConnection) -> None:
+        conn.channel(on_open_callback=on_channel)
+
+    def on_channel(channel: pika.channel.Channel) -> None:
+        channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"}, callback=lambda _f: go(channel))
+
+    def go(channel: pika.channel.Channel) -> None:
+        channel.confirm_delivery(lambda frame: on_confirm(frame))
+        channel.basic_qos(prefetch_count=500)
+        channel.basic_consume(queue, lambda ch, method, _p, _b: on_message(ch, method))
+        state["started"] = time.perf_counter()
+        properties = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+        for _ in range(count):
+            channel.basic_publish("", queue, body, properties)
+            state["published"] += 1
+
+    def on_confirm(frame: object) -> None:
+        state["confirmed"] += 1
+
+    def on_message(channel: pika.channel.Channel, method: pika.spec.Basic.Deliver) -> None:
+        state["consumed"] += 1
+        if state["consumed"] % 100 == 0 or state["consumed"] == count:
+            channel.basic_ack(method.delivery_tag, multiple=True)
+        if state["consumed"] == count:
+            state["elapsed"] = time.perf_counter() - state["started"]
+            channel.queue_delete(queue)
+            connection.close()
+
+    connection.add_on_open_callback(on_open)
+    connection.ioloop.start()
+    return count / state["elapsed"]
+
+
+# --- main -----------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="p1,p2", help="comma-separated: p1,p2")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per HTTP measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    wanted = set(args.only.split(","))
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="polis-bench-") as tmp:
+        work = Path(tmp)
+        if "p1" in wanted:
+            results.append(bench_gateway(work, duration=args.duration, connections=args.connections))
+        if "p2" in wanted:
+            databases = args.databases.split(",")
+            with RabbitMQNode(work / "rabbitmq") as rabbit:
+                rabbit.wait_ready()
+                pg = PostgresCluster().start() if "postgresql" in databases else None
+                try:
+                    for database in databases:
+                        results.append(bench_events(work, count=args.events, database=database, rabbit=rabbit, pg=pg))
+                finally:
+                    if pg is not None:
+                        pg.stop()
+                        pg.cleanup()
+    report(results)
+    return 0
+
+
+def report(results: list[Result]) -> None:
+    print()
+    print(f"{'benchmark':42} {'figure':>14} {'baseline':>14} {'ratio':>7}  goal")
+    for r in results:
+        print(
+            f"{r.name:42} {r.value:>10,.0f} {r.unit:<3} {r.baseline:>10,.0f} {'':3} {r.ratio:>7.2f}  {r.goal}"
+            f"\n{'':42} baseline: {r.baseline_name}; {r.detail}"
+        )
+    out = ROOT / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (out / f"results-{stamp}.json").write_text(
+        json.dumps([{**asdict(r), "ratio": r.ratio} for r in results], indent=2)
+    )
+    print(f"\nresults saved to var/bench/results-{stamp}.json")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
