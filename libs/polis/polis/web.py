@@ -28,7 +28,9 @@ from polis.errors import ApiError, MalformedJson, UnsupportedMediaType, Validati
 
 log = logging.getLogger("polis.web")
 
-REQUESTS = Counter("http_requests_total", "HTTP requests handled", ["service", "method", "endpoint", "status"])
+REQUESTS = Counter(
+    "http_requests_total", "HTTP requests handled", ["service", "method", "endpoint", "status"]
+)
 LATENCY = Histogram(
     "http_request_duration_seconds",
     "HTTP request duration",
@@ -190,7 +192,9 @@ def register_platform(
     trust_request_id: bool = True,
 ) -> None:
     """Attach request ids, the JSON error shape, /healthz, /readyz, /metrics and /openapi.json to app."""
-    app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
+    # Flask's own default is None (no limit): only an explicit setting may lift the 1 MiB bound.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _register_request_id(app, service, trust_request_id)
     _register_error_handlers(app)

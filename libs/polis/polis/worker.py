@@ -20,7 +20,7 @@ class Loop:
 
 
 def run_loops(loops: Sequence[Loop], *, stop_event: threading.Event | None = None) -> int:
-    """Start every loop in its own thread; stop all on a signal or when any loop dies. Returns an exit code."""
+    """Run every loop in its own thread; stop all on a signal or when any loop dies; return an exit code."""
     stop = stop_event or threading.Event()
     failed = threading.Event()
 

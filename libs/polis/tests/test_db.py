@@ -1,9 +1,8 @@
 """The Database wrapper: one transaction per unit of work, savepoints that work on SQLite and PostgreSQL."""
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
-
 from polis.db import Database, normalise_url
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
 metadata = MetaData()
 things = Table("things", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)))

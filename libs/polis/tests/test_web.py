@@ -6,7 +6,6 @@ import logging
 import pytest
 from flask import Flask, jsonify
 from marshmallow import fields
-
 from polis import requestid
 from polis.errors import NotFound
 from polis.logging import JsonFormatter
@@ -63,7 +62,9 @@ def test_a_valid_request_succeeds_and_carries_a_request_id(client):
 
 
 def test_a_request_id_from_the_gateway_is_adopted(client):
-    response = client.post("/api/demo/greetings", json={"name": "x"}, headers={"X-Request-ID": "abc123def456"})
+    response = client.post(
+        "/api/demo/greetings", json={"name": "x"}, headers={"X-Request-ID": "abc123def456"}
+    )
     assert response.headers["X-Request-ID"] == "abc123def456"
 
 
@@ -91,7 +92,9 @@ def test_missing_fields_are_named(client):
 
 
 def test_a_body_that_is_not_json_is_refused_with_415(client):
-    response = client.post("/api/demo/greetings", data="name=x", content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/demo/greetings", data="name=x", content_type="application/x-www-form-urlencoded"
+    )
     assert_error_shape(response, 415, "unsupported_media_type")
 
 
@@ -108,7 +111,9 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(client):
 
 
 def test_an_api_error_keeps_its_message(client):
-    assert assert_error_shape(client.get("/api/demo/things/7"), 404, "not_found")["message"] == "No such thing."
+    assert (
+        assert_error_shape(client.get("/api/demo/things/7"), 404, "not_found")["message"] == "No such thing."
+    )
 
 
 def test_an_unexpected_error_never_shows_a_stack_trace(client, caplog):
@@ -139,7 +144,10 @@ def test_readiness_reports_each_dependency_and_fails_when_one_is_down():
 def test_metrics_are_exposed_for_prometheus(client):
     client.post("/api/demo/greetings", json={"name": "x"})
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'http_requests_total{endpoint="/api/demo/greetings",method="POST",service="demo",status="201"}' in text
+    assert (
+        'http_requests_total{endpoint="/api/demo/greetings",method="POST",service="demo",status="201"}'
+        in text
+    )
 
 
 def test_the_openapi_document_describes_the_documented_operations(client):

@@ -1,7 +1,6 @@
 """Settings: secrets are required in production, masked everywhere, defaulted only in dev/test."""
 
 import pytest
-
 from polis.config import ConfigError, Env, Secret
 
 

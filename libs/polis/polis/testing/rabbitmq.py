@@ -1,0 +1,233 @@
+"""A private RabbitMQ node for tests: own node name, ports and data dir, restartable for fault tests."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+import pika
+import pika.exceptions
+
+from polis.testing.ports import free_port
+
+FALLBACK_SERVER_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+READY_TIMEOUT = 40.0
+STOP_TIMEOUT = 30.0
+
+
+class RabbitMQUnavailable(RuntimeError):
+    """RabbitMQ is not installed or the node would not start."""
+
+
+@functools.cache
+def server_script() -> str:
+    """The package's own server script, not the /usr/sbin wrapper that switches to the rabbitmq user.
+
+    Running the inner script as the current user keeps every file of the node under our base dir.
+    """
+    try:
+        listing = subprocess.run(
+            ["dpkg", "-L", "rabbitmq-server"], capture_output=True, text=True, check=False, timeout=20
+        ).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        listing = []
+    candidates = [p for p in listing if p.endswith("bin/rabbitmq-server") and "/sbin/" not in p]
+    candidates.append(FALLBACK_SERVER_SCRIPT)
+    for path in candidates:
+        if os.access(path, os.X_OK):
+            return path
+    raise RabbitMQUnavailable(
+        "RabbitMQ is not installed (no rabbitmq-server script found); install the rabbitmq-server package"
+    )
+
+
+def _epmd_running() -> bool:
+    epmd = shutil.which("epmd")
+    if epmd is None:
+        return False
+    result = subprocess.run([epmd, "-names"], capture_output=True, check=False, timeout=10)
+    return result.returncode == 0
+
+
+class RabbitMQNode:
+    """One RabbitMQ node under base_dir; start(), wait_ready(), stop(), kill(), start() again."""
+
+    def __init__(self, base_dir: str | os.PathLike[str] | None = None, *, name: str | None = None) -> None:
+        self._own_base = base_dir is None
+        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="polis-rabbitmq-"))
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        # A unique node name keeps parallel test runs and a developer's `make run` node apart in epmd.
+        self.nodename = f"{name or 'rabbit-' + uuid.uuid4().hex[:10]}@localhost"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._started_epmd = False
+        atexit.register(self._atexit)
+
+    # -- properties -------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@localhost:{self.port}/%2F"
+
+    @property
+    def log_path(self) -> Path:
+        return self.base_dir / "server.log"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _environment(self) -> dict[str, str]:
+        plugins = self.base_dir / "enabled_plugins"
+        if not plugins.exists():
+            plugins.write_text("[].\n")
+        config = self.base_dir / "rabbitmq.conf"
+        if not config.exists():
+            # Tests write little data; the default 50 MB disk alarm would block publishers on small CI disks.
+            config.write_text("disk_free_limit.absolute = 10MB\nlog.console = true\nlog.file = false\n")
+        env = dict(os.environ)
+        env.update(
+            {
+                # HOME holds the Erlang cookie that rabbitmqctl must share with the node.
+                "HOME": str(self.base_dir),
+                "RABBITMQ_MNESIA_BASE": str(self.base_dir / "mnesia"),
+                "RABBITMQ_LOG_BASE": str(self.base_dir / "log"),
+                "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+                "RABBITMQ_CONFIG_FILE": str(config),
+                "RABBITMQ_PID_FILE": str(self.base_dir / "rabbitmq.pid"),
+                "RABBITMQ_NODENAME": self.nodename,
+                "RABBITMQ_NODE_PORT": str(self.port),
+                "RABBITMQ_DIST_PORT": str(self.dist_port),
+            }
+        )
+        return env
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> RabbitMQNode:
+        """Start the node (again, with the same data dir, name and ports after stop() or kill())."""
+        if self.running:
+            return self
+        if not _epmd_running():
+            # The node starts epmd itself; remember so that stop() cleans up only what this run created.
+            self._started_epmd = True
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the life of the process
+        try:
+            self._process = subprocess.Popen(
+                [server_script()],
+                env=self._environment(),
+                cwd=self.base_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so kill() reaches beam and its helpers
+            )
+        finally:
+            log.close()
+        return self
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> RabbitMQNode:
+        """Block until the node accepts AMQP connections; raise with the log tail if it does not."""
+        deadline = time.monotonic() + timeout
+        params = pika.URLParameters(
+            self.url + "?connection_attempts=1&socket_timeout=2&blocked_connection_timeout=5"
+        )
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                raise RabbitMQUnavailable(f"RabbitMQ node {self.nodename} exited:\n{self.log_tail()}")
+            try:
+                pika.BlockingConnection(params).close()
+                return self
+            except pika.exceptions.AMQPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RabbitMQUnavailable(
+                    f"RabbitMQ node {self.nodename} not ready after {timeout:.0f}s:\n{self.log_tail()}"
+                )
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        """Stop gracefully with rabbitmqctl; kill the process group if it does not go."""
+        if self.running:
+            ctl = str(Path(server_script()).with_name("rabbitmqctl"))
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run(
+                    [ctl, "-n", self.nodename, "stop"],
+                    env=self._environment(),
+                    capture_output=True,
+                    check=False,
+                    timeout=STOP_TIMEOUT,
+                )
+            self._wait_exit(STOP_TIMEOUT)
+        if self.running:
+            self.kill()
+        self._stop_epmd_if_ours()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a broker crash, for fault tests."""
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait(timeout=STOP_TIMEOUT)
+
+    def restart(self) -> RabbitMQNode:
+        self.stop()
+        return self.start().wait_ready()
+
+    def cleanup(self) -> None:
+        """Stop and delete the data dir when this object created it."""
+        self.stop()
+        if self._own_base:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _wait_exit(self, timeout: float) -> None:
+        assert self._process is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=timeout)
+        # rabbitmqctl stop returns once beam halts; its helper processes may linger in the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+
+    def _stop_epmd_if_ours(self) -> None:
+        epmd = shutil.which("epmd")
+        if not self._started_epmd or epmd is None:
+            return
+        names = subprocess.run([epmd, "-names"], capture_output=True, text=True, check=False, timeout=10)
+        # Another node (a parallel run) may have registered meanwhile: leave epmd to it.
+        if "name " not in names.stdout:
+            subprocess.run([epmd, "-kill"], capture_output=True, check=False, timeout=10)
+            self._started_epmd = False
+
+    def _atexit(self) -> None:
+        # A test run interrupted before its teardown must not leave a broker behind.
+        if self.running:
+            self.kill()
+            self._stop_epmd_if_ours()
+
+    # -- context manager ------------------------------------------------------------------------------
+
+    def __enter__(self) -> RabbitMQNode:
+        return self.start().wait_ready()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()
