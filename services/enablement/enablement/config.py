@@ -1,0 +1,15 @@
+"""Enablement settings from the environment: for now only the ones every service has (polis.service)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from polis import service
+
+SERVICE = "enablement"
+
+
+def load_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every enablement setting; `config` overrides them (tests)."""
+    return service.load_settings(SERVICE, config=config)

@@ -1,0 +1,23 @@
+"""Test setup of the enablement service: test settings, and an app on a fresh database for each test."""
+
+import os
+
+os.environ["POLIS_ENV"] = "test"  # before any settings are read: development defaults stand in for secrets
+
+from collections.abc import Iterator
+
+import pytest
+from enablement import create_app
+from enablement.extensions import db
+from enablement.models import all_metadata
+from flask.testing import FlaskClient
+from polis.testing import free_port
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[FlaskClient]:
+    """A client of the enablement app on an empty database; the broker points at a closed port."""
+    app = create_app({"DATABASE_URL": database_url, "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F"})
+    all_metadata().create_all(db.engine)
+    yield app.test_client()
+    db.dispose()

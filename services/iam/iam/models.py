@@ -1,0 +1,27 @@
+"""The IAM declarative base and the platform tables (outbox, processed events) in IAM's own database."""
+
+from __future__ import annotations
+
+from polis.db import Base as PolisBase
+from polis.events.outbox import define_outbox
+from polis.events.processed import define_processed_events
+from polis.service import service_metadata
+from sqlalchemy import MetaData
+
+
+class Base(PolisBase):
+    """Base of every IAM model: its metadata holds IAM's tables only."""
+
+    __abstract__ = True
+    metadata = service_metadata()
+
+
+outbox = define_outbox(Base.metadata)
+processed_events = define_processed_events(Base.metadata)
+
+
+def all_metadata() -> MetaData:
+    """IAM's metadata with every domain model imported, for migrations and schema checks."""
+    from iam.confirmations import models as _confirmations  # noqa: F401 - registers the tables
+
+    return Base.metadata

@@ -1,0 +1,23 @@
+"""Test setup of the istanze service: test settings, and an app on a fresh database for each test."""
+
+import os
+
+os.environ["POLIS_ENV"] = "test"  # before any settings are read: development defaults stand in for secrets
+
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from istanze import create_app
+from istanze.extensions import db
+from istanze.models import all_metadata
+from polis.testing import free_port
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[FlaskClient]:
+    """A client of the istanze app on an empty database; the broker points at a closed port."""
+    app = create_app({"DATABASE_URL": database_url, "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F"})
+    all_metadata().create_all(db.engine)
+    yield app.test_client()
+    db.dispose()

@@ -1,0 +1,32 @@
+"""Schemas of the deliveries ops endpoint: the payload is never exposed, sealed or not."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+from polis.web import ApiSchema
+
+from notifier.delivery.models import STATES
+
+
+class DeliveryQuerySchema(ApiSchema):
+    state = fields.String(validate=validate.OneOf(STATES))
+    kind = fields.String(validate=validate.Length(max=64))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class DeliveryReadSchema(ApiSchema):
+    id = fields.UUID()
+    event_id = fields.UUID()
+    kind = fields.String()
+    recipient = fields.String()
+    language = fields.String()
+    state = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    next_attempt_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryListSchema(ApiSchema):
+    items = fields.List(fields.Nested(DeliveryReadSchema))

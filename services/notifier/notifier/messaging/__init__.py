@@ -1,0 +1,1 @@
+"""Handlers of the events the notifier consumes."""
