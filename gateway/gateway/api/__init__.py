@@ -1,0 +1,1 @@
+"""The JSON API edge: /api/<service>/... routed to the services."""

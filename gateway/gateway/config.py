@@ -1,0 +1,96 @@
+"""The gateway's settings, read once from the environment when the app is created."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from polis.config import ConfigError, Env
+
+# The services behind /api/<name>/..., with their local-run addresses (docs/architecture.md, ports).
+DEFAULT_SERVICES = {
+    "iam": "http://127.0.0.1:8101",
+    "enablement": "http://127.0.0.1:8102",
+    "istanze": "http://127.0.0.1:8103",
+    "notifier": "http://127.0.0.1:8104",
+}
+DEFAULT_HELPDESK_HOURS = {"it": "lunedì-venerdì 8:00-18:30", "en": "Monday to Friday, 8:00-18:30"}
+ONE_MIB = 1024 * 1024
+ONE_YEAR = 365 * 24 * 3600
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flask config keys for the gateway; raises ConfigError when a required setting is missing."""
+    env = Env(environ)
+    secure_cookies = env.bool("GATEWAY_SECURE_COOKIES", env.is_production)
+    return {
+        "POLIS_ENV": env.name,
+        "TESTING": env.name == "test",
+        "SECRET_KEY": env.secret("GATEWAY_SECRET_KEY", dev_default="dev-only-gateway-secret-key").reveal(),
+        "GATEWAY_SERVICES": _services(env),
+        "GATEWAY_CONNECT_TIMEOUT": env.float("GATEWAY_CONNECT_TIMEOUT", 2.0),
+        "GATEWAY_READ_TIMEOUT": env.float("GATEWAY_READ_TIMEOUT", 15.0),
+        "GATEWAY_POOL_MAXSIZE": env.int("GATEWAY_POOL_MAXSIZE", 16),
+        # Number of reverse proxies in front of the gateway whose X-Forwarded-* headers are trusted.
+        "GATEWAY_TRUSTED_PROXIES": env.int("GATEWAY_TRUSTED_PROXIES", 0),
+        "MAX_CONTENT_LENGTH": env.int("GATEWAY_MAX_CONTENT_LENGTH", ONE_MIB),
+        # D-ACC-9: the helpdesk contact is configurable, never hard-coded in templates.
+        "POLIS_HELPDESK_PHONE": env.str("POLIS_HELPDESK_PHONE", "080 9267603"),
+        "POLIS_HELPDESK_HOURS": {
+            "it": env.str("POLIS_HELPDESK_HOURS", DEFAULT_HELPDESK_HOURS["it"]),
+            "en": env.str("POLIS_HELPDESK_HOURS_EN", DEFAULT_HELPDESK_HOURS["en"]),
+        },
+        "POLIS_ACCESSIBILITY_URL": env.str("POLIS_ACCESSIBILITY_URL", "https://form.agid.gov.it/"),
+        "POLIS_PRIVACY_URL": env.str("POLIS_PRIVACY_URL", "/privacy"),
+        # Rate limits (Flask-Limiter syntax). A shared store is required in production, or every
+        # worker process would count on its own and the limits would multiply by the number of workers.
+        "RATELIMIT_ENABLED": env.bool("GATEWAY_RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": (
+            env.str("GATEWAY_RATELIMIT_STORAGE")
+            if env.is_production
+            else env.str("GATEWAY_RATELIMIT_STORAGE", "memory://")
+        ),
+        "RATELIMIT_DEFAULT": env.str("GATEWAY_RATELIMIT_DEFAULT", "300 per minute; 5000 per hour"),
+        "RATELIMIT_AUTHENTICATION": env.str("GATEWAY_RATELIMIT_AUTHENTICATION", "10 per minute; 50 per hour"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "polis-gateway",
+        "GATEWAY_SECURE_COOKIES": secure_cookies,
+        # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/ and without Domain.
+        "SESSION_COOKIE_NAME": "__Host-polis" if secure_cookies else "polis_session",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": env.int("GATEWAY_SESSION_LIFETIME", 8 * 3600),
+        "WTF_CSRF_TIME_LIMIT": env.int("GATEWAY_CSRF_TIME_LIMIT", 4 * 3600),
+        # Vendor assets carry their version in the URL (?v=...), so browsers may keep them for a year.
+        "SEND_FILE_MAX_AGE_DEFAULT": ONE_YEAR,
+        "BABEL_DEFAULT_LOCALE": "it",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
+        "LANGUAGES": ("it", "en"),
+        "PREFERRED_URL_SCHEME": "https" if secure_cookies else "http",
+    }
+
+
+def _services(env: Env) -> dict[str, str]:
+    """The service map: GATEWAY_SERVICES="name=url,..." replaces the defaults; GATEWAY_<NAME>_URL one."""
+    services = dict(DEFAULT_SERVICES)
+    listed = env.list("GATEWAY_SERVICES", [])
+    if listed:
+        services = {}
+        for item in listed:
+            name, sep, url = item.partition("=")
+            if not sep:
+                raise ConfigError(f"GATEWAY_SERVICES entries must be name=url, not {item!r}")
+            services[name.strip()] = url.strip()
+    for name in list(services):
+        services[name] = env.str(f"GATEWAY_{name.upper().replace('-', '_')}_URL", services[name])
+    for name, url in services.items():
+        if not _SERVICE_NAME.match(name):
+            raise ConfigError(f"service name {name!r} in GATEWAY_SERVICES is not valid")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"the URL of service {name!r} must start with http:// or https://")
+        services[name] = url.rstrip("/")
+    return services

@@ -1,0 +1,110 @@
+"""Shared fixtures: compiled catalogs, a gateway app in test settings, and a real upstream service."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Self
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from gateway import create_app
+
+TRANSLATIONS = Path(__file__).parents[1] / "gateway" / "translations"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The install step compiles the catalogs; a fresh checkout running only the tests needs them too.
+    if not all((d / "LC_MESSAGES" / "messages.mo").exists() for d in TRANSLATIONS.iterdir()):
+        subprocess.run(
+            [sys.executable, "-m", "babel.messages.frontend", "compile", "-d", str(TRANSLATIONS)], check=True
+        )
+
+
+class Upstream:
+    """A real HTTP server standing in for a service: it echoes what it received as JSON."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @Request.application
+    def app(self, request: Request) -> Response:
+        if request.path.endswith("/slow"):
+            # Held until the test ends: longer than the gateway's read timeout, without a fixed sleep.
+            self.release.wait(10)
+        if request.path.endswith("/created"):
+            return Response(
+                "{}",
+                status=201,
+                headers={
+                    "Location": "/api/iam/things/1",
+                    "Connection": "close",
+                    "Access-Control-Allow-Origin": "*",
+                },
+                content_type="application/json",
+            )
+        echoed = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string.decode(),
+            "headers": dict(request.headers),
+            "body": request.get_data(as_text=True),
+        }
+        return Response(json.dumps(echoed), content_type="application/json", headers={"X-Upstream": "yes"})
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.thread.join()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    with Upstream() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.setenv("POLIS_ENV", "test")
+    return {}
+
+
+def free_port_url() -> str:
+    """An address where nothing listens: bind a port, then close it."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def app(settings: dict, upstream: Upstream):
+    return create_app(
+        {
+            "GATEWAY_SERVICES": {"iam": upstream.url, "istanze": free_port_url()},
+            "GATEWAY_READ_TIMEOUT": 0.3,
+            "WTF_CSRF_ENABLED": True,
+            **settings,
+        }
+    )
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
