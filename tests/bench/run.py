@@ -338,6 +338,8 @@ def raw_broker_rate(url: str, count: int) -> float:
             connection.close()
 
     connection.add_on_open_callback(on_open)
+    # A SelectConnection's loop outlives the connection unless told to stop when it closes.
+    connection.add_on_close_callback(lambda _conn, _reason: connection.ioloop.stop())
     connection.ioloop.start()
     return count / state["elapsed"]
 

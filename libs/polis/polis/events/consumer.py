@@ -44,6 +44,7 @@ PARKED = Counter("polis_events_parked", "Events sent to the parking queue", ["ty
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 FAULT_CRASH_AFTER_COMMIT = "crash_after_commit_before_ack"
+FAULT_HANDLER_FAILS = "handler_fails"  # every handler call raises: retries and parking, end to end
 
 
 @dataclass
@@ -153,10 +154,7 @@ class Consumer:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 if self.stop_event.is_set():
                     return  # unacked messages return to the queue when the connection closes
-        if (
-            os.environ.get("POLIS_FAULT") == FAULT_CRASH_AFTER_COMMIT
-            and os.environ.get("POLIS_ENV") == "test"
-        ):
+        if _fault() == FAULT_CRASH_AFTER_COMMIT:
             os.kill(os.getpid(), signal.SIGKILL)
         for message in batch:
             if message.malformed is not None:
@@ -178,35 +176,66 @@ class Consumer:
         message.event = event
 
     def _apply(self, batch: list[_Message]) -> None:
-        """Handle every parsed message in one transaction, one savepoint each; commit once."""
+        """Handle every parsed message of the batch in one transaction and commit once.
+
+        The fast path runs the whole batch without savepoints. Only when a handler fails is the batch run
+        again with one savepoint per message, so that the failure is set aside and the rest still commits.
+        """
+        try:
+            self._apply_in_transaction(batch, isolate=False)
+        except _HandlerFailed:
+            # The message that failed keeps its failure and is not called again; the others, rolled back
+            # with it, run once more, each in a savepoint in case another one fails too.
+            self._apply_in_transaction(batch, isolate=True)
+
+    def _apply_in_transaction(self, batch: list[_Message], *, isolate: bool) -> None:
         with self.db.transaction() as session:
+            events = [message.event for message in batch if message.event is not None]
+            seen = set(
+                session.execute(
+                    select(self.table.c.event_id).where(self.table.c.event_id.in_([e.id for e in events]))
+                ).scalars()
+            )
+            done: list[dict[str, Any]] = []
             for message in batch:
                 event = message.event
-                if event is None:
+                if event is None or message.failure is not None:
                     continue
-                seen = session.execute(
-                    select(self.table.c.event_id).where(self.table.c.event_id == event.id)
-                ).first()
-                if seen is not None:
+                if event.id in seen:  # a redelivery, or the same event twice in one batch
                     DUPLICATES.labels(event.type).inc()
                     continue
+                seen.add(event.id)
+                if not isolate:
+                    self._call_handler(session, event, message)
+                    done.append(_processed_row(event))
+                    continue
                 try:
-                    with session.begin_nested(), _bind_request_id(event.correlation_id):
-                        self.handlers[event.type](session, event)
-                        session.execute(
-                            insert(self.table).values(
-                                event_id=event.id, event_type=event.type, processed_at=datetime.now(UTC)
-                            )
-                        )
-                except DBAPIError as error:
-                    if error.connection_invalidated:
-                        raise
-                    message.failure = f"{type(error).__name__}: {error}"
-                except Exception as error:
-                    message.failure = f"{type(error).__name__}: {error}"
-                    log.warning("handler for %s %s failed: %s", event.type, event.id, message.failure)
-                else:
-                    HANDLED.labels(event.type).inc()
+                    with session.begin_nested():
+                        self._call_handler(session, event, message)
+                        session.execute(insert(self.table).values(_processed_row(event)))
+                except _HandlerFailed:
+                    pass
+            if done:
+                session.execute(insert(self.table), done)
+        for message in batch:
+            if message.event is not None and message.failure is None:
+                HANDLED.labels(message.event.type).inc()
+
+    def _call_handler(self, session: Session, event: Event, message: _Message) -> None:
+        try:
+            with _bind_request_id(event.correlation_id):
+                if _fault() == FAULT_HANDLER_FAILS:
+                    raise RuntimeError("fault injected by POLIS_FAULT=handler_fails")
+                self.handlers[event.type](session, event)
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise  # a database outage: the whole batch waits and is tried again
+            message.failure = f"{type(error).__name__}: {error}"
+            raise _HandlerFailed from error
+        except Exception as error:
+            message.failure = f"{type(error).__name__}: {error}"
+            log.warning("handler for %s %s failed: %s", event.type, event.id, message.failure)
+            raise _HandlerFailed from error
 
     # -- retries and parking --------------------------------------------------------------------------
 
@@ -241,6 +270,19 @@ class Consumer:
         )
         PARKED.labels(message.event.type if message.event else "unknown").inc()
         log.error("parked message %s: %s", message.properties.message_id, reason)
+
+
+def _fault() -> str | None:
+    """The fault a test asked for with POLIS_FAULT; honoured only under POLIS_ENV=test."""
+    return os.environ.get("POLIS_FAULT") if os.environ.get("POLIS_ENV") == "test" else None
+
+
+class _HandlerFailed(Exception):
+    """A handler raised: its message is retried or parked, the rest of the batch still commits."""
+
+
+def _processed_row(event: Event) -> dict[str, Any]:
+    return {"event_id": event.id, "event_type": event.type, "processed_at": datetime.now(UTC)}
 
 
 def _with_headers(properties: pika.spec.BasicProperties, headers: dict[str, Any]) -> pika.BasicProperties:

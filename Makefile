@@ -1,0 +1,69 @@
+# Developer commands of Polis; `make` alone lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+VENV := .venv
+BIN := $(VENV)/bin
+MYPY_TARGETS := libs/polis/polis $(wildcard services/*/*/__init__.py) gateway/gateway \
+                scripts/devstack.py scripts/run.py tests/support
+
+# Extra pytest arguments, e.g. make test-unit PYTEST_ARGS="-k sealing -x"
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this list of targets
+	@awk 'BEGIN {FS = ":.*## "; printf "Polis developer commands (make <target>):\n\n"} \
+	     /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: ## Install what is missing: .venv, RabbitMQ, npm packages, translations (fast when warm)
+	@scripts/install.sh
+
+.PHONY: run
+run: install ## Start RabbitMQ, MailDev, the four services and the gateway; Ctrl-C stops them all
+	@$(BIN)/python scripts/run.py
+
+.PHONY: test
+test: install ## Run the whole suite: libs, services, gateway and the cross-service tests
+	@scripts/test.sh all $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## Run the fast tests: libs/polis, each service's and the gateway's unit/interface tests
+	@scripts/test.sh unit $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: install ## Run the cross-service tests under tests/ (real processes)
+	@scripts/test.sh e2e $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## Check style and types: ruff check, ruff format --check, mypy
+	@status=0; \
+	echo "==> ruff check"; $(BIN)/ruff check . || status=1; \
+	echo "==> ruff format --check"; $(BIN)/ruff format --check . || status=1; \
+	echo "==> mypy"; $(BIN)/mypy $(patsubst %/__init__.py,%,$(MYPY_TARGETS)) || status=1; \
+	exit $$status
+
+.PHONY: format
+format: install ## Rewrite the code in the project's style (ruff format, ruff check --fix)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: bench
+bench: ## Run the benchmarks (tests/bench/run.py); installs wrk when absent
+	@scripts/install.sh --bench
+	$(BIN)/python tests/bench/run.py
+
+.PHONY: migrate
+migrate: install ## Apply every service's migrations to its development database
+	@$(BIN)/python scripts/devstack.py migrate
+
+.PHONY: clean
+clean: ## Remove var/ (local data and logs) and caches; keeps .venv and node_modules
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./.venv -prune -o -path '*/node_modules' -prune -o \
+	  \( -name __pycache__ -o -name .pytest_cache \) -type d -print0 | xargs -0 rm -rf
+
+.PHONY: distclean
+distclean: clean ## Like clean, and also remove .venv and the npm packages
+	rm -rf $(VENV) tools/maildev/node_modules gateway/node_modules

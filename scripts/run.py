@@ -1,0 +1,115 @@
+"""`make run`: start the whole system locally, watch it, stop everything it started on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from devstack import (
+    DEFAULT_PORTS,
+    ROOT,
+    Stack,
+    StackAborted,
+    StackConfig,
+    StackError,
+    format_urls,
+)
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-dir", type=Path, default=ROOT / "var", help="data and logs (default: var/)")
+    parser.add_argument("--no-demo-data", action="store_true", help="do not load the demonstration data")
+    parser.add_argument(
+        "--no-management", action="store_true", help="do not enable the RabbitMQ management UI (15672)"
+    )
+    parser.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
+    parser.add_argument("--web-workers", type=int, default=1, help="gunicorn workers per web process")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = StackConfig(
+        base_dir=args.base_dir,
+        ports={name: port + args.port_offset for name, port in DEFAULT_PORTS.items()},
+        demo_data=not args.no_demo_data,
+        rabbitmq_management=not args.no_management,
+        web_workers=args.web_workers,
+    )
+    stack = Stack(config)
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Only flags here: the main thread notices and stops everything in order; repeated signals are no-ops.
+        if not stopping.is_set():
+            print(f"\n==> {signal.Signals(signum).name}: stopping", flush=True)
+        stopping.set()
+        stack.abort()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        stack.start(on_step=say)  # stops what it started when it fails or is aborted
+    except StackAborted:
+        say("stopped before the system was ready")
+        return 130
+    except StackError as error:
+        print(f"run: {error}", file=sys.stderr, flush=True)
+        return 1
+
+    print(
+        f"\nPolis is ready in {stack.timings['ready']:.1f}s ({_breakdown(stack)}). Logs in {stack.log_dir}/\n"
+    )
+    for line in format_urls(stack.urls()):
+        print(line)
+    print("\nCtrl-C stops everything.", flush=True)
+
+    code = 0
+    while not stopping.wait(0.5):
+        dead = stack.unexpected_exits()
+        for process in dead:
+            print(
+                f"\nrun: {process.name} exited unexpectedly (code {process.returncode}); "
+                f"last lines of {process.log_path}:\n{process.log_tail()}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if dead:
+            # A system with a part missing would only mislead: stop the rest too.
+            code = 1
+            break
+    _stop(stack)
+    return code
+
+
+def _breakdown(stack: Stack) -> str:
+    # Seconds from the start at which each part was ready: shows what a slow start waited for.
+    parts = {"migrations": stack.timings.get("migrations"), "RabbitMQ": stack.timings.get("rabbitmq")}
+    webs = [t for name, t in stack.timings.items() if name.endswith("-web") or name == "gateway"]
+    parts["web"] = max(webs, default=None)
+    return ", ".join(f"{name} at {t:.1f}s" for name, t in parts.items() if t is not None)
+
+
+def _stop(stack: Stack) -> None:
+    say("stopping the gateway, services, MailDev and RabbitMQ")
+    began = time.monotonic()
+    stack.stop()
+    say(f"stopped in {time.monotonic() - began:.1f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The whole Polis system for one test: scripts/devstack.py on free ports in a temporary directory.
+
+The stack uses the test session's RabbitMQ node (a fresh virtual host per stack), the test's SMTP sink
+instead of MailDev, SQLite files by default or PostgreSQL databases of the session cluster, and lets a
+test stop, kill or restart any one process and read its log.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from polis.testing.postgres import PostgresCluster
+from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.smtp import SmtpSink
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from devstack import (  # noqa: E402 - scripts/ is not a package
+    SERVICES,
+    ManagedProcess,
+    Stack,
+    StackConfig,
+    StackError,
+)
+
+from .broker import delete_vhost, new_vhost  # noqa: E402
+
+__all__ = ["SERVICES", "ManagedProcess", "StackError", "SystemStack", "stack", "stack_factory"]
+
+
+class SystemStack(Stack):
+    """A started stack plus what the test gave it: the SMTP sink, the broker node, its broker URL."""
+
+    def __init__(self, config: StackConfig, *, smtp: SmtpSink, rabbitmq: RabbitMQNode) -> None:
+        super().__init__(config)
+        self.smtp = smtp
+        self.rabbitmq = rabbitmq
+
+    def url(self, path: str = "/") -> str:
+        """An absolute URL of the gateway (the public entry)."""
+        return self.gateway_url + path
+
+    def api(self, service: str, path: str = "/") -> str:
+        """An absolute URL of one service, bypassing the gateway."""
+        return self.service_url(service) + path
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM) -> int | None:
+        """Stop one process (e.g. "notifier-worker") with SIGTERM (graceful) or SIGKILL; its exit code."""
+        return self.process(name).stop(sig)
+
+    def kill(self, name: str) -> int | None:
+        """SIGKILL one process group at once: a crash."""
+        return self.process(name).kill()
+
+    def start_process(self, name: str, timeout: float = 60.0) -> ManagedProcess:
+        """Start a stopped process again; web processes are waited for until /readyz answers."""
+        process = self.process(name).start()
+        process.wait_ready(timeout)
+        return process
+
+    def restart(self, name: str, sig: int = signal.SIGTERM, timeout: float = 60.0) -> ManagedProcess:
+        """Stop one process with `sig`, start it again and wait until it is ready."""
+        self.process(name).stop(sig)
+        return self.start_process(name, timeout)
+
+    def log(self, name: str) -> str:
+        """Everything a process has logged so far (all its lives)."""
+        return self.process(name).log_text()
+
+
+StackFactory = Callable[..., SystemStack]
+
+
+@pytest.fixture
+def stack_factory(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    rabbitmq_running: RabbitMQNode,
+    smtp_sink: SmtpSink,
+) -> Iterator[StackFactory]:
+    """Start stacks with options; each is stopped at the end of the test. Options:
+
+    databases: "sqlite" (default) or "postgresql" (a fresh database per service in the session cluster)
+    database_urls: {service: url} for some services (wins over `databases`)
+    env: {NAME: value} for every process; process_env: {"notifier-worker" or "notifier": {NAME: value}}
+    services, gateway, demo_data (default True), web_workers (default 1), ready_timeout
+    """
+    started: list[tuple[SystemStack, str]] = []
+
+    def start(
+        *,
+        databases: str = "sqlite",
+        database_urls: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        process_env: Mapping[str, Mapping[str, str]] | None = None,
+        services: tuple[str, ...] = SERVICES,
+        **options: Any,
+    ) -> SystemStack:
+        urls = dict(database_urls or {})
+        if databases == "postgresql":
+            cluster: PostgresCluster = request.getfixturevalue("postgres")
+            for service in services:
+                urls.setdefault(service, cluster.create_database())
+        elif databases != "sqlite":
+            raise ValueError(f"databases must be 'sqlite' or 'postgresql', not {databases!r}")
+        broker_url = new_vhost(rabbitmq_running)
+        options.setdefault("web_workers", 1)
+        config = StackConfig.on_free_ports(
+            tmp_path_factory.mktemp("stack"),
+            services=services,
+            broker_url=broker_url,
+            smtp=(smtp_sink.host, smtp_sink.port),
+            database_urls=urls,
+            env=dict(env or {}),
+            process_env={name: dict(values) for name, values in (process_env or {}).items()},
+            **options,
+        )
+        stack = SystemStack(config, smtp=smtp_sink, rabbitmq=rabbitmq_running)
+        started.append((stack, broker_url))
+        stack.start()
+        return stack
+
+    yield start
+    for stack, broker_url in reversed(started):
+        stack.stop()
+        delete_vhost(rabbitmq_running, broker_url)
+
+
+@pytest.fixture
+def stack(stack_factory: StackFactory) -> SystemStack:
+    """The whole system with default options: SQLite databases, demo data, the test's SMTP sink."""
+    return stack_factory()
