@@ -24,6 +24,7 @@ def main() -> int:
             table=processed_events,
             broker_url=settings["BROKER_URL"],
             handlers=HANDLERS,
+            retry_delays=settings["EVENT_RETRY_DELAYS"],
         )
         sender = MailSender.from_settings(settings, db)
         return [consumer, Loop("mail-sender", sender.run)]
