@@ -32,7 +32,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def register_proxy_fix(app: Flask) -> None:
     proxies = app.config["GATEWAY_TRUSTED_PROXIES"]
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
 
 
 def register_extensions(app: Flask) -> None:

@@ -63,7 +63,12 @@ def process(
     """A child in its own process group, stopped with its whole group when the block ends."""
     log_file = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below, after the child
     child = subprocess.Popen(
-        argv, cwd=cwd, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        argv,
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         yield child
@@ -152,7 +157,11 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
             logs=logs,
         ) as service,
         process(
-            "gateway", [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT / "gateway", env=gateway_env, logs=logs
+            "gateway",
+            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT / "gateway",
+            env=gateway_env,
+            logs=logs,
         ) as gateway,
     ):
         wait_http(f"http://127.0.0.1:{service_port}/healthz", service, logs / "enablement.log")
@@ -203,14 +212,15 @@ thread.join(timeout=30)
 """
 
 
-def bench_events(work: Path, *, count: int, database: str, rabbit: RabbitMQNode, pg: PostgresCluster | None) -> Result:
-    from sqlalchemy import MetaData, func, insert, select
-
+def bench_events(
+    work: Path, *, count: int, database: str, rabbit: RabbitMQNode, pg: PostgresCluster | None
+) -> Result:
     from polis.db import Database
     from polis.events import Event
     from polis.events.consumer import define_processed_events
     from polis.events.outbox import define_outbox
     from polis.events.relay import Relay
+    from sqlalchemy import MetaData, func, insert, select
 
     def url_for(name: str) -> str:
         if database == "postgresql":
@@ -268,9 +278,13 @@ def bench_events(work: Path, *, count: int, database: str, rabbit: RabbitMQNode,
     with consumer_db.engine.connect() as connection:
         handled = connection.execute(select(func.count()).select_from(processed)).scalar_one()
     with producer.engine.connect() as connection:
-        unsent = connection.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
+        unsent = connection.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+        ).scalar_one()
     if handled != count or unsent:
-        raise SystemExit(f"P2 lost events: {count} recorded, {handled} committed by the consumer, {unsent} unsent")
+        raise SystemExit(
+            f"P2 lost events: {count} recorded, {handled} committed by the consumer, {unsent} unsent"
+        )
     raw = raw_broker_rate(rabbit.url, count)
     return Result(
         f"P2 outbox -> consumer commit ({database})",
@@ -313,7 +327,9 @@ def raw_broker_rate(url: str, count: int) -> float:
         conn.channel(on_open_callback=on_channel)
 
     def on_channel(channel: pika.channel.Channel) -> None:
-        channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"}, callback=lambda _f: go(channel))
+        channel.queue_declare(
+            queue, durable=True, arguments={"x-queue-type": "quorum"}, callback=lambda _f: go(channel)
+        )
 
     def go(channel: pika.channel.Channel) -> None:
         channel.confirm_delivery(lambda frame: on_confirm(frame))
@@ -348,7 +364,9 @@ def raw_broker_rate(url: str, count: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", default="p1,p2", help="comma-separated: p1,p2")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per HTTP measurement")
     parser.add_argument("--connections", type=int, default=32)
@@ -368,7 +386,9 @@ def main() -> int:
                 pg = PostgresCluster().start() if "postgresql" in databases else None
                 try:
                     for database in databases:
-                        results.append(bench_events(work, count=args.events, database=database, rabbit=rabbit, pg=pg))
+                        results.append(
+                            bench_events(work, count=args.events, database=database, rabbit=rabbit, pg=pg)
+                        )
                 finally:
                     if pg is not None:
                         pg.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import urllib3
 from flask import Blueprint, Response, current_app, request
@@ -121,7 +122,7 @@ def _request_headers() -> dict[str, str]:
     return headers
 
 
-def _keep_response_header(name: str, all_headers) -> bool:
+def _keep_response_header(name: str, all_headers: Any) -> bool:
     lowered = name.lower()
     connection_listed = {h.strip().lower() for h in all_headers.get("Connection", "").split(",")}
     # No CORS: whatever a service says, the browser gets no cross-origin grant through the gateway.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request
 from werkzeug.exceptions import NotFound
+from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from gateway.i18n import LANG_COOKIE
 
@@ -30,7 +31,7 @@ def privacy() -> str:
 
 
 @bp.get("/lingua/<code>")
-def switch_language(code: str) -> Response:
+def switch_language(code: str) -> WerkzeugResponse:
     if code not in current_app.config["LANGUAGES"]:
         raise NotFound()
     response = redirect(safe_local_path(request.args.get("next")), code=303)

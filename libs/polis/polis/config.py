@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -42,7 +43,7 @@ class Secret:
 class Env:
     """Reads settings from a mapping (os.environ by default), knowing whether dev defaults are allowed."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[builtins.str, builtins.str] | None = None) -> None:
         self.environ = os.environ if environ is None else environ
         self.name = self.environ.get("POLIS_ENV", "production")
         if self.name not in ENVIRONMENTS:
@@ -52,7 +53,7 @@ class Env:
     def is_production(self) -> bool:
         return self.name == "production"
 
-    def str(self, name: str, default: str | None = None) -> str:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self.environ.get(name)
         if value is None or value == "":
             if default is None:
@@ -60,7 +61,7 @@ class Env:
             return default
         return value
 
-    def int(self, name: str, default: int | None = None) -> int:
+    def int(self, name: builtins.str, default: int | None = None) -> int:
         raw = self.environ.get(name)
         if raw is None or raw == "":
             if default is None:
@@ -71,7 +72,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"setting {name} must be an integer, not {raw!r}") from None
 
-    def float(self, name: str, default: float | None = None) -> float:
+    def float(self, name: builtins.str, default: float | None = None) -> float:
         raw = self.environ.get(name)
         if raw is None or raw == "":
             if default is None:
@@ -82,7 +83,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"setting {name} must be a number, not {raw!r}") from None
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: bool) -> bool:
         raw = self.environ.get(name)
         if raw is None or raw == "":
             return default
@@ -93,7 +94,7 @@ class Env:
             return False
         raise ConfigError(f"setting {name} must be true or false, not {raw!r}")
 
-    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+    def list(self, name: builtins.str, default: list[builtins.str] | None = None) -> list[builtins.str]:
         raw = self.environ.get(name)
         if raw is None or raw.strip() == "":
             if default is None:
@@ -101,7 +102,7 @@ class Env:
             return list(default)
         return [item.strip() for item in raw.split(",") if item.strip()]
 
-    def secret(self, name: str, dev_default: str | None = None) -> Secret:
+    def secret(self, name: builtins.str, dev_default: builtins.str | None = None) -> Secret:
         """A secret: required in production; in dev/test the development default may stand in."""
         value = self.environ.get(name)
         if value:
@@ -110,7 +111,7 @@ class Env:
             return Secret(dev_default)
         raise ConfigError(f"secret {name} is required (POLIS_ENV={self.name})")
 
-    def database_url(self, service: str) -> str:
+    def database_url(self, service: builtins.str) -> builtins.str:
         """<SERVICE>_DATABASE_URL, else DATABASE_URL; outside production a SQLite file under var/."""
         for name in (f"{service.upper()}_DATABASE_URL", "DATABASE_URL"):
             value = self.environ.get(name)
@@ -121,13 +122,15 @@ class Env:
         var_dir = self.environ.get("POLIS_VAR_DIR", os.path.join(os.getcwd(), "var"))
         return f"sqlite:///{os.path.join(var_dir, service + '.sqlite3')}"
 
-    def broker_url(self) -> str:
+    def broker_url(self) -> builtins.str:
         if self.is_production:
             return self.secret("POLIS_BROKER_URL").reveal()
         return self.str("POLIS_BROKER_URL", "amqp://guest:guest@localhost:5672/%2F")
 
 
-def apply_overrides(settings: dict[str, Any], config: Mapping[str, Any] | None) -> dict[str, Any]:
+def apply_overrides(
+    settings: dict[builtins.str, Any], config: Mapping[builtins.str, Any] | None
+) -> dict[builtins.str, Any]:
     """Return settings updated with explicit overrides (create_app(config=...) in tests)."""
     merged = dict(settings)
     if config:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from polis import service
+import polis.service as service
 
 SERVICE = "enablement"
 
