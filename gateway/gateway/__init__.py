@@ -41,7 +41,9 @@ def register_extensions(app: Flask) -> None:
     from gateway.api import upstream
     from gateway.extensions import babel, csrf, limiter
     from gateway.i18n import select_locale
+    from gateway.sessions import PageSessionInterface
 
+    app.session_interface = PageSessionInterface()
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limiter.init_app(app)

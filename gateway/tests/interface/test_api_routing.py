@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from flask import request
 
 TRACE_MARKERS = ("Traceback", 'File "', "urllib3", "HTTPConnectionPool")
 
@@ -118,3 +119,10 @@ def test_a_body_over_the_limit_is_refused_with_413(client):
 
 def test_a_json_api_post_needs_no_csrf_token(client):
     assert client.post("/api/iam/things", json={"a": 1}).status_code == 200
+
+
+def test_the_json_api_opens_no_session_while_pages_do(app):
+    with app.test_request_context("/api/iam/v1/things"):
+        assert app.session_interface.open_session(app, request) is None
+    with app.test_request_context("/"):
+        assert app.session_interface.open_session(app, request) is not None
