@@ -1,0 +1,346 @@
+"""The walking skeleton under faults, with real processes: a confirmation request goes through the gateway
+to IAM, through its outbox and RabbitMQ to the notifier, and leaves as exactly one email at the SMTP sink,
+even when the broker is down, the worker crashes before acking, a handler keeps failing or an event is bad.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+import uuid
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+import pika
+import pytest
+from polis.events import Event, broker
+from polis.testing.helpers import wait_until
+from support.stack import SystemStack
+
+pytestmark = pytest.mark.slow
+
+CONFIRMATIONS = "/api/iam/v1/email-confirmations"
+DELIVERIES = "/api/notifier/v1/deliveries"
+CONFIRM_LINK = re.compile(r"(\S*/registrazione/conferma\?token=([A-Za-z0-9_\-]+))")
+EVENT_TYPE = "iam.email_confirmation_requested"
+WORKER = "notifier-worker"
+PROCESSES = ("gateway", "iam-web", "iam-worker", "notifier-web", "notifier-worker")
+RETRY_DELAYS = (0.3, 0.6, 1.2)
+EMAIL_TIMEOUT = 60.0  # the relay and the consumer back off up to 30 s after a broker outage
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def new_email() -> str:
+    return f"citizen-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def request_confirmation(stack: SystemStack, email: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - local test URL
+        stack.url(CONFIRMATIONS),
+        data=json.dumps({"email": email, "language": "it"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310 - local test URL
+        return response.status, json.loads(response.read())
+
+
+def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
+    return [message for message in stack.smtp.messages() if address in str(message["To"])]
+
+
+def wait_for_one_email(stack: SystemStack, address: str, timeout: float = EMAIL_TIMEOUT) -> EmailMessage:
+    """Wait until an email to `address` arrives, then make sure it is the only one."""
+    wait_until(lambda: emails_to(stack, address), timeout=timeout)
+    found = emails_to(stack, address)
+    assert len(found) == 1, f"{len(found)} emails to {address}"
+    return found[0]
+
+
+def body_text(message: EmailMessage) -> str:
+    return "\n".join(part.get_content() for part in message.walk() if part.get_content_maintype() == "text")
+
+
+def confirmation_link(message: EmailMessage) -> tuple[str, str]:
+    """The link in the email and its token."""
+    match = CONFIRM_LINK.search(body_text(message))
+    assert match, f"no confirmation link in:\n{body_text(message)}"
+    return match.group(1), match.group(2)
+
+
+def deliveries_raw(stack: SystemStack) -> str:
+    with urllib.request.urlopen(stack.api("notifier", DELIVERIES), timeout=10) as response:  # noqa: S310
+        assert response.status == 200
+        return response.read().decode()
+
+
+def deliveries_to(stack: SystemStack, address: str) -> list[dict[str, Any]]:
+    return [item for item in json.loads(deliveries_raw(stack))["items"] if item["recipient"] == address]
+
+
+def queue_depth(stack: SystemStack, queue: str) -> int:
+    """Ready messages in one queue of the stack's virtual host."""
+    connection = pika.BlockingConnection(pika.URLParameters(stack.broker_url))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+    finally:
+        connection.close()
+
+
+def parking(stack: SystemStack, *args: str) -> Any:
+    """Run the operator command on the notifier's parking queue; its JSON answer."""
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "polis.events.parking"),
+            *("--broker-url", stack.broker_url, "--service", "notifier", "--json", *args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def log_lines(stack: SystemStack, name: str) -> list[dict[str, Any]]:
+    """The JSON lines of a process's log (other output, such as gunicorn's banner, is skipped)."""
+    lines = []
+    for raw in stack.log(name).splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(line, dict):
+            lines.append(line)
+    return lines
+
+
+def handler_failures(stack: SystemStack) -> list[dict[str, Any]]:
+    return [
+        line
+        for line in log_lines(stack, WORKER)
+        if line.get("logger") == "polis.events.consumer"
+        and str(line.get("message", "")).startswith("handler for ")
+    ]
+
+
+def broker_warnings(stack: SystemStack, name: str) -> list[dict[str, Any]]:
+    """Warnings of a process about the broker (unavailable, connection lost)."""
+    return [
+        line
+        for line in log_lines(stack, name)
+        if line.get("level") in ("warning", "error") and "broker" in str(line.get("message", ""))
+    ]
+
+
+def restart_worker_without_fault(stack: SystemStack) -> None:
+    worker = stack.process(WORKER)
+    worker.stop()
+    worker.env.pop("POLIS_FAULT", None)
+    stack.start_process(WORKER)
+
+
+def faulty_worker(fault: str, **extra: str) -> dict[str, dict[str, str]]:
+    return {WORKER: {"POLIS_ENV": "test", "POLIS_FAULT": fault, **extra}}
+
+
+# --- the tests ------------------------------------------------------------------------------------------
+
+
+def test_a_confirmation_request_through_the_gateway_sends_one_email_whose_link_is_logged_nowhere(
+    stack: SystemStack,
+) -> None:
+    address = new_email()
+
+    status, body = request_confirmation(stack, address)
+
+    assert status == 202
+    assert body["id"] and "token" not in json.dumps(body)
+    message = wait_for_one_email(stack, address, timeout=30)
+    link, token = confirmation_link(message)
+    assert link.startswith(stack.gateway_url + "/registrazione/conferma?token=")
+    wait_until(lambda: [d for d in deliveries_to(stack, address) if d["state"] == "sent"])
+    for name in stack.processes:
+        assert token not in stack.log(name), f"the token is in the log of {name}"
+    assert token not in deliveries_raw(stack)
+
+
+def test_a_request_made_while_the_broker_is_down_is_mailed_once_it_is_back(stack: SystemStack) -> None:
+    address = new_email()
+    assert broker_warnings(stack, "iam-worker") == []
+    try:
+        stack.rabbitmq.stop()
+
+        status, _ = request_confirmation(stack, address)
+
+        assert status == 202  # recorded with its event in IAM's outbox
+        # The relay really tried and could not publish; meanwhile nothing was mailed.
+        wait_until(lambda: broker_warnings(stack, "iam-worker"), timeout=30)
+        assert emails_to(stack, address) == []
+    finally:
+        if not stack.rabbitmq.running:
+            stack.rabbitmq.start().wait_ready()
+
+    wait_for_one_email(stack, address)
+    wait_until(lambda: [d for d in deliveries_to(stack, address) if d["state"] == "sent"], timeout=30)
+    assert len(emails_to(stack, address)) == 1
+
+
+@pytest.mark.parametrize("databases", ["sqlite", "postgresql"])
+def test_a_worker_killed_after_commit_before_ack_delivers_exactly_once_after_restart(
+    stack_factory: Any, databases: str
+) -> None:
+    stack = stack_factory(databases=databases, process_env=faulty_worker("crash_after_commit_before_ack"))
+    worker = stack.process(WORKER)
+    address = new_email()
+
+    status, _ = request_confirmation(stack, address)
+
+    assert status == 202
+    wait_until(lambda: not worker.running, timeout=30)
+    assert worker.returncode == -9  # SIGKILL, by its own hand, after the commit and before the ack
+
+    restart_worker_without_fault(stack)
+
+    wait_for_one_email(stack, address)
+    wait_until(
+        lambda: (
+            queue_depth(stack, broker.main_queue("notifier")) == 0
+            and [d for d in deliveries_to(stack, address) if d["state"] == "sent"]
+        ),
+        timeout=30,
+    )
+    # The redelivered event was recognised by its id: one delivery, one email.
+    assert len(deliveries_to(stack, address)) == 1
+    assert len(emails_to(stack, address)) == 1
+
+
+def test_a_handler_that_keeps_failing_is_retried_with_growing_delays_then_parked_and_replayed(
+    stack_factory: Any,
+) -> None:
+    delays = ",".join(str(delay) for delay in RETRY_DELAYS)
+    stack = stack_factory(
+        process_env={
+            "notifier": {"NOTIFIER_RETRY_DELAYS": delays},
+            WORKER: {"POLIS_ENV": "test", "POLIS_FAULT": "handler_fails"},
+        }
+    )
+    address = new_email()
+
+    status, _ = request_confirmation(stack, address)
+    assert status == 202
+
+    parked = wait_until(lambda: parking(stack, "list"), timeout=60)
+    assert len(parked) == 1
+    assert parked[0]["type"] == EVENT_TYPE
+    assert parked[0]["reason"].startswith(f"failed {len(RETRY_DELAYS) + 1} times")
+    failures = handler_failures(stack)
+    assert len(failures) == len(RETRY_DELAYS) + 1  # the first try and one per retry delay
+    times = [datetime.fromisoformat(line["time"]) for line in failures]
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
+    for gap, delay in zip(gaps, RETRY_DELAYS, strict=True):
+        assert gap >= delay - 0.05, f"gaps {gaps} shorter than the delays {RETRY_DELAYS}"
+    assert gaps == sorted(gaps), f"gaps {gaps} do not grow"
+    assert emails_to(stack, address) == []
+    assert deliveries_to(stack, address) == []
+
+    restart_worker_without_fault(stack)
+    assert parking(stack, "replay", "--all") == {"replayed": 1}
+
+    wait_for_one_email(stack, address, timeout=30)
+    assert parking(stack, "list") == []
+    wait_until(lambda: [d for d in deliveries_to(stack, address) if d["state"] == "sent"])
+    assert len(emails_to(stack, address)) == 1
+
+
+def test_malformed_events_are_parked_at_once_without_retries(stack: SystemStack) -> None:
+    raw_id = f"raw-{uuid.uuid4().hex[:8]}"
+    bad = Event.new(
+        EVENT_TYPE,
+        {  # no email: well-formed JSON, but the contract is broken
+            "confirmation_id": str(uuid.uuid4()),
+            "language": "it",
+            "confirmation_url": "not sealed",
+            "expires_at": "2030-01-01T00:00:00+00:00",
+        },
+        producer="iam",
+    )
+    connection = pika.BlockingConnection(pika.URLParameters(stack.broker_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for message_id, body in ((raw_id, b"{not json"), (bad.id, bad.to_json())):
+            channel.basic_publish(
+                broker.EXCHANGE,
+                EVENT_TYPE,
+                body,
+                pika.BasicProperties(
+                    message_id=message_id,
+                    type=EVENT_TYPE,
+                    content_type="application/json",
+                    delivery_mode=pika.DeliveryMode.Persistent.value,
+                ),
+                mandatory=True,
+            )
+    finally:
+        connection.close()
+
+    parked = wait_until(lambda: (rows := parking(stack, "list")) and len(rows) >= 2 and rows, timeout=30)
+
+    assert sorted(row["id"] for row in parked) == sorted([raw_id, bad.id])
+    for row in parked:
+        assert row["reason"].startswith("malformed"), row
+        assert row["attempt"] == 0, row  # parked at the first delivery, never sent to a retry queue
+    assert handler_failures(stack) == []
+    parked_lines = [
+        line for line in log_lines(stack, WORKER) if str(line.get("message", "")).startswith("parked message")
+    ]
+    assert len(parked_lines) == 2
+    for number in range(1, len(RETRY_DELAYS) + 1):
+        assert queue_depth(stack, broker.retry_queue("notifier", number)) == 0
+    assert queue_depth(stack, broker.main_queue("notifier")) == 0
+    assert stack.smtp.messages() == []
+    assert json.loads(deliveries_raw(stack))["items"] == []
+
+
+def test_iam_refuses_to_record_a_confirmation_whose_event_breaks_its_contract(
+    stack_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iam.config import load_settings
+    from iam.confirmations import service
+    from iam.confirmations.models import EmailConfirmation
+    from iam.models import outbox
+    from polis.db import Database
+    from polis.events import contracts
+    from sqlalchemy import func, select
+
+    stack = stack_factory(services=("iam",), gateway=False, demo_data=False)
+    db = Database(stack.database_url("iam"))
+    real_new = Event.new
+
+    def without_email(event_type: str, data: dict[str, Any], **options: Any) -> Event:
+        return real_new(event_type, {k: v for k, v in data.items() if k != "email"}, **options)
+
+    class BrokenEvent:
+        new = staticmethod(without_email)
+
+    monkeypatch.setattr(service, "Event", BrokenEvent)
+    monkeypatch.setenv("POLIS_ENV", "dev")  # the dev sealing key and base URL
+    policy = service.ConfirmationPolicy.from_settings(load_settings())
+    address = new_email()
+
+    with pytest.raises(contracts.ContractViolation):
+        service.request_confirmation(db=db, policy=policy, email=address, language="it")
+
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(outbox)) == 0
+        assert session.scalar(select(func.count()).where(EmailConfirmation.email == address)) == 0
+    assert stack.smtp.messages() == []
