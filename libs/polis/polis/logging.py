@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import os
+import queue
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -38,12 +42,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+_listener: logging.handlers.QueueListener | None = None
+
+
+class _RequestIdQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread, with the request id read now, on the thread that logged."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id()
+        return record  # formatted by the writer thread: the request thread does no JSON work
+
+
 def configure_logging(service: str, level: str | int = "INFO") -> None:
-    """Route the root logger (and gunicorn's) to stdout as JSON lines; idempotent."""
+    """Route the root logger (and gunicorn's) to stdout as JSON lines; idempotent.
+
+    Request threads only enqueue records; one writer thread per process formats and writes them, so threads
+    never queue up behind each other on the stream's lock.
+    """
+    global _listener
+    if _listener is not None:
+        _listener.stop()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler, respect_handler_level=False)
+    _listener.start()
+    atexit.register(_stop_listener)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_RequestIdQueueHandler(records)]
     root.setLevel(level)
     for name in ("gunicorn.error", "gunicorn.access", "werkzeug"):
         logger = logging.getLogger(name)
@@ -51,3 +78,23 @@ def configure_logging(service: str, level: str | int = "INFO") -> None:
         logger.propagate = True
     # pika narrates every connection step at INFO; its warnings are what matter.
     logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def _write_directly_in_child() -> None:
+    # A forked child (gunicorn with preload_app) inherits the queue but not the writer thread: it writes
+    # its lines itself, synchronously, until it configures logging again.
+    global _listener
+    if _listener is None:
+        return
+    handler = _listener.handlers[0]
+    _listener = None
+    logging.getLogger().handlers[:] = [handler]
+
+
+os.register_at_fork(after_in_child=_write_directly_in_child)
+
+
+def _stop_listener() -> None:
+    # Drains the queue: the last lines before exit are written, not lost.
+    if _listener is not None:
+        _listener.stop()

@@ -169,3 +169,22 @@ def test_log_lines_are_json_with_the_current_request_id():
     assert line["message"] == "hello you"
     assert line["request_id"] == "req-12345678"
     assert line["service"] == "demo"
+
+
+def test_configured_logging_writes_every_line_as_json_with_the_request_id_of_the_logging_thread():
+    import subprocess
+    import sys
+
+    program = (
+        "import logging\n"
+        "from polis.logging import configure_logging\n"
+        "from polis import requestid\n"
+        "configure_logging('demo')\n"
+        "for n in range(200):\n"
+        "    with requestid.bind(f'req-{n:08d}'):\n"
+        "        logging.getLogger('t').info('line %d', n)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["message"] for line in lines] == [f"line {n}" for n in range(200)]  # none lost at exit
+    assert all(line["request_id"] == f"req-{n:08d}" for n, line in enumerate(lines))
