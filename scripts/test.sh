@@ -2,7 +2,7 @@
 # `make test`, `make test-unit`, `make test-e2e`: run pytest over the chosen suites; zero tests is a failure.
 #
 # A few pytest sessions, each as its authors run it (default "prepend" import mode):
-#   libs/polis/tests        alone: its tests import helpers with `from conftest import ...`
+#   libs/polis/tests        alone: the shared package is tested as it ships, with no service installed around it
 #   services/*/tests tests  together: unique module names, so one RabbitMQ node and PostgreSQL cluster
 #   gateway/tests           from gateway/: run from the root, the folder gateway/ would shadow the package
 # JUNIT_DIR=dir writes one JUnit report per session there (.ci/run uses it). Extra args go to pytest.
