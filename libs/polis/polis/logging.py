@@ -61,17 +61,16 @@ def configure_logging(service: str, level: str | int = "INFO") -> None:
     never queue up behind each other on the stream's lock.
     """
     global _listener
-    if _listener is not None:
-        _listener.stop()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    _listener = logging.handlers.QueueListener(records, handler, respect_handler_level=False)
-    _listener.start()
-    atexit.register(_stop_listener)
+    listener = logging.handlers.QueueListener(records, handler, respect_handler_level=False)
+    listener.start()
     root = logging.getLogger()
     root.handlers[:] = [_RequestIdQueueHandler(records)]
     root.setLevel(level)
+    _stop_listener()  # the previous writer drains what reached it before the switch
+    _listener = listener
     for name in ("gunicorn.error", "gunicorn.access", "werkzeug"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
@@ -96,5 +95,10 @@ os.register_at_fork(after_in_child=_write_directly_in_child)
 
 def _stop_listener() -> None:
     # Drains the queue: the last lines before exit are written, not lost.
+    global _listener
     if _listener is not None:
-        _listener.stop()
+        listener, _listener = _listener, None
+        listener.stop()
+
+
+atexit.register(_stop_listener)

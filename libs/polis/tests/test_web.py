@@ -188,3 +188,20 @@ def test_configured_logging_writes_every_line_as_json_with_the_request_id_of_the
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["message"] for line in lines] == [f"line {n}" for n in range(200)]  # none lost at exit
     assert all(line["request_id"] == f"req-{n:08d}" for n, line in enumerate(lines))
+
+
+def test_logging_configured_twice_exits_cleanly_and_keeps_every_line():
+    import subprocess
+    import sys
+
+    program = (
+        "import logging\n"
+        "from polis.logging import configure_logging\n"
+        "configure_logging('first')\n"
+        "logging.getLogger('t').info('one')\n"
+        "configure_logging('second')\n"
+        "logging.getLogger('t').info('two')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert [json.loads(line)["message"] for line in done.stdout.splitlines()] == ["one", "two"]
+    assert done.stderr == ""
