@@ -48,6 +48,8 @@ PORT_ROLES = {
 }
 STOP_TIMEOUT = 20.0
 ONE_SHOT_SUFFIXES = ("-migrate", "-prepare")
+# Services whose worker consumes events: started (and their queues bound) before any outbox relay.
+CONSUMING_SERVICES = ("notifier",)
 RABBITMQ_FALLBACK_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
 
@@ -272,6 +274,28 @@ def _amqp_ready(url: str) -> Callable[[], bool]:
         except (pika.exceptions.AMQPError, OSError):
             return False
         return True
+
+    return check
+
+
+def _queue_ready(url: str, queue: str) -> Callable[[], bool]:
+    """Ready once the queue exists on the broker (declared by the consumer that owns it)."""
+
+    def check() -> bool:
+        import pika  # only the stack's readiness checks need it
+
+        try:
+            connection = pika.BlockingConnection(pika.URLParameters(url))
+        except pika.exceptions.AMQPError:
+            return False
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+            return True
+        except pika.exceptions.ChannelClosedByBroker:
+            return False
+        finally:
+            if connection.is_open:
+                connection.close()
 
     return check
 
@@ -547,11 +571,11 @@ class Stack:
             self._add(
                 self._gunicorn(f"{service}-web", ROOT / "services" / service, self.port(service), service)
             )
-            self._add(self._worker(service))
         if self.config.gateway:
             self._add(self._gunicorn("gateway", ROOT / "gateway", self.port("gateway")))
         for process in self.long_running():
             process.start()
+        self._start_workers(say, began)
 
         say("waiting for readiness")
         remaining = max(self.config.ready_timeout - (time.monotonic() - began), 1.0)
@@ -564,6 +588,28 @@ class Stack:
         with ThreadPoolExecutor(max_workers=len(long_running)) as pool:
             for process, ready_at in zip(long_running, pool.map(wait, long_running), strict=True):
                 self.timings[process.name] = ready_at
+
+    def _start_workers(self, say: Callable[[str], None], began: float) -> None:
+        """Consumers first, producers once the consumers' queues exist.
+
+        An event relayed before its consumer's queue is bound is not lost (the exchange's alternate exchange
+        keeps it in polis.unrouted) but it is not delivered either: on a first start the queues must exist
+        before any relay publishes. In a deployment the consumers' workers are rolled out first likewise.
+        """
+        broker = self.processes.get("rabbitmq")
+        if broker is not None:
+            broker.wait_ready(max(self.config.ready_timeout - (time.monotonic() - began), 1.0), self._abort)
+        consumers = [service for service in self.config.services if service in CONSUMING_SERVICES]
+        for service in consumers:
+            worker = self._add(self._worker(service))
+            worker.ready_check = _queue_ready(self.broker_url, f"{service}.events")
+            worker.start()
+        for service in consumers:
+            self.processes[f"{service}-worker"].wait_ready(60.0, self._abort)
+        say("consumers bound; starting the outbox relays")
+        for service in self.config.services:
+            if service not in CONSUMING_SERVICES:
+                self._add(self._worker(service)).start()
 
     def _migrate_service(self, service: str) -> None:
         argv = [str(VENV_BIN / "alembic"), "-c", "alembic.ini", "upgrade", "head"]

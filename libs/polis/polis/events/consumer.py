@@ -123,6 +123,7 @@ class Consumer:
                 pending.append(_Message(method.delivery_tag, properties, body))
 
             channel.basic_consume(self.queue, collect)
+            log.info("consuming %s", self.queue, extra={"queue": self.queue})
             on_ready()
             while not self.stop_event.is_set():
                 connection.process_data_events(time_limit=self.max_wait)
