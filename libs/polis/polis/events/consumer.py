@@ -92,6 +92,7 @@ class Consumer:
         self.prefetch = prefetch
         self.batch_size = batch_size
         self.max_wait = max_wait
+        self._fault = _fault()  # read once: the hot path does not consult the environment per message
         self.queue = broker.main_queue(service)
 
     def run(self, on_ready: Callable[[], None] | None = None) -> None:
@@ -155,7 +156,7 @@ class Consumer:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 if self.stop_event.is_set():
                     return  # unacked messages return to the queue when the connection closes
-        if _fault() == FAULT_CRASH_AFTER_COMMIT:
+        if self._fault == FAULT_CRASH_AFTER_COMMIT:
             os.kill(os.getpid(), signal.SIGKILL)
         for message in batch:
             if message.malformed is not None:
@@ -225,7 +226,7 @@ class Consumer:
     def _call_handler(self, session: Session, event: Event, message: _Message) -> None:
         try:
             with _bind_request_id(event.correlation_id):
-                if _fault() == FAULT_HANDLER_FAILS:
+                if self._fault == FAULT_HANDLER_FAILS:
                     raise RuntimeError("fault injected by POLIS_FAULT=handler_fails")
                 self.handlers[event.type](session, event)
         except DBAPIError as error:
