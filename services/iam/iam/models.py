@@ -22,6 +22,8 @@ processed_events = define_processed_events(Base.metadata)
 
 def all_metadata() -> MetaData:
     """IAM's metadata with every domain model imported, for migrations and schema checks."""
-    from iam.confirmations import models as _confirmations  # noqa: F401 - registers the tables
+    from iam.accounts import models as _accounts  # noqa: F401 - registers the tables
+    from iam.audit import models as _audit  # noqa: F401
+    from iam.confirmations import models as _confirmations  # noqa: F401
 
     return Base.metadata

@@ -72,7 +72,9 @@ def _raise_first(errors: Iterable[ValidationError], prefix: tuple[str, ...]) -> 
     if ordered:
         error = ordered[0]
         path = ".".join((*prefix, *map(str, error.absolute_path)))
-        raise ContractViolation(error.message, path)
+        # jsonschema quotes the offending value: cut it, an attachment or a sealed secret may be inside.
+        message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+        raise ContractViolation(message, path)
 
 
 @functools.cache
