@@ -173,17 +173,23 @@ fi
 
 # --- translations ---------------------------------------------------------------------------------------
 
-TRANSLATIONS=gateway/gateway/translations
-if [[ -d $TRANSLATIONS ]]; then
-  mapfile -t catalogs < <(find "$TRANSLATIONS" -name '*.po' | sort)
+# Every gettext catalog: the shared layout's (polis.ui), the gateway's and each service's (<pkg>/translations).
+mapfile -t TRANSLATION_DIRS < <(
+  find libs/polis/polis/ui gateway/gateway services -path '*/node_modules' -prune -o \
+    -type d -name translations -print 2>/dev/null | sort
+)
+for dir in "${TRANSLATION_DIRS[@]}"; do
+  mapfile -t catalogs < <(find "$dir" -name '*.po' | sort)
+  [[ ${#catalogs[@]} -gt 0 ]] || continue
   mo_missing=0
   for po in "${catalogs[@]}"; do [[ -f "${po%.po}.mo" ]] || mo_missing=1; done
   po_hash=$(files_hash "${catalogs[@]}")
-  if [[ ${#catalogs[@]} -gt 0 ]] && { ! stamp_ok translations "$po_hash" || [[ $mo_missing -eq 1 ]]; }; then
-    say "compiling translations in $TRANSLATIONS"
-    "$VENV/bin/pybabel" compile --statistics -d "$TRANSLATIONS"
-    stamp_write translations "$po_hash"
+  stamp="translations-$(printf '%s' "$dir" | tr '/' '-')"
+  if ! stamp_ok "$stamp" "$po_hash" || [[ $mo_missing -eq 1 ]]; then
+    say "compiling translations in $dir"
+    "$VENV/bin/pybabel" compile --statistics -d "$dir"
+    stamp_write "$stamp" "$po_hash"
   fi
-fi
+done
 
 say "install: up to date"

@@ -1,15 +1,11 @@
-"""Locale choice: the `lang` cookie set by the language switch, else Accept-Language, else Italian."""
+"""Locale choice: the `lang` cookie set by the language switch, else Accept-Language, else Italian.
+
+The rule is shared with every Polis app that renders pages (polis.ui.i18n), so that IAM's pages, reached
+through the gateway, speak the language chosen here.
+"""
 
 from __future__ import annotations
 
-from flask import current_app, request
+from polis.ui.i18n import LANG_COOKIE, select_locale
 
-LANG_COOKIE = "lang"
-
-
-def select_locale() -> str:
-    languages = current_app.config["LANGUAGES"]
-    chosen = request.cookies.get(LANG_COOKIE)
-    if chosen is not None and chosen in languages:
-        return chosen
-    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+__all__ = ["LANG_COOKIE", "select_locale"]

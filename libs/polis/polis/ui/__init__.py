@@ -1,0 +1,133 @@
+"""The shared look of the Polis web pages: one layout, form macros, messages and their translations.
+
+Any Flask app that renders pages (the gateway, IAM, later the other services) calls `register_ui(app, ...)`
+after initialising Flask-Babel; its templates then extend ``polis/layout.html`` and import
+``polis/forms.html`` and ``polis/messages.html``. The static assets (Bootstrap Italia, fonts, the site's CSS)
+are always served by the gateway at ``/static/...``: the pages of a service reach the browser through the
+gateway, on the same origin, so they link to the same absolute URLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, render_template, request
+
+from polis.config import Env
+from polis.ui.catalogs import compile_catalogs, prepare_catalogs
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+TRANSLATIONS = HERE / "translations"
+
+DEFAULT_HELPDESK_PHONE = "080 9267603"
+DEFAULT_HELPDESK_HOURS = {"it": "lunedì-venerdì 8:00-18:30", "en": "Monday to Friday, 8:00-18:30"}
+DEFAULT_LANGUAGES = (("it", "ITA", "Italiano"), ("en", "ENG", "English"))
+
+# Error pages with their own wording in polis/error.html; other statuses use the generic one.
+ERROR_PAGES = (400, 403, 404, 405, 429, 500, 503)
+
+
+def ui_settings(env: Env) -> dict[str, Any]:
+    """The settings the layout reads (Flask config keys), from the environment shared by every app.
+
+    D-ACC-9: the helpdesk contact is configurable, never hard-coded in templates.
+    """
+    return {
+        "POLIS_HELPDESK_PHONE": env.str("POLIS_HELPDESK_PHONE", DEFAULT_HELPDESK_PHONE),
+        "POLIS_HELPDESK_HOURS": {
+            "it": env.str("POLIS_HELPDESK_HOURS", DEFAULT_HELPDESK_HOURS["it"]),
+            "en": env.str("POLIS_HELPDESK_HOURS_EN", DEFAULT_HELPDESK_HOURS["en"]),
+        },
+        "POLIS_ACCESSIBILITY_URL": env.str("POLIS_ACCESSIBILITY_URL", "https://form.agid.gov.it/"),
+        "POLIS_PRIVACY_URL": env.str("POLIS_PRIVACY_URL", "/privacy"),
+        # Appended to the gateway's asset URLs (?v=...) to bust browser caches: set it to the gateway's
+        # asset version (shown in its pages' asset URLs) when the gateway's assets change.
+        "POLIS_ASSET_VERSION": env.str("POLIS_ASSET_VERSION", "polis-ui-1"),
+    }
+
+
+def register_ui(
+    app: Flask,
+    *,
+    asset_version: str | None = None,
+    home_url: str = "/",
+    login_url: str = "/accedi",
+    language_url: str = "/lingua/{code}",
+    static_url: str = "/static",
+    languages: Sequence[tuple[str, str, str]] = DEFAULT_LANGUAGES,
+) -> None:
+    """Make the shared templates, their translations and the layout's variables available to `app`.
+
+    Flask-Babel must already be initialised on `app` (its locale selector decides `current_locale`).
+    The settings come from `app.config` (see `ui_settings`); `asset_version` defaults to
+    POLIS_ASSET_VERSION. `language_url` is the gateway's language switch, `{code}` replaced by the language;
+    the current path is passed as `next`.
+    """
+    if "babel" not in app.extensions:
+        raise RuntimeError("register_ui needs Flask-Babel: call babel.init_app(app, ...) first")
+    version = asset_version or app.config.get("POLIS_ASSET_VERSION") or "polis-ui-1"
+    static_base = static_url.rstrip("/")
+
+    # The shared catalog goes first: directories merged later win, so an app can override a shared string.
+    directories = app.extensions["babel"].translation_directories
+    if str(TRANSLATIONS) not in directories:
+        directories.insert(0, str(TRANSLATIONS))
+    # Development and tests pick up edited catalogs; installs and images compile them beforehand.
+    prepare_catalogs(TRANSLATIONS, environment=app.config.get("POLIS_ENV"))
+
+    # A blueprint without routes only adds its template folder to the app's template search path.
+    app.register_blueprint(Blueprint("polis_ui", __name__, template_folder="templates"))
+
+    def asset(filename: str) -> str:
+        return f"{static_base}/{filename.lstrip('/')}?v={version}"
+
+    # Globals, not context variables, so that imported macros see them with or without context.
+    app.jinja_env.globals.update(
+        static_url=asset,
+        sprites=asset("vendor/bootstrap-italia/svg/sprites.svg"),
+        asset_version=version,
+    )
+
+    def switch_url(code: str) -> str:
+        here = request.full_path.rstrip("?") if request else "/"
+        return f"{language_url.format(code=code)}?{urlencode({'next': here})}"
+
+    @app.context_processor
+    def _layout_variables() -> dict[str, Any]:
+        from flask_babel import get_locale
+
+        locale = str(get_locale() or app.config.get("BABEL_DEFAULT_LOCALE", "it"))
+        hours: Mapping[str, str] = app.config.get("POLIS_HELPDESK_HOURS") or DEFAULT_HELPDESK_HOURS
+        return {
+            "current_locale": locale,
+            "languages": languages,
+            "language_url": switch_url,
+            "home_url": home_url,
+            "login_url": login_url,
+            "helpdesk_phone": app.config.get("POLIS_HELPDESK_PHONE") or DEFAULT_HELPDESK_PHONE,
+            "helpdesk_hours": hours.get(locale) or hours.get("it", ""),
+            "accessibility_url": app.config.get("POLIS_ACCESSIBILITY_URL", "https://form.agid.gov.it/"),
+            "privacy_url": app.config.get("POLIS_PRIVACY_URL", "/privacy"),
+        }
+
+
+def render_error_page(status: int, *, csrf: bool = False) -> str:
+    """The readable error page in the layout (with the helpdesk contact, D-ACC-9), never a stack trace."""
+    return render_template(
+        "polis/error.html", status=status, kind=status if status in ERROR_PAGES else 0, csrf=csrf
+    )
+
+
+__all__ = [
+    "TEMPLATES",
+    "TRANSLATIONS",
+    "compile_catalogs",
+    "prepare_catalogs",
+    "register_ui",
+    "render_error_page",
+    "ui_settings",
+]
