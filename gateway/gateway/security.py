@@ -12,20 +12,28 @@ CONTENT_SECURITY_POLICY = (
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()"
 
 
+def security_headers(*, hsts: bool) -> list[tuple[str, str]]:
+    """The headers every answer of the gateway carries, pages and API alike."""
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", PERMISSIONS_POLICY),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        # For browsers that predate frame-ancestors.
+        ("X-Frame-Options", "DENY"),
+    ]
+    if hsts:
+        # Only when the site is served over HTTPS: HSTS on plain HTTP would lock developers out.
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
 def register_security_headers(app: Flask) -> None:
-    hsts = app.config["GATEWAY_SECURE_COOKIES"]
+    headers = security_headers(hsts=app.config["GATEWAY_SECURE_COOKIES"])
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        headers = response.headers
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "same-origin"
-        headers["Permissions-Policy"] = PERMISSIONS_POLICY
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        # For browsers that predate frame-ancestors.
-        headers["X-Frame-Options"] = "DENY"
-        if hsts:
-            # Only when the site is served over HTTPS: HSTS on plain HTTP would lock developers out.
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        for name, value in headers:
+            response.headers[name] = value
         return response

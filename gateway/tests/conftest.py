@@ -41,6 +41,11 @@ class Upstream:
         if request.path.endswith("/slow"):
             # Held until the test ends: longer than the gateway's read timeout, without a fixed sleep.
             self.release.wait(10)
+        if request.path.endswith("/cookies"):
+            response = Response("<p>IAM</p>", content_type="text/html")
+            response.set_cookie("iam_sso", "opaque", httponly=True)
+            response.set_cookie("polis_session", "forged-by-a-service")
+            return response
         if request.path.endswith("/created"):
             return Response(
                 "{}",

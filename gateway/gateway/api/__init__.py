@@ -1,1 +1,1 @@
-"""The JSON API edge: /api/<service>/... routed to the services."""
+"""Forwarding to the services: the /api/ fast path (proxy.py) and IAM's pages (pages.py)."""

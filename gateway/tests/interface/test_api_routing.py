@@ -126,3 +126,26 @@ def test_the_json_api_opens_no_session_while_pages_do(app):
         assert app.session_interface.open_session(app, request) is None
     with app.test_request_context("/"):
         assert app.session_interface.open_session(app, request) is not None
+
+
+def test_api_answers_carry_the_security_headers(client):
+    response = client.get("/api/iam/accounts/1")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_address_over_the_api_limit_gets_429_in_the_error_shape(settings, upstream):
+    from gateway import create_app
+
+    app = create_app({"GATEWAY_SERVICES": {"iam": upstream.url}, "RATELIMIT_DEFAULT": "2 per minute", **settings})
+    client = app.test_client()
+    answers = [client.get("/api/iam/x") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].get_json()["error"]["code"] == "too_many_requests"
+    assert int(answers[2].headers["Retry-After"]) >= 1
+
+
+def test_a_path_without_a_service_is_a_json_404(client):
+    response = client.get("/api/iam")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"

@@ -171,7 +171,8 @@ def gunicorn_settings(service: str, default_port: int) -> dict[str, Any]:
         "worker_class": "gthread",
         "timeout": env.int(f"{prefix}_TIMEOUT", 30),
         "graceful_timeout": env.int(f"{prefix}_GRACEFUL_TIMEOUT", 20),
-        "accesslog": "-",
+        # The app writes the access lines itself, as JSON with the request id (polis.web).
+        "accesslog": None,
         "errorlog": "-",
         "post_fork": _post_fork,
         "child_exit": _child_exit,

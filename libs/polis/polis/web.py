@@ -27,6 +27,9 @@ from polis import requestid
 from polis.errors import ApiError, MalformedJson, UnsupportedMediaType, ValidationFailed, error_body
 
 log = logging.getLogger("polis.web")
+# One JSON line per request, written while the request id is still bound (gunicorn's own access log runs
+# after the request and would carry none).
+access_log = logging.getLogger("polis.access")
 
 REQUESTS = Counter(
     "http_requests_total", "HTTP requests handled", ["service", "method", "endpoint", "status"]
@@ -217,8 +220,17 @@ def _register_request_id(app: Flask, service: str, trust_request_id: bool) -> No
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
         started = g.get("polis_started")
-        if started is not None:
-            LATENCY.labels(service, endpoint).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        LATENCY.labels(service, endpoint).observe(elapsed)
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
         return response
 
     @app.teardown_request

@@ -1,0 +1,129 @@
+"""IAM's own pages and OpenID Connect endpoints, forwarded: /iam/..., /oidc/..., the discovery document.
+
+Login, registration, recovery and the Area Riservata are IAM's pages (docs/architecture.md); the gateway
+stays the only public entry, so it forwards them with IAM's cookies only, adds its security headers and
+request id, and applies the stricter per-address limit to the forms that take credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, request
+from polis import requestid
+from werkzeug.exceptions import ServiceUnavailable
+
+from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
+from gateway.api.proxy import HOP_BY_HOP, REQUEST_DROPPED, RESPONSE_DROPPED
+from gateway.extensions import limiter
+from gateway.platform import UPSTREAM_ERRORS
+
+log = logging.getLogger("gateway.pages")
+
+bp = Blueprint("iam_pages", __name__)
+
+METHODS = ["GET", "HEAD", "POST"]
+# Cookies the browser may hand to IAM, and the only ones IAM may set through the gateway.
+IAM_COOKIE_PREFIXES = ("iam_", "__Host-iam_")
+FORWARDED_COOKIES = ("lang",)
+# POSTs that take a password, a codice fiscale or start an email: the per-address authentication limit.
+CREDENTIAL_FORMS = (
+    "/iam/accedi",
+    "/iam/cambio-password",
+    "/iam/registrazione",
+    "/iam/recupero-username",
+    "/iam/password-dimenticata",
+    "/iam/area-riservata",
+    "/oidc/token",
+)
+
+
+def _is_credential_form() -> bool:
+    return request.method == "POST" and request.path.startswith(CREDENTIAL_FORMS)
+
+
+authentication_limit = limiter.limit(
+    lambda: current_app.config["RATELIMIT_AUTHENTICATION"],
+    scope="authentication",
+    exempt_when=lambda: not _is_credential_form(),
+    override_defaults=False,
+)
+
+
+@bp.route("/iam/", defaults={"rest": ""}, methods=METHODS)
+@bp.route("/iam/<path:rest>", methods=METHODS)
+@bp.route("/oidc/<path:rest>", methods=METHODS)
+@bp.route("/.well-known/openid-configuration", defaults={"rest": ""}, methods=["GET", "HEAD"])
+@authentication_limit
+def forward(rest: str) -> Response:
+    origin = _origin()
+    target = request.path
+    if request.query_string:
+        target += "?" + request.query_string.decode("latin-1")
+    body = request.get_data(cache=False) or None
+    try:
+        answer, connection = _pools().request(origin, request.method, target, _request_headers(), body)
+        payload = answer.read()
+    except (UpstreamTimeout, UpstreamUnreachable) as exc:
+        kind = "read_timeout" if isinstance(exc, UpstreamTimeout) else "unreachable"
+        UPSTREAM_ERRORS.labels("iam", kind).inc()
+        log.warning("service iam failed: %s", kind)
+        raise ServiceUnavailable() from None
+    _pools().release(origin, connection, reusable=not answer.will_close)
+    listed = {h.strip().lower() for h in (answer.getheader("Connection") or "").split(",")}
+    headers = []
+    for name, value in answer.getheaders():
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP or lowered in RESPONSE_DROPPED or lowered in listed:
+            continue
+        if lowered.startswith("access-control-") or lowered == "content-length":
+            continue
+        if lowered == "set-cookie" and not value.startswith(IAM_COOKIE_PREFIXES):
+            continue
+        headers.append((name, value))
+    return Response(payload, status=answer.status, headers=headers)
+
+
+def _origin() -> Origin:
+    return Origin.parse(current_app.config["GATEWAY_SERVICES"]["iam"])
+
+
+def register_page_forwarding(app: Flask) -> None:
+    """The blueprint, without CSRF tokens (IAM checks its own forms), and its connection pools."""
+    from gateway.extensions import csrf
+
+    app.extensions["gateway.page_pools"] = ConnectionPools(
+        connect_timeout=app.config["GATEWAY_CONNECT_TIMEOUT"],
+        read_timeout=app.config["GATEWAY_READ_TIMEOUT"],
+        max_idle_seconds=app.config["GATEWAY_UPSTREAM_MAX_IDLE"],
+    )
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+
+
+def _pools() -> ConnectionPools:
+    pools: ConnectionPools = current_app.extensions["gateway.page_pools"]
+    return pools
+
+
+def _request_headers() -> dict[str, str]:
+    listed = {h.strip().lower() for h in request.headers.get("Connection", "").split(",")}
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if (lowered := name.lower()) not in HOP_BY_HOP
+        and lowered not in REQUEST_DROPPED
+        and lowered not in listed
+    }
+    cookies = "; ".join(
+        f"{name}={value}"
+        for name, value in request.cookies.items()
+        if name.startswith(IAM_COOKIE_PREFIXES) or name in FORWARDED_COOKIES
+    )
+    if cookies:
+        headers["Cookie"] = cookies
+    headers[requestid.HEADER] = requestid.current_request_id() or requestid.new_request_id()
+    headers["X-Forwarded-For"] = request.remote_addr or ""
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    return headers

@@ -1,0 +1,289 @@
+"""/api/<service>/...: a plain WSGI layer in front of Flask that forwards API calls to the services.
+
+The JSON API needs none of what Flask gives the pages (sessions, CSRF tokens, templates, locales), and the
+gateway sits on the path of every call, so it answers /api/ below Flask: the same rules as the pages
+(request id from the edge, security headers, rate limit, access log line, metrics, the JSON error shape),
+in a fraction of the time. Everything else goes on to the Flask app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from limits import parse_many
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from polis import requestid
+from polis.errors import error_body
+
+from gateway.api.connections import (
+    ConnectionPools,
+    Origin,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+from gateway.platform import LATENCY, REQUESTS, UPSTREAM_ERRORS
+from gateway.security import security_headers
+
+log = logging.getLogger("gateway.access")
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+PREFIX = "/api/"
+ROUTE = "/api/<service>/<path:rest>"  # the metrics label: bounded, whatever the paths
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Never passed on from the browser: the gateway sets its own, or the service must not see them (the
+# portal's cookies; request ids and client addresses the outside world could forge).
+REQUEST_DROPPED = frozenset(
+    {
+        "host",
+        "cookie",
+        "content-length",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "x-real-ip",
+        "forwarded",
+    }
+)
+# Server/Date are the gateway's own; X-Request-ID is set once by the edge; no CORS grant ever passes.
+RESPONSE_DROPPED = frozenset({"server", "date", "x-request-id"})
+CHUNK = 64 * 1024
+
+_STATUS_TEXT = {
+    400: "400 Bad Request",
+    404: "404 Not Found",
+    413: "413 Payload Too Large",
+    415: "415 Unsupported Media Type",
+    429: "429 Too Many Requests",
+    503: "503 Service Unavailable",
+    504: "504 Gateway Timeout",
+}
+
+
+class ApiProxy:
+    """WSGI middleware: /api/<service>/... forwarded to the service, anything else to `app`."""
+
+    def __init__(self, app: WsgiApp, config: dict[str, Any]) -> None:
+        self.app = app
+        self.origins = {name: Origin.parse(url) for name, url in config["GATEWAY_SERVICES"].items()}
+        self.max_body = int(config["MAX_CONTENT_LENGTH"])
+        self.pools = ConnectionPools(
+            connect_timeout=config["GATEWAY_CONNECT_TIMEOUT"],
+            read_timeout=config["GATEWAY_READ_TIMEOUT"],
+            max_idle_seconds=config["GATEWAY_UPSTREAM_MAX_IDLE"],
+        )
+        self.security_headers = security_headers(hsts=config["GATEWAY_SECURE_COOKIES"])
+        self.limits = parse_many(config["RATELIMIT_DEFAULT"]) if config["RATELIMIT_ENABLED"] else []
+        self.limiter = (
+            FixedWindowRateLimiter(storage_from_string(config["RATELIMIT_STORAGE_URI"]))
+            if self.limits
+            else None
+        )
+        self.key_prefix = f"{config['RATELIMIT_KEY_PREFIX']}/api"
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        request_id = requestid.new_request_id()
+        with requestid.bind(request_id):
+            method = environ["REQUEST_METHOD"]
+            try:
+                status, headers, body = self._forward(environ, method, path, request_id)
+            except _Refused as refused:
+                status, headers, body = refused.answer()
+            headers.extend(self.security_headers)
+            headers.append((requestid.HEADER, request_id))
+            code = int(status[:3])
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(method, ROUTE, str(code)).inc()
+            LATENCY.labels(method, ROUTE).observe(elapsed)
+            log.info(
+                "request",
+                extra={"method": method, "path": path, "status": code, "duration_ms": round(elapsed * 1000, 1)},
+            )
+        start_response(status, headers)
+        return body
+
+    def _forward(
+        self, environ: dict[str, Any], method: str, path: str, request_id: str
+    ) -> tuple[str, list[tuple[str, str]], Iterable[bytes]]:
+        service, slash, _rest = path[len(PREFIX) :].partition("/")
+        origin = self.origins.get(service) if slash else None
+        if origin is None:
+            raise _Refused(404, "not_found", f"There is no API at {path}.")
+        self._check_rate(environ)
+        body = self._body(environ, method)
+        target = path
+        query = environ.get("QUERY_STRING")
+        if query:
+            target = f"{path}?{query}"
+        try:
+            response, connection = self.pools.request(
+                origin, method, target, self._request_headers(environ, request_id), body
+            )
+        except UpstreamTimeout:
+            self._failed(service, "read_timeout")
+            raise _Refused(
+                504, "service_unavailable", "The service did not answer in time: please try again shortly."
+            ) from None
+        except UpstreamUnreachable:
+            self._failed(service, "unreachable")
+            raise _Refused(
+                503, "service_unavailable", "The service is not available at the moment: please try again shortly."
+            ) from None
+        listed = {h.strip().lower() for h in (response.getheader("Connection") or "").split(",")}
+        headers = [
+            (name, value)
+            for name, value in response.getheaders()
+            if (lowered := name.lower()) not in HOP_BY_HOP
+            and lowered not in RESPONSE_DROPPED
+            and lowered not in listed
+            and not lowered.startswith("access-control-")
+        ]
+        status = f"{response.status} {response.reason}"
+        return status, headers, _Body(self.pools, origin, connection, response)
+
+    def _check_rate(self, environ: dict[str, Any]) -> None:
+        if self.limiter is None:
+            return
+        key = environ.get("REMOTE_ADDR") or "unknown"
+        for limit in self.limits:
+            if not self.limiter.hit(limit, self.key_prefix, key):
+                reset = self.limiter.get_window_stats(limit, self.key_prefix, key).reset_time
+                retry_after = max(1, int(reset - time.time()))
+                raise _Refused(
+                    429,
+                    "too_many_requests",
+                    "Too many requests from this address: please wait and try again.",
+                    extra_headers=[("Retry-After", str(retry_after))],
+                )
+
+    def _body(self, environ: dict[str, Any], method: str) -> bytes | None:
+        mimetype = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
+        if method in UNSAFE and mimetype != "application/json":
+            # The JSON API's CSRF defence: a cross-site form cannot send JSON without a preflight.
+            raise _Refused(415, "unsupported_media_type", "Send the request body as application/json.")
+        declared = environ.get("CONTENT_LENGTH")
+        if declared:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise _Refused(400, "bad_request", "The Content-Length header is not a number.") from None
+            if length > self.max_body:
+                raise _Refused(413, "payload_too_large", "The request body is too large.")
+            data = environ["wsgi.input"].read(length) if length else b""
+        elif environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            data = environ["wsgi.input"].read(self.max_body + 1)
+            if len(data) > self.max_body:
+                raise _Refused(413, "payload_too_large", "The request body is too large.")
+        else:
+            data = b""
+        if not data:
+            return None
+        if mimetype == "application/json":
+            # Refused here, in the platform's error shape, instead of travelling to the service.
+            try:
+                json.loads(data)
+            except ValueError:
+                raise _Refused(400, "malformed_json", "The request body is not valid JSON.") from None
+        return data
+
+    @staticmethod
+    def _request_headers(environ: dict[str, Any], request_id: str) -> dict[str, str]:
+        listed = {h.strip().lower() for h in environ.get("HTTP_CONNECTION", "").split(",")}
+        headers: dict[str, str] = {}
+        for key, value in environ.items():
+            if not key.startswith("HTTP_"):
+                continue
+            lowered = key[5:].lower().replace("_", "-")
+            if lowered in HOP_BY_HOP or lowered in REQUEST_DROPPED or lowered in listed:
+                continue
+            headers[lowered.title()] = value
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        headers[requestid.HEADER] = request_id
+        # REMOTE_ADDR and the scheme are already corrected by ProxyFix, for the trusted proxies only.
+        headers["X-Forwarded-For"] = environ.get("REMOTE_ADDR", "")
+        headers["X-Forwarded-Proto"] = environ.get("wsgi.url_scheme", "http")
+        return headers
+
+    @staticmethod
+    def _failed(service: str, kind: str) -> None:
+        UPSTREAM_ERRORS.labels(service, kind).inc()
+        log.warning("service %s failed: %s", service, kind)
+
+
+class _Refused(Exception):
+    """An answer the gateway gives itself, in the JSON error shape."""
+
+    def __init__(
+        self, status: int, code: str, message: str, extra_headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra_headers = extra_headers or []
+
+    def answer(self) -> tuple[str, list[tuple[str, str]], Iterable[bytes]]:
+        payload = json.dumps(error_body(self.code, self.message)).encode()
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(payload))),
+            *self.extra_headers,
+        ]
+        return _STATUS_TEXT.get(self.status, f"{self.status} Error"), headers, [payload]
+
+
+class _Body:
+    """The service's response body, streamed; the connection goes back to the pool once it is all read."""
+
+    def __init__(self, pools: ConnectionPools, origin: Origin, connection: Any, response: Any) -> None:
+        self.pools = pools
+        self.origin = origin
+        self.connection = connection
+        self.response = response
+        self.done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.response.read(CHUNK)
+            if not chunk:
+                break
+            yield chunk
+        self._finish(reusable=not self.response.will_close)
+
+    def close(self) -> None:
+        # Called by the server after the last chunk, or early when the client went away.
+        self._finish(reusable=False)
+
+    def _finish(self, *, reusable: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        if reusable:
+            self.response.close()
+        self.pools.release(self.origin, self.connection, reusable)

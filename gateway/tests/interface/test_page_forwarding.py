@@ -1,0 +1,77 @@
+"""IAM's pages and OpenID Connect endpoints, forwarded by the gateway with IAM's cookies only."""
+
+import pytest
+
+from gateway import create_app
+
+
+def test_an_iam_page_reaches_iam_with_its_path_query_and_the_edge_request_id(client):
+    response = client.get("/iam/registrazione/step1?x=1")
+    echoed = response.get_json()
+    assert response.status_code == 200
+    assert echoed["path"] == "/iam/registrazione/step1"
+    assert echoed["query"] == "x=1"
+    assert echoed["headers"]["X-Request-Id"] == response.headers["X-Request-ID"]
+    assert echoed["headers"]["X-Forwarded-Host"] == "localhost"
+
+
+def test_oidc_endpoints_and_the_discovery_document_are_forwarded(client):
+    assert client.get("/oidc/jwks").get_json()["path"] == "/oidc/jwks"
+    discovery = client.get("/.well-known/openid-configuration").get_json()
+    assert discovery["path"] == "/.well-known/openid-configuration"
+
+
+def test_only_iam_and_language_cookies_travel_to_iam(client):
+    client.set_cookie("iam_sso", "abc")
+    client.set_cookie("lang", "en")
+    client.set_cookie("polis_session", "the-portal-session")
+    client.set_cookie("tracker", "x")
+    cookie = client.get("/iam/area-riservata").get_json()["headers"]["Cookie"]
+    assert sorted(cookie.split("; ")) == ["iam_sso=abc", "lang=en"]
+
+
+def test_iam_may_set_its_own_cookies_but_never_the_portals(client):
+    response = client.get("/iam/cookies")
+    cookies = response.headers.getlist("Set-Cookie")
+    assert any(c.startswith("iam_sso=") for c in cookies)
+    assert not any(c.startswith("polis_session=forged") for c in cookies)
+
+
+def test_forwarded_pages_carry_the_gateways_security_headers(client):
+    response = client.get("/iam/accedi")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_form_post_to_iam_needs_no_gateway_csrf_token_because_iam_checks_its_own(client):
+    response = client.post("/iam/accedi", data={"username": "mario.rossi", "password": "x"})
+    assert response.status_code == 200
+    assert response.get_json()["body"] == "username=mario.rossi&password=x"
+
+
+def test_iam_down_is_a_readable_503_page_without_a_stack_trace(settings):
+    from tests.conftest import free_port_url
+
+    app = create_app({"GATEWAY_SERVICES": {"iam": free_port_url()}, **settings})
+    response = app.test_client().get("/iam/accedi", headers={"Accept": "text/html"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert response.mimetype == "text/html"
+    assert "080 9267603" in body  # the helpdesk contact, D-ACC-9
+    assert "Traceback" not in body
+
+
+@pytest.mark.parametrize("path", ["/iam/accedi", "/iam/password-dimenticata"])
+def test_credential_forms_have_the_stricter_per_address_limit(settings, upstream, path):
+    app = create_app(
+        {
+            "GATEWAY_SERVICES": {"iam": upstream.url},
+            "RATELIMIT_AUTHENTICATION": "2 per minute",
+            **settings,
+        }
+    )
+    client = app.test_client()
+    statuses = [client.post(path, data={"a": "b"}).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    # Reading pages is not a credential attempt: GETs stay under the general limit only.
+    assert client.get(path).status_code == 200
