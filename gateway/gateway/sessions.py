@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-
 # The JSON API, and IAM's pages (forwarded with IAM's own cookies), never need the portal's session.
 NO_SESSION_PREFIXES = ("/api/", "/iam/", "/oidc/", "/.well-known/")
 

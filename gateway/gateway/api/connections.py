@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -131,7 +132,8 @@ class ConnectionPools:
         if connection.sock is None:
             connection.connect()
             # Connecting may take connect_timeout; waiting for the answer may take read_timeout.
-            connection.sock.settimeout(self.read_timeout)
+            sock: socket.socket = connection.sock  # type: ignore[assignment]  # set by connect()
+            sock.settimeout(self.read_timeout)
         connection.request(method, target, body=body, headers=headers)
         return connection.getresponse()
 

@@ -122,7 +122,12 @@ class ApiProxy:
             LATENCY.labels(method, ROUTE).observe(elapsed)
             log.info(
                 "request",
-                extra={"method": method, "path": path, "status": code, "duration_ms": round(elapsed * 1000, 1)},
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": code,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
             )
         start_response(status, headers)
         return body
@@ -152,7 +157,9 @@ class ApiProxy:
         except UpstreamUnreachable:
             self._failed(service, "unreachable")
             raise _Refused(
-                503, "service_unavailable", "The service is not available at the moment: please try again shortly."
+                503,
+                "service_unavailable",
+                "The service is not available at the moment: please try again shortly.",
             ) from None
         listed = {h.strip().lower() for h in (response.getheader("Connection") or "").split(",")}
         headers = [

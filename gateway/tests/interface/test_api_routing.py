@@ -137,7 +137,9 @@ def test_api_answers_carry_the_security_headers(client):
 def test_an_address_over_the_api_limit_gets_429_in_the_error_shape(settings, upstream):
     from gateway import create_app
 
-    app = create_app({"GATEWAY_SERVICES": {"iam": upstream.url}, "RATELIMIT_DEFAULT": "2 per minute", **settings})
+    app = create_app(
+        {"GATEWAY_SERVICES": {"iam": upstream.url}, "RATELIMIT_DEFAULT": "2 per minute", **settings}
+    )
     client = app.test_client()
     answers = [client.get("/api/iam/x") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
