@@ -34,6 +34,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GATEWAY_CONNECT_TIMEOUT": env.float("GATEWAY_CONNECT_TIMEOUT", 2.0),
         "GATEWAY_READ_TIMEOUT": env.float("GATEWAY_READ_TIMEOUT", 15.0),
         "GATEWAY_POOL_MAXSIZE": env.int("GATEWAY_POOL_MAXSIZE", 16),
+        # Keep-alive connections to the services idle longer than this are not reused: below the
+        # services' own keep-alive (gunicorn's default is 2 s), so the gateway never sends on one they closed.
+        "GATEWAY_UPSTREAM_MAX_IDLE": env.float("GATEWAY_UPSTREAM_MAX_IDLE", 1.5),
         # Number of reverse proxies in front of the gateway whose X-Forwarded-* headers are trusted.
         "GATEWAY_TRUSTED_PROXIES": env.int("GATEWAY_TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": env.int("GATEWAY_MAX_CONTENT_LENGTH", ONE_MIB),
@@ -56,6 +59,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_DEFAULT": env.str("GATEWAY_RATELIMIT_DEFAULT", "300 per minute; 5000 per hour"),
         "RATELIMIT_AUTHENTICATION": env.str("GATEWAY_RATELIMIT_AUTHENTICATION", "10 per minute; 50 per hour"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # The portal as OpenID Connect client of IAM (gateway/auth). The issuer is the public address of
+        # the site (IAM's pages and /oidc/ are forwarded by the gateway); empty in dev/test: this request's.
+        "GATEWAY_OIDC_CLIENT_ID": env.str("GATEWAY_OIDC_CLIENT_ID", "portal"),
+        "GATEWAY_OIDC_CLIENT_SECRET": env.secret(
+            "GATEWAY_OIDC_CLIENT_SECRET", dev_default="dev-only-portal-client-secret"
+        ),
+        "GATEWAY_OIDC_ISSUER": (
+            env.str("GATEWAY_OIDC_ISSUER") if env.is_production else env.str("GATEWAY_OIDC_ISSUER", "")
+        ).rstrip("/"),
         "RATELIMIT_KEY_PREFIX": "polis-gateway",
         "GATEWAY_SECURE_COOKIES": secure_cookies,
         # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/ and without Domain.

@@ -14,7 +14,7 @@ from polis import requestid
 from werkzeug.exceptions import ServiceUnavailable
 
 from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
-from gateway.api.proxy import HOP_BY_HOP, REQUEST_DROPPED, RESPONSE_DROPPED
+from gateway.api.proxy import HOP_BY_HOP, REQUEST_DROPPED, response_headers, target
 from gateway.extensions import limiter
 from gateway.platform import UPSTREAM_ERRORS
 
@@ -56,31 +56,23 @@ authentication_limit = limiter.limit(
 @bp.route("/.well-known/openid-configuration", defaults={"rest": ""}, methods=["GET", "HEAD"])
 @authentication_limit
 def forward(rest: str) -> Response:
-    origin = _origin()
-    target = request.path
-    if request.query_string:
-        target += "?" + request.query_string.decode("latin-1")
     body = request.get_data(cache=False) or None
+    pools = _pools()
     try:
-        answer, connection = _pools().request(origin, request.method, target, _request_headers(), body)
+        answer = pools.request(_origin(), request.method, target(request.environ), _request_headers(), body)
         payload = answer.read()
-    except (UpstreamTimeout, UpstreamUnreachable) as exc:
-        kind = "read_timeout" if isinstance(exc, UpstreamTimeout) else "unreachable"
+    except (UpstreamTimeout, UpstreamUnreachable, OSError) as exc:
+        kind = "read_timeout" if isinstance(exc, UpstreamTimeout | TimeoutError) else "unreachable"
         UPSTREAM_ERRORS.labels("iam", kind).inc()
         log.warning("service iam failed: %s", kind)
         raise ServiceUnavailable() from None
-    _pools().release(origin, connection, reusable=not answer.will_close)
-    listed = {h.strip().lower() for h in (answer.getheader("Connection") or "").split(",")}
-    headers = []
-    for name, value in answer.getheaders():
-        lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered in RESPONSE_DROPPED or lowered in listed:
-            continue
-        if lowered.startswith("access-control-") or lowered == "content-length":
-            continue
-        if lowered == "set-cookie" and not value.startswith(IAM_COOKIE_PREFIXES):
-            continue
-        headers.append((name, value))
+    pools.release(answer, reusable=True)
+    headers = [
+        (name, value)
+        for name, value in response_headers(answer)
+        if name.lower() != "content-length"
+        and (name.lower() != "set-cookie" or value.startswith(IAM_COOKIE_PREFIXES))
+    ]
     return Response(payload, status=answer.status, headers=headers)
 
 

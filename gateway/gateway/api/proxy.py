@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from polis import requestid
@@ -23,6 +26,7 @@ from polis.errors import error_body
 from gateway.api.connections import (
     ConnectionPools,
     Origin,
+    UpstreamResponse,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
@@ -68,7 +72,8 @@ REQUEST_DROPPED = frozenset(
 )
 # Server/Date are the gateway's own; X-Request-ID is set once by the edge; no CORS grant ever passes.
 RESPONSE_DROPPED = frozenset({"server", "date", "x-request-id"})
-CHUNK = 64 * 1024
+TIMEOUT_MESSAGE = "The service did not answer in time: please try again shortly."
+UNAVAILABLE_MESSAGE = "The service is not available at the moment: please try again shortly."
 
 _STATUS_TEXT = {
     400: "400 Bad Request",
@@ -95,11 +100,16 @@ class ApiProxy:
         )
         self.security_headers = security_headers(hsts=config["GATEWAY_SECURE_COOKIES"])
         self.limits = parse_many(config["RATELIMIT_DEFAULT"]) if config["RATELIMIT_ENABLED"] else []
-        self.limiter = (
-            FixedWindowRateLimiter(storage_from_string(config["RATELIMIT_STORAGE_URI"]))
-            if self.limits
-            else None
-        )
+        storage_uri = config["RATELIMIT_STORAGE_URI"]
+        self.limiter: FixedWindowRateLimiter | LocalWindows | None = None
+        if self.limits:
+            # memory:// (dev and tests only: config.py requires a shared store in production) is counted
+            # here; limits' MemoryStorage starts a timer thread every few milliseconds under load.
+            self.limiter = (
+                LocalWindows()
+                if storage_uri.startswith("memory://")
+                else FixedWindowRateLimiter(storage_from_string(storage_uri))
+            )
         self.key_prefix = f"{config['RATELIMIT_KEY_PREFIX']}/api"
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -141,37 +151,17 @@ class ApiProxy:
             raise _Refused(404, "not_found", f"There is no API at {path}.")
         self._check_rate(environ)
         body = self._body(environ, method)
-        target = path
-        query = environ.get("QUERY_STRING")
-        if query:
-            target = f"{path}?{query}"
         try:
-            response, connection = self.pools.request(
-                origin, method, target, self._request_headers(environ, request_id), body
+            response = self.pools.request(
+                origin, method, target(environ), self._request_headers(environ, request_id), body
             )
         except UpstreamTimeout:
             self._failed(service, "read_timeout")
-            raise _Refused(
-                504, "service_unavailable", "The service did not answer in time: please try again shortly."
-            ) from None
+            raise _Refused(504, "service_unavailable", TIMEOUT_MESSAGE) from None
         except UpstreamUnreachable:
             self._failed(service, "unreachable")
-            raise _Refused(
-                503,
-                "service_unavailable",
-                "The service is not available at the moment: please try again shortly.",
-            ) from None
-        listed = {h.strip().lower() for h in (response.getheader("Connection") or "").split(",")}
-        headers = [
-            (name, value)
-            for name, value in response.getheaders()
-            if (lowered := name.lower()) not in HOP_BY_HOP
-            and lowered not in RESPONSE_DROPPED
-            and lowered not in listed
-            and not lowered.startswith("access-control-")
-        ]
-        status = f"{response.status} {response.reason}"
-        return status, headers, _Body(self.pools, origin, connection, response)
+            raise _Refused(503, "service_unavailable", UNAVAILABLE_MESSAGE) from None
+        return f"{response.status} {response.reason}", response_headers(response), _Body(self.pools, response)
 
     def _check_rate(self, environ: dict[str, Any]) -> None:
         if self.limiter is None:
@@ -243,6 +233,38 @@ class ApiProxy:
         log.warning("service %s failed: %s", service, kind)
 
 
+class LocalWindows:
+    """Fixed-window counters in this process, with the two methods of limits' rate limiter used here."""
+
+    @dataclass
+    class Stats:
+        reset_time: float
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str, str], tuple[float, int]] = {}
+
+    def hit(self, limit: RateLimitItem, prefix: str, key: str) -> bool:
+        now = time.time()
+        span = limit.get_expiry()
+        slot = (prefix, key, str(limit))
+        with self._lock:
+            start, count = self._windows.get(slot, (now, 0))
+            if now - start >= span:
+                start, count = now, 0
+            if len(self._windows) > 100_000:  # forget finished windows now and then
+                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < span}
+            if count >= limit.amount:
+                self._windows[slot] = (start, count)
+                return False
+            self._windows[slot] = (start, count + 1)
+            return True
+
+    def get_window_stats(self, limit: RateLimitItem, prefix: str, key: str) -> LocalWindows.Stats:
+        start, _count = self._windows.get((prefix, key, str(limit)), (time.time(), 0))
+        return LocalWindows.Stats(start + limit.get_expiry())
+
+
 class _Refused(Exception):
     """An answer the gateway gives itself, in the JSON error shape."""
 
@@ -268,29 +290,48 @@ class _Refused(Exception):
 class _Body:
     """The service's response body, streamed; the connection goes back to the pool once it is all read."""
 
-    def __init__(self, pools: ConnectionPools, origin: Origin, connection: Any, response: Any) -> None:
+    def __init__(self, pools: ConnectionPools, response: UpstreamResponse) -> None:
         self.pools = pools
-        self.origin = origin
-        self.connection = connection
         self.response = response
         self.done = False
 
     def __iter__(self) -> Iterator[bytes]:
-        while True:
-            chunk = self.response.read(CHUNK)
-            if not chunk:
-                break
-            yield chunk
-        self._finish(reusable=not self.response.will_close)
+        try:
+            yield from self.response.iter_body()
+        except (OSError, UpstreamUnreachable):
+            # The headers are sent already: all that is left is to cut the answer short.
+            self._finish(reusable=False)
+            raise
+        self._finish(reusable=True)
 
     def close(self) -> None:
         # Called by the server after the last chunk, or early when the client went away.
         self._finish(reusable=False)
 
     def _finish(self, *, reusable: bool) -> None:
-        if self.done:
-            return
-        self.done = True
-        if reusable:
-            self.response.close()
-        self.pools.release(self.origin, self.connection, reusable)
+        if not self.done:
+            self.done = True
+            self.pools.release(self.response, reusable=reusable)
+
+
+def response_headers(response: UpstreamResponse) -> list[tuple[str, str]]:
+    """The service's headers that may reach the browser."""
+    listed = {h.strip().lower() for h in (response.header("Connection") or "").split(",")}
+    return [
+        (name, value)
+        for name, value in response.headers
+        if (lowered := name.lower()) not in HOP_BY_HOP
+        and lowered not in RESPONSE_DROPPED
+        and lowered not in listed
+        and not lowered.startswith("access-control-")
+    ]
+
+
+def target(environ: dict[str, Any]) -> str:
+    """The request target as the browser sent it: PATH_INFO is percent-decoded, the raw URI is not."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        return str(raw)
+    target = quote(environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=~")
+    query = environ.get("QUERY_STRING")
+    return f"{target}?{query}" if query else target
