@@ -24,3 +24,23 @@ cpSync(join(source, "fonts"), join(target, "fonts"), {
 // The templates append this to asset URLs, so a new version busts the long browser cache.
 writeFileSync(join(target, "VERSION"), `${version}\n`);
 console.log(`bootstrap-italia ${version} copied to ${target}`);
+
+// ALTCHA, the self-hosted captcha widget of IAM's registration and recovery pages: the "external" build,
+// whose styles and worker are separate files, so the CSP needs no 'unsafe-inline' (script-src 'self').
+const altchaSource = join(here, "..", "node_modules", "altcha");
+const altchaTarget = join(here, "..", "gateway", "static", "vendor", "altcha");
+rmSync(altchaTarget, { recursive: true, force: true });
+mkdirSync(altchaTarget, { recursive: true });
+for (const [from, to] of [
+  ["dist_external/altcha.js", "altcha.js"],
+  ["dist_external/altcha.css", "altcha.css"],
+  ["dist_external/worker.js", "worker.js"],
+  ["dist_i18n/it.js", "i18n-it.js"],
+  ["dist_i18n/en.js", "i18n-en.js"],
+  ["LICENSE.txt", "LICENSE.txt"],
+]) {
+  cpSync(join(altchaSource, from), join(altchaTarget, to));
+}
+const altchaVersion = JSON.parse(readFileSync(join(altchaSource, "package.json"), "utf8")).version;
+writeFileSync(join(altchaTarget, "VERSION"), `${altchaVersion}\n`);
+console.log(`altcha ${altchaVersion} copied to ${altchaTarget}`);

@@ -1,0 +1,530 @@
+"""Registration use cases (D-ACC-3): one function per step, each one transaction, none creating an account
+before the summary is confirmed; then the confirmation link, which activates the account with its password.
+
+Where the password is chosen: on the page of the confirmation link, not in a step. The seeds describe the
+steps (codice fiscale, personal data, contacts, security question, summary) and then an email that completes
+the registration, after which the username is shown: so the password is set by whoever holds the link, the
+proof that the mailbox is theirs, and no password hash ever sits in a registration that may be abandoned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from itsdangerous import BadData, URLSafeTimedSerializer
+from polis.config import Secret
+from polis.events import Event
+from polis.events import outbox as events_outbox
+from polis.events.sealing import Sealer
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from iam.accounts import service as accounts
+from iam.accounts.models import Account, AccountState
+from iam.audit import service as audit
+from iam.audit.service import Origin
+from iam.captcha import service as captcha_service
+from iam.captcha.adapters import CaptchaAdapter
+from iam.models import outbox
+from iam.passwords import hashing
+from iam.passwords.policy import check_password
+from iam.registration import codice_fiscale as cf
+from iam.registration.errors import (
+    InvalidRegistrationLink,
+    RegistrationInvalid,
+    RegistrationNotFound,
+    StepNotReached,
+)
+from iam.registration.models import Registration, RegistrationConfirmation
+
+EVENT_CONFIRMATION_REQUESTED = "iam.registration_confirmation_requested"
+EVENT_EXISTING_ACCOUNT = "iam.registration_attempted_for_existing_account"
+CONFIRM_PATH = "/iam/registrazione/conferma/"
+LINK_SALT = "iam.registration.confirmation"
+INSTITUTIONAL_DOMAIN = "istruzione.it"
+STEPS = 5
+
+
+@dataclass(frozen=True)
+class RegistrationPolicy:
+    """Lifetimes, keys and helpers of the registration flow, from the settings."""
+
+    public_base_url: str
+    ttl: timedelta  # of a registration in progress, renewed at each step
+    link_ttl: timedelta  # of the confirmation link
+    signing_key: Secret
+    sealer: Sealer
+    hasher: PasswordHasher
+    captcha: CaptchaAdapter
+    password_min_length: int
+    password_min_score: int
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, captcha: CaptchaAdapter) -> RegistrationPolicy:
+        return cls(
+            public_base_url=settings["PUBLIC_BASE_URL"],
+            ttl=timedelta(minutes=settings["REGISTRATION_TTL_MINUTES"]),
+            link_ttl=timedelta(hours=settings["REGISTRATION_CONFIRMATION_TTL_HOURS"]),
+            signing_key=settings["REGISTRATION_SIGNING_KEY"],
+            sealer=Sealer(settings["NOTIFIER_SEALING_PUBLIC_KEY"], settings["NOTIFIER_SEALING_KEY_ID"]),
+            hasher=hashing.hasher(
+                settings.get("ARGON2_MEMORY_KIB", hashing.OWASP_MEMORY_KIB),
+                settings.get("ARGON2_TIME_COST", hashing.OWASP_TIME_COST),
+            ),
+            captcha=captcha,
+            password_min_length=settings["PASSWORD_MIN_LENGTH"],
+            password_min_score=settings["PASSWORD_MIN_SCORE"],
+        )
+
+    def serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self.signing_key.reveal(), salt=LINK_SALT)
+
+
+@dataclass(frozen=True)
+class Started:
+    registration: Registration
+    token: str  # the opaque token: given to the client once, only its hash is stored
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """What the confirmation page shows before the password is chosen."""
+
+    first_name: str
+    last_name: str
+    codice_fiscale: str
+    username: str  # the username the account will get if activated now
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- step 1 -----------------------------------------------------------------------------------------------
+
+
+def start(
+    *,
+    db: Any,
+    policy: RegistrationPolicy,
+    codice_fiscale: str,
+    captcha: str | None,
+    language: str,
+    origin: Origin,
+) -> Started:
+    """Step 1: a well-formed codice fiscale and a solved captcha start a registration (D-ACC-3).
+
+    The answer never depends on whether the codice fiscale has an account: that is found out only at the
+    summary, and answered the same way there.
+    """
+    code = cf.normalise(codice_fiscale)
+    problems: dict[str, list[str]] = {}
+    cf_problem = cf.problem(code)
+    if cf_problem:
+        problems["codice_fiscale"] = [cf_problem]
+    now = datetime.now(UTC)
+    token = secrets.token_urlsafe(32)
+    with db.transaction() as session:
+        if not captcha_service.verify(session, adapter=policy.captcha, response=captcha):
+            problems["captcha"] = ["captcha_failed"]
+        if problems:
+            raise RegistrationInvalid(problems, language=language)
+        # Abandoned registrations hold personal data: they go as soon as they expire.
+        session.execute(delete(Registration).where(Registration.expires_at < now))
+        registration = Registration(
+            id=uuid.uuid4(),
+            token_hash=hash_token(token),
+            language=language,
+            completed_step=1,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + policy.ttl,
+            codice_fiscale=code,
+        )
+        session.add(registration)
+        audit.record(
+            session,
+            action="registration.started",
+            origin=origin,
+            actor="anonymous",
+            details={"registration_id": str(registration.id), "omocode": cf.is_omocode(code)},
+        )
+    return Started(registration, token)
+
+
+def current(*, db: Any, token: str | None) -> Registration:
+    """The registration in progress for `token` (RegistrationNotFound when unknown, expired or submitted)."""
+    with db.transaction() as session:
+        return _load(session, token)
+
+
+def _load(session: Session, token: str | None) -> Registration:
+    if not token or len(token) > 200:
+        raise RegistrationNotFound()
+    registration = session.scalar(
+        select(Registration).where(
+            Registration.token_hash == hash_token(token),
+            Registration.expires_at > datetime.now(UTC),
+            Registration.submitted_at.is_(None),
+        )
+    )
+    if registration is None:
+        raise RegistrationNotFound()
+    return registration
+
+
+def _advance(registration: Registration, step: int, policy: RegistrationPolicy) -> None:
+    now = datetime.now(UTC)
+    registration.completed_step = max(registration.completed_step, step)
+    registration.updated_at = now
+    registration.expires_at = now + policy.ttl
+
+
+def _require_step(registration: Registration, step: int) -> None:
+    # A step may be done again (going back), never before the ones it depends on.
+    if registration.completed_step < step - 1:
+        raise StepNotReached()
+
+
+# --- step 2 -----------------------------------------------------------------------------------------------
+
+
+def submit_personal_data(
+    *,
+    db: Any,
+    policy: RegistrationPolicy,
+    token: str | None,
+    last_name: str,
+    first_name: str,
+    birth_date: date,
+    sex: str,
+    birth_place: str,
+    origin: Origin,
+) -> Registration:
+    """Step 2: surname, name, birth date, sex and birth place, each checked against the codice fiscale."""
+    with db.transaction() as session:
+        registration = _load(session, token)
+        _require_step(registration, 2)
+        last_name, first_name, birth_place = last_name.strip(), first_name.strip(), birth_place.strip()
+        problems: dict[str, list[str]] = {}
+        if birth_date > date.today():
+            problems["birth_date"] = ["birth_date_future"]
+        else:
+            found = cf.disagreements(
+                registration.codice_fiscale,
+                last_name=last_name,
+                first_name=first_name,
+                birth_date=birth_date,
+                sex=sex,
+                birth_place_name=birth_place,
+            )
+            problems.update({name: [code] for name, code in found.items()})
+        if problems:
+            raise RegistrationInvalid(problems, language=registration.language)
+        place = cf.birth_place(registration.codice_fiscale)
+        registration.last_name = last_name
+        registration.first_name = first_name
+        registration.birth_date = birth_date
+        registration.sex = sex
+        registration.birth_place_code = place.code
+        registration.birth_place_name = place.name
+        _advance(registration, 2, policy)
+        audit.record(
+            session,
+            action="registration.personal_data_submitted",
+            origin=origin,
+            actor="anonymous",
+            details={"registration_id": str(registration.id)},
+        )
+        return registration
+
+
+# --- step 3 -----------------------------------------------------------------------------------------------
+
+
+def submit_contacts(
+    *, db: Any, policy: RegistrationPolicy, token: str | None, personal_email: str, origin: Origin
+) -> Registration:
+    """Step 3: the personal email @istruzione.it is refused: MI accounts are imported (D-ACC-2)."""
+    email = personal_email.strip()
+    with db.transaction() as session:
+        registration = _load(session, token)
+        _require_step(registration, 3)
+        domain = email.rpartition("@")[2].lower()
+        if domain == INSTITUTIONAL_DOMAIN or domain.endswith("." + INSTITUTIONAL_DOMAIN):
+            raise RegistrationInvalid(
+                {"personal_email": ["institutional_email_refused"]}, language=registration.language
+            )
+        registration.personal_email = email
+        _advance(registration, 3, policy)
+        audit.record(
+            session,
+            action="registration.contacts_submitted",
+            origin=origin,
+            actor="anonymous",
+            details={"registration_id": str(registration.id)},
+        )
+        return registration
+
+
+# --- step 4 -----------------------------------------------------------------------------------------------
+
+
+def submit_security_question(
+    *, db: Any, policy: RegistrationPolicy, token: str | None, question: str, answer: str, origin: Origin
+) -> Registration:
+    """Step 4: the security question and its answer, kept only as an argon2 hash (case-sensitive, D-ENA-5)."""
+    # Hashed before the transaction: argon2 takes a while and needs no database.
+    answer_hash = hashing.hash_secret(answer, ph=policy.hasher)
+    with db.transaction() as session:
+        registration = _load(session, token)
+        _require_step(registration, 4)
+        registration.security_question = question.strip()
+        registration.security_answer_hash = answer_hash
+        _advance(registration, 4, policy)
+        audit.record(
+            session,
+            action="registration.security_question_submitted",
+            origin=origin,
+            actor="anonymous",
+            details={"registration_id": str(registration.id)},
+        )
+        return registration
+
+
+# --- step 5 -----------------------------------------------------------------------------------------------
+
+
+def submit(
+    *, db: Any, policy: RegistrationPolicy, token: str | None, consent: bool, origin: Origin
+) -> Registration:
+    """Step 5: the summary is confirmed with consent; the account is created and the link sent (D-ACC-3).
+
+    A codice fiscale with a live account gets the same answer; no second account is created and the existing
+    account's owner is told (iam.registration_attempted_for_existing_account).
+    """
+    with db.transaction() as session:
+        registration = _load(session, token)
+        _require_step(registration, 5)
+        if not consent:
+            raise RegistrationInvalid({"consent": ["consent_required"]}, language=registration.language)
+        now = datetime.now(UTC)
+        registration.submitted_at = now
+        registration.updated_at = now
+        existing = _live_account(session, registration.codice_fiscale, now)
+        account = None
+        if existing is None:
+            try:
+                account = _create_account(session, registration)
+            except IntegrityError:
+                # A concurrent registration of the same codice fiscale won the unique index.
+                existing = _live_account(session, registration.codice_fiscale, now)
+                if existing is None:
+                    raise
+        if account is not None:
+            _send_link(session, policy, account, now)
+            audit.record(
+                session,
+                action="registration.submitted",
+                origin=origin,
+                account_id=account.id,
+                actor="anonymous",
+                details={"registration_id": str(registration.id)},
+            )
+        else:
+            assert existing is not None
+            events_outbox.record(
+                session,
+                Event.new(
+                    EVENT_EXISTING_ACCOUNT,
+                    {"account_id": str(existing.id), "attempted_at": now.isoformat()},
+                    producer=accounts.PRODUCER,
+                ),
+                outbox,
+            )
+            audit.record(
+                session,
+                action="registration.existing_account_attempt",
+                origin=origin,
+                account_id=existing.id,
+                actor="anonymous",
+                details={"registration_id": str(registration.id)},
+            )
+        return registration
+
+
+def _live_account(session: Session, codice_fiscale: str, now: datetime) -> Account | None:
+    """The live account of this codice fiscale; an abandoned unconfirmed one is removed and does not count.
+
+    An account still awaiting confirmation whose every link has expired was never used by anyone: a new
+    registration replaces it, or a typo in the email would block the codice fiscale for ever.
+    """
+    account = session.scalar(
+        select(Account).where(
+            Account.codice_fiscale == codice_fiscale, Account.state != AccountState.REVOKED.value
+        )
+    )
+    if account is None or account.state != AccountState.AWAITING_CONFIRMATION.value:
+        return account
+    live_link = session.scalar(
+        select(RegistrationConfirmation.id).where(
+            RegistrationConfirmation.account_id == account.id,
+            RegistrationConfirmation.used_at.is_(None),
+            RegistrationConfirmation.expires_at > now,
+        )
+    )
+    if live_link is not None:
+        return account
+    session.execute(delete(RegistrationConfirmation).where(RegistrationConfirmation.account_id == account.id))
+    session.delete(account)
+    session.flush()
+    return None
+
+
+def _create_account(session: Session, registration: Registration) -> Account:
+    assert registration.last_name and registration.first_name
+    return accounts.create_account(
+        session,
+        person=accounts.PersonalData(
+            codice_fiscale=registration.codice_fiscale,
+            first_name=registration.first_name,
+            last_name=registration.last_name,
+            birth_date=registration.birth_date,
+            sex=registration.sex,
+            birth_place_code=registration.birth_place_code,
+            birth_place_name=registration.birth_place_name,
+        ),
+        language=registration.language,
+        personal_email=registration.personal_email,
+        security_question=registration.security_question,
+        security_answer_hash=registration.security_answer_hash,
+    )
+
+
+def _send_link(session: Session, policy: RegistrationPolicy, account: Account, now: datetime) -> None:
+    # Signed (a forged token fails before any lookup), random, stored only as its hash, single use.
+    token = policy.serializer().dumps(secrets.token_urlsafe(24))
+    confirmation = RegistrationConfirmation(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + policy.link_ttl,
+    )
+    session.add(confirmation)
+    link = f"{policy.public_base_url}{CONFIRM_PATH}{token}"
+    events_outbox.record(
+        session,
+        Event.new(
+            EVENT_CONFIRMATION_REQUESTED,
+            {
+                "account_id": str(account.id),
+                # Only the notifier can open it: the link is a credential until it is used.
+                "confirmation_url": policy.sealer.seal(link),
+                "expires_at": confirmation.expires_at.isoformat(),
+            },
+            producer=accounts.PRODUCER,
+        ),
+        outbox,
+    )
+
+
+# --- the confirmation link ----------------------------------------------------------------------------------
+
+
+def _confirmation(
+    session: Session, policy: RegistrationPolicy, token: str
+) -> tuple[RegistrationConfirmation, Account]:
+    try:
+        policy.serializer().loads(token, max_age=int(policy.link_ttl.total_seconds()))
+    except BadData:
+        raise InvalidRegistrationLink() from None
+    confirmation = session.scalar(
+        select(RegistrationConfirmation).where(
+            RegistrationConfirmation.token_hash == hash_token(token),
+            RegistrationConfirmation.used_at.is_(None),
+            RegistrationConfirmation.expires_at > datetime.now(UTC),
+        )
+    )
+    if confirmation is None:
+        raise InvalidRegistrationLink()
+    account = session.get(Account, confirmation.account_id)
+    if account is None or account.state != AccountState.AWAITING_CONFIRMATION.value:
+        raise InvalidRegistrationLink()
+    return confirmation, account
+
+
+def check_link(*, db: Any, policy: RegistrationPolicy, token: str) -> LinkCheck:
+    """Whether the link still works, and the username it would give now."""
+    with db.transaction() as session:
+        _confirmation_row, account = _confirmation(session, policy, token)
+        username = accounts.next_free_username(
+            session, accounts.username_base(account.first_name, account.last_name)
+        )
+        return LinkCheck(account.first_name, account.last_name, account.codice_fiscale, username)
+
+
+def activate(
+    *,
+    db: Any,
+    policy: RegistrationPolicy,
+    token: str,
+    password: str,
+    password_confirmation: str | None = None,
+    language: str = "it",
+    origin: Origin,
+) -> Account:
+    """Use the link: choose the password (policy checked), get the username, the account becomes active.
+
+    A refused password leaves the link usable; a used or expired link never works again.
+    """
+    with db.transaction() as session:
+        confirmation, account = _confirmation(session, policy, token)
+        language = account.language or language
+        username = accounts.next_free_username(
+            session, accounts.username_base(account.first_name, account.last_name)
+        )
+        problems: dict[str, list[str]] = {}
+        found = check_password(
+            password,
+            username=username,
+            first_name=account.first_name,
+            last_name=account.last_name,
+            codice_fiscale=account.codice_fiscale,
+            min_length=policy.password_min_length,
+            min_score=policy.password_min_score,
+        )
+        if found:
+            problems["password"] = [str(problem) for problem in found]
+        if password_confirmation is not None and password_confirmation != password:
+            problems["password_confirmation"] = ["passwords_differ"]
+        if problems:
+            raise RegistrationInvalid(problems, language=language, min_length=policy.password_min_length)
+        # The conditional UPDATE decides: of two concurrent uses of one link, only one activates.
+        used = session.execute(
+            update(RegistrationConfirmation)
+            .where(RegistrationConfirmation.id == confirmation.id, RegistrationConfirmation.used_at.is_(None))
+            .values(used_at=datetime.now(UTC))
+        )
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            raise InvalidRegistrationLink()
+        accounts.activate_account(
+            session, account=account, password_hash=hashing.hash_secret(password, ph=policy.hasher)
+        )
+        audit.record(
+            session,
+            action="registration.confirmed",
+            origin=origin,
+            account_id=account.id,
+            actor="self",
+            details={"username": account.username},
+        )
+        return account

@@ -1,0 +1,201 @@
+"""The registration JSON API (/api/iam/v1/registrations...): load, call the service, dump."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from polis.web import api_doc, json_body, load
+from werkzeug.wrappers import Response as BaseResponse
+
+from iam.audit.origin import current_origin
+from iam.captcha.views import ADAPTER, register_captcha
+from iam.extensions import db
+from iam.registration import service
+from iam.registration.schemas import (
+    ActivatedSchema,
+    ActivationSchema,
+    ContactsSchema,
+    LinkCheckSchema,
+    LinkReadSchema,
+    RegistrationPersonalDataSchema,
+    RegistrationReadSchema,
+    SecurityQuestionSchema,
+    StartedSchema,
+    StartSchema,
+    SubmitSchema,
+    SubmittedSchema,
+)
+
+blueprint = Blueprint("registration_api", __name__, url_prefix="/api/iam/v1/registrations")
+POLICY = "iam.registration_policy"
+COOKIE = "iam_registration"
+TOKEN_HEADER = "X-Registration-Token"  # noqa: S105 - a header name
+TAGS = ("registration",)
+
+
+def register_registration(app: Flask) -> None:
+    if ADAPTER not in app.extensions:
+        register_captcha(app)
+    app.extensions[POLICY] = service.RegistrationPolicy.from_settings(
+        app.config, captcha=app.extensions[ADAPTER]
+    )
+    app.register_blueprint(blueprint)
+
+    from iam.registration.pages import register_registration_pages
+
+    register_registration_pages(app)
+
+
+def policy() -> service.RegistrationPolicy:
+    found: service.RegistrationPolicy = current_app.extensions[POLICY]
+    return found
+
+
+def registration_token() -> str | None:
+    """The registration's token: the API header, else the cookie the pages set."""
+    return request.headers.get(TOKEN_HEADER) or request.cookies.get(COOKIE)
+
+
+def set_registration_cookie(response: BaseResponse, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(policy().ttl.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["REGISTRATION_SECURE_COOKIE"],
+    )
+
+
+def clear_registration_cookie(response: BaseResponse) -> None:
+    response.delete_cookie(COOKIE, path="/")
+
+
+@blueprint.post("")
+@api_doc(
+    "Step 1: start a registration with a codice fiscale and a solved captcha (D-ACC-3)",
+    request=StartSchema,
+    response=StartedSchema,
+    status=201,
+    errors=(400, 413, 415),
+    tags=TAGS,
+)
+def start() -> tuple[Response, int]:
+    data = load(StartSchema(), json_body())
+    started = service.start(db=db, policy=policy(), origin=current_origin(), **data)
+    response = jsonify({**_read(started.registration), "token": started.token})
+    set_registration_cookie(response, started.token)
+    return response, 201
+
+
+def _read(registration: Any) -> dict[str, Any]:
+    return RegistrationReadSchema().dump(registration)
+
+
+@blueprint.get("/current")
+@api_doc(
+    "The registration in progress (token in X-Registration-Token or the iam_registration cookie)",
+    response=RegistrationReadSchema,
+    errors=(404,),
+    tags=TAGS,
+)
+def current() -> dict[str, Any]:
+    return _read(service.current(db=db, token=registration_token()))
+
+
+@blueprint.put("/current/personal-data")
+@api_doc(
+    "Step 2: personal data, which must agree with the codice fiscale",
+    request=RegistrationPersonalDataSchema,
+    response=RegistrationReadSchema,
+    errors=(400, 404, 409, 413, 415),
+    tags=TAGS,
+)
+def personal_data() -> dict[str, Any]:
+    data = load(RegistrationPersonalDataSchema(), json_body())
+    registration = service.submit_personal_data(
+        db=db, policy=policy(), token=registration_token(), origin=current_origin(), **data
+    )
+    return _read(registration)
+
+
+@blueprint.put("/current/contacts")
+@api_doc(
+    "Step 3: the personal email (@istruzione.it refused)",
+    request=ContactsSchema,
+    response=RegistrationReadSchema,
+    errors=(400, 404, 409, 413, 415),
+    tags=TAGS,
+)
+def contacts() -> dict[str, Any]:
+    data = load(ContactsSchema(), json_body())
+    registration = service.submit_contacts(
+        db=db, policy=policy(), token=registration_token(), origin=current_origin(), **data
+    )
+    return _read(registration)
+
+
+@blueprint.put("/current/security-question")
+@api_doc(
+    "Step 4: the security question and its (case-sensitive) answer",
+    request=SecurityQuestionSchema,
+    response=RegistrationReadSchema,
+    errors=(400, 404, 409, 413, 415),
+    tags=TAGS,
+)
+def security_question() -> dict[str, Any]:
+    data = load(SecurityQuestionSchema(), json_body())
+    registration = service.submit_security_question(
+        db=db, policy=policy(), token=registration_token(), origin=current_origin(), **data
+    )
+    return _read(registration)
+
+
+@blueprint.post("/current/submit")
+@api_doc(
+    "Step 5: confirm the summary with consent; a confirmation link is emailed",
+    request=SubmitSchema,
+    response=SubmittedSchema,
+    status=202,
+    errors=(400, 404, 409, 413, 415),
+    tags=TAGS,
+)
+def submit() -> tuple[Response, int]:
+    data = load(SubmitSchema(), json_body())
+    registration = service.submit(
+        db=db, policy=policy(), token=registration_token(), origin=current_origin(), **data
+    )
+    response = jsonify(
+        SubmittedSchema().dump({"status": "submitted", "personal_email": registration.personal_email})
+    )
+    clear_registration_cookie(response)
+    return response, 202
+
+
+@blueprint.post("/links/check")
+@api_doc(
+    "Whether a confirmation link still works, and the username it would give",
+    request=LinkCheckSchema,
+    response=LinkReadSchema,
+    errors=(400, 413, 415),
+    tags=TAGS,
+)
+def check_link() -> dict[str, Any]:
+    data = load(LinkCheckSchema(), json_body())
+    return LinkReadSchema().dump(service.check_link(db=db, policy=policy(), **data))
+
+
+@blueprint.post("/activation")
+@api_doc(
+    "Use the confirmation link: choose the password; the account becomes active with its username",
+    request=ActivationSchema,
+    response=ActivatedSchema,
+    errors=(400, 413, 415),
+    tags=TAGS,
+)
+def activate() -> dict[str, Any]:
+    data = load(ActivationSchema(), json_body())
+    account = service.activate(db=db, policy=policy(), origin=current_origin(), **data)
+    return ActivatedSchema().dump(account)

@@ -1,0 +1,147 @@
+"""Registration end to end with real processes (D-ACC-3, D-ACC-2): through the gateway, a real ALTCHA proof of
+work, IAM's outbox, RabbitMQ, the notifier and the SMTP sink; the link from the email activates the account,
+the username arrives by email, and registering the same codice fiscale again tells the existing owner."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.error
+import urllib.request
+import uuid
+from email.message import EmailMessage
+from typing import Any
+
+import altcha
+import pytest
+from codicefiscale import codicefiscale
+from polis.testing.helpers import wait_until
+from support.stack import SystemStack
+
+pytestmark = pytest.mark.slow
+
+API = "/api/iam/v1/registrations"
+LINK = re.compile(r"(\S*/iam/registrazione/conferma/([A-Za-z0-9_.\-]+))")
+PASSWORD = "orologio ciliegia pianoforte vento"
+EMAIL_TIMEOUT = 60.0
+
+
+def call(
+    stack: SystemStack, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["X-Registration-Token"] = token
+    request = urllib.request.Request(  # noqa: S310 - local test URL
+        stack.url(path),
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers,
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local test URL
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def solved_captcha(stack: SystemStack) -> str:
+    """Fetch an ALTCHA challenge through the gateway and solve it as the widget's worker would."""
+    status, challenge = call(stack, "GET", "/api/iam/v1/captcha/challenge")
+    assert status == 200
+    solution = altcha.solve_challenge_v1(
+        challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxNumber"]
+    )
+    assert solution is not None
+    payload = {key: challenge[key] for key in ("algorithm", "challenge", "salt", "signature")}
+    payload["number"] = solution.number
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def register(stack: SystemStack, email: str) -> dict[str, Any]:
+    codice_fiscale = codicefiscale.encode("Verdi", "Giuseppe", "M", "1971-10-10", "Busseto")
+    status, started = call(
+        stack,
+        "POST",
+        API,
+        {"codice_fiscale": codice_fiscale, "captcha": solved_captcha(stack), "language": "it"},
+    )
+    assert status == 201, started
+    token = started["token"]
+    steps = [
+        (
+            "personal-data",
+            {
+                "last_name": "Verdi",
+                "first_name": "Giuseppe",
+                "birth_date": "1971-10-10",
+                "sex": "M",
+                "birth_place": "Busseto",
+            },
+        ),
+        ("contacts", {"personal_email": email}),
+        ("security-question", {"question": "La mia prima opera?", "answer": "Oberto"}),
+    ]
+    for path, body in steps:
+        status, answer = call(stack, "PUT", f"{API}/current/{path}", body, token)
+        assert status == 200, answer
+    status, submitted = call(stack, "POST", f"{API}/current/submit", {"consent": True}, token)
+    assert status == 202, submitted
+    return dict(submitted)
+
+
+def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
+    return [message for message in stack.smtp.messages() if address in str(message["To"])]
+
+
+def body_text(message: EmailMessage) -> str:
+    return "\n".join(part.get_content() for part in message.walk() if part.get_content_maintype() == "text")
+
+
+def wait_for_email(stack: SystemStack, address: str, count: int) -> list[EmailMessage]:
+    wait_until(lambda: len(emails_to(stack, address)) >= count, timeout=EMAIL_TIMEOUT)
+    return emails_to(stack, address)
+
+
+def page(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - local test URL
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_d_acc_3_register_confirm_by_email_link_get_the_username_and_a_second_attempt_tells_the_owner(
+    stack: SystemStack,
+) -> None:
+    email = f"giuseppe-{uuid.uuid4().hex[:8]}@example.org"
+
+    first = register(stack, email)
+    [confirmation] = wait_for_email(stack, email, 1)
+    link, token = LINK.search(body_text(confirmation)).groups()  # type: ignore[union-attr]
+
+    # The link's page: through the gateway when it forwards /iam/, else from IAM itself.
+    status, html = page(link)
+    if status == 404:
+        status, html = page(stack.api("iam", f"/iam/registrazione/conferma/{token}"))
+    assert status == 200
+    assert "Giuseppe Verdi" in html
+
+    status, activated = call(stack, "POST", f"{API}/activation", {"token": token, "password": PASSWORD})
+    assert status == 200, activated
+    assert activated == {"username": "giuseppe.verdi", "state": "active"}
+    status, again = call(stack, "POST", f"{API}/activation", {"token": token, "password": PASSWORD})
+    assert (status, again["error"]["code"]) == (400, "invalid_token")
+
+    _confirmation, username_email = wait_for_email(stack, email, 2)
+    assert "giuseppe.verdi" in body_text(username_email)
+    assert PASSWORD not in body_text(username_email)
+
+    intruder = f"intruder-{uuid.uuid4().hex[:8]}@example.org"
+    second = register(stack, intruder)
+    assert second == {"status": "submitted", "personal_email": intruder}
+    assert first.keys() == second.keys()
+    # The owner's address hears about the attempt; the intruder's address gets nothing.
+    wait_for_email(stack, email, 3)
+    assert emails_to(stack, intruder) == []
