@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from iam.audit.models import AuditEntry
@@ -43,3 +44,34 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def query(
+    session: Session,
+    *,
+    account_id: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int | None]:
+    """One page of entries, newest first, and the offset of the next page (None on the last one)."""
+    statement = select(AuditEntry)
+    if account_id is not None:
+        statement = statement.where(AuditEntry.account_id == account_id)
+    if action is not None:
+        statement = statement.where(AuditEntry.action == action)
+    if since is not None:
+        statement = statement.where(AuditEntry.occurred_at >= since.astimezone(UTC))
+    if until is not None:
+        statement = statement.where(AuditEntry.occurred_at < until.astimezone(UTC))
+    rows = list(
+        session.scalars(
+            statement.order_by(AuditEntry.occurred_at.desc(), AuditEntry.id.desc())
+            .offset(offset)
+            .limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    return rows[:limit], (offset + limit if more else None)

@@ -1,0 +1,73 @@
+"""The security officer's page (D-ACC-2): /iam/area-riservata/sicurezza, find an MI account and reset it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, Response, flash, g, make_response, redirect, render_template, request
+from flask_babel import gettext
+from polis.errors import Forbidden
+
+from iam.accounts.models import Account, Role
+from iam.audit.origin import current_origin
+from iam.extensions import db
+from iam.institutional import service
+from iam.oidc.sessions import login_required
+from iam.recovery.messages import messages
+from iam.recovery.views import policy as recovery_policy
+
+blueprint = Blueprint("security_officer_pages", __name__, url_prefix="/iam/area-riservata/sicurezza")
+
+
+def register_security_officer_pages(app: Flask) -> None:
+    app.register_blueprint(blueprint)
+
+
+def _require_officer() -> None:
+    # Checked again by the service inside its transaction; here it spares a non-officer the page.
+    if Role.SECURITY_OFFICER.value not in (g.account.roles or []):
+        raise Forbidden()
+
+
+@blueprint.get("")
+@login_required
+def search() -> tuple[str, int]:
+    _require_officer()
+    query = request.args.get("q", "").strip()
+    errors: dict[str, list[str]] = {}
+    accounts: list[Account] = []
+    if query:
+        if not 3 <= len(query) <= 64:
+            errors["q"] = ["query_format"]
+        else:
+            accounts = service.search_mi_accounts(db=db, officer_id=g.account.id, query=query)
+    context: dict[str, Any] = {
+        "query": query,
+        "accounts": accounts,
+        "errors": messages(errors),
+        "account": g.account,
+    }
+    return render_template("institutional/security.html", **context), 400 if errors else 200
+
+
+@blueprint.post("/reset/<uuid:account_id>")
+@login_required
+def reset(account_id: uuid.UUID) -> Response:
+    _require_officer()
+    service.reset_mi_password(
+        db=db,
+        policy=recovery_policy(),
+        officer_id=g.account.id,
+        account_id=account_id,
+        origin=current_origin(),
+    )
+    flash(
+        gettext(
+            "Password temporanea inviata agli indirizzi dell'utenza. L'operazione è registrata a tuo nome."
+        ),
+        "success",
+    )
+    target = f"/iam/area-riservata/sicurezza?{urlencode({'q': request.form.get('q', '')[:64]})}"
+    return make_response(redirect(target, code=303))

@@ -1,0 +1,257 @@
+"""Recovery use cases: username reminder (D-ACC-5) and temporary password (D-ACC-6).
+
+Uniform answers: the caller gets the same result whether or not anything matched, and both paths do the
+same expensive work (one account lookup, one argon2 hash, one sealing, one audit entry) so that the
+response time tells nothing either. The only different answer is the MI refusal of D-ACC-2, given only
+when username *and* codice fiscale both match an MI account: whoever sees it already knew both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from polis.db import Database
+from polis.errors import ApiError, ValidationFailed
+from polis.events import Event
+from polis.events import outbox as events_outbox
+from polis.events.sealing import Sealer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from iam.accounts.models import Account, AccountKind, AccountState
+from iam.audit import service as audit
+from iam.audit.service import Origin
+from iam.captcha import service as captcha_service
+from iam.captcha.adapters import CaptchaAdapter
+from iam.models import outbox
+from iam.passwords.hashing import hash_secret, hasher
+from iam.recovery import temporary
+
+# Only these accounts can be recovered: awaiting confirmation has no username yet, disabled and revoked
+# accounts are refused at login anyway (D-ACC-4).
+RECOVERABLE_STATES = (AccountState.ACTIVE.value, AccountState.MUST_CHANGE_PASSWORD.value)
+
+
+class InstitutionalAccountRefused(ApiError):
+    """D-ACC-2: an MI password is never reset through the portal."""
+
+    status = 409
+    code = "institutional_account"
+    message = (
+        "This is an institutional (MI) account: its password cannot be reset here. "
+        "Use the SIDI portal or ask your security officer."
+    )
+
+
+@dataclass(frozen=True)
+class RecoveryPolicy:
+    temporary_password_ttl: timedelta
+    max_outstanding: int
+    sealer: Sealer
+    hasher: PasswordHasher = field(default_factory=hasher)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> RecoveryPolicy:
+        return cls(
+            temporary_password_ttl=timedelta(minutes=settings["TEMPORARY_PASSWORD_TTL_MINUTES"]),
+            max_outstanding=settings["TEMPORARY_PASSWORD_MAX_OUTSTANDING"],
+            sealer=Sealer(settings["NOTIFIER_SEALING_PUBLIC_KEY"], settings["NOTIFIER_SEALING_KEY_ID"]),
+            hasher=hasher(settings["ARGON2_MEMORY_KIB"], settings["ARGON2_TIME_COST"]),
+        )
+
+
+def _require_captcha(session: Session, captcha: CaptchaAdapter, response: str) -> None:
+    # Checked before anything is looked up: the refusal says nothing about accounts.
+    if not captcha_service.verify(session, adapter=captcha, response=response):
+        raise ValidationFailed(fields={"captcha": ["captcha_failed"]})
+
+
+def normalise_codice_fiscale(value: str) -> str:
+    return value.strip().upper()
+
+
+def _recoverable_by_codice_fiscale(session: Session, codice_fiscale: str) -> Account | None:
+    return session.scalars(
+        select(Account).where(
+            Account.codice_fiscale == normalise_codice_fiscale(codice_fiscale),
+            Account.state.in_(RECOVERABLE_STATES),
+        )
+    ).first()
+
+
+def request_username_reminder(
+    *, db: Database, captcha: CaptchaAdapter, captcha_response: str, codice_fiscale: str, origin: Origin
+) -> None:
+    """Send the username to every address of the live account with this codice fiscale, if there is one.
+
+    Same work on both paths: one lookup, one audit entry, one event built, validated and inserted (rolled
+    back to its savepoint when nothing matched).
+    """
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        _require_captcha(session, captcha, captcha_response)
+        account = _recoverable_by_codice_fiscale(session, codice_fiscale)
+        audit.record(
+            session,
+            action="recovery.username_requested",
+            origin=origin,
+            account_id=account.id if account else None,
+            actor="anonymous",
+            details={"matched": account is not None},
+        )
+        event = Event.new(
+            "iam.username_reminder_requested",
+            {"account_id": str(account.id if account else uuid.uuid4()), "requested_at": now.isoformat()},
+            producer="iam",
+        )
+        _record_or_rehearse(session, event, keep=account is not None)
+
+
+def _record_or_rehearse(session: Session, event: Event, *, keep: bool) -> None:
+    """Record the event in the outbox, inside a savepoint; when `keep` is false the savepoint is rolled
+    back: a request that emits nothing runs the same statements as one that does (uniform timing) and the
+    event never leaves the transaction."""
+    savepoint = session.begin_nested()
+    events_outbox.record(session, event, outbox)
+    if keep:
+        savepoint.commit()
+    else:
+        savepoint.rollback()
+
+
+def _temporary_password_event(
+    policy: RecoveryPolicy, *, account_id: uuid.UUID, password: str, expires_at: datetime, issued_by: str
+) -> Event:
+    return Event.new(
+        "iam.temporary_password_issued",
+        {
+            "account_id": str(account_id),
+            # Only the notifier can open it; IAM keeps nothing but the argon2 hash.
+            "temporary_password": policy.sealer.seal(password),
+            "expires_at": expires_at.isoformat(),
+            "issued_by": issued_by,
+        },
+        producer="iam",
+    )
+
+
+def _equal_work(session: Session, policy: RecoveryPolicy, password: str) -> None:
+    """What issuing costs besides storing the hash (sealing, building, validating and inserting the event,
+    then rolled back), for a request that issues nothing: its answer must take as long as one that does."""
+    event = _temporary_password_event(
+        policy,
+        account_id=uuid.uuid4(),
+        password=password,
+        expires_at=datetime.now(UTC) + policy.temporary_password_ttl,
+        issued_by=temporary.SELF_SERVICE,
+    )
+    _record_or_rehearse(session, event, keep=False)
+
+
+def issue_temporary_password(
+    session: Session,
+    *,
+    policy: RecoveryPolicy,
+    account_id: uuid.UUID,
+    password: str,
+    password_hash: str,
+    issued_by: str,
+) -> datetime:
+    """Store a temporary password and its sealed message for the notifier in the caller's transaction."""
+    row = temporary.store(
+        session,
+        account_id=account_id,
+        password_hash=password_hash,
+        issued_by=issued_by,
+        ttl=policy.temporary_password_ttl,
+    )
+    event = _temporary_password_event(
+        policy, account_id=account_id, password=password, expires_at=row.expires_at, issued_by=issued_by
+    )
+    _record_or_rehearse(session, event, keep=True)
+    return row.expires_at
+
+
+def request_temporary_password(
+    *,
+    db: Database,
+    policy: RecoveryPolicy,
+    captcha: CaptchaAdapter,
+    captcha_response: str,
+    username: str,
+    codice_fiscale: str,
+    origin: Origin,
+) -> None:
+    """Issue a temporary password when username and codice fiscale match a recoverable ordinary account.
+
+    Nothing about the account changes: the old password keeps working until the temporary one is used.
+    Raises InstitutionalAccountRefused only when the pair matches an MI account (D-ACC-2).
+    """
+    # The expensive work first, on every path: generating, hashing and sealing cost the same whether or
+    # not anything matches (the sealed value of a non-match is simply dropped).
+    password = temporary.generate()
+    password_hash = hash_secret(password, ph=policy.hasher)
+    with db.transaction() as session:
+        _require_captcha(session, captcha, captcha_response)
+        account = _recoverable_by_codice_fiscale(session, codice_fiscale)
+        matched = account is not None and account.username == username.strip().lower()
+        # Counted on every path (a random id when nothing matched) so that both run the same queries.
+        pending = temporary.outstanding(
+            session, account_id=account.id if matched and account else uuid.uuid4()
+        )
+        if not matched or account is None:
+            _equal_work(session, policy, password)
+            audit.record(
+                session,
+                action="recovery.password_requested",
+                origin=origin,
+                actor="anonymous",
+                details={"matched": False},
+            )
+            return
+        if account.kind == AccountKind.MI.value:
+            _equal_work(session, policy, password)
+            audit.record(
+                session,
+                action="recovery.password_refused_institutional",
+                origin=origin,
+                account_id=account.id,
+                actor="anonymous",
+            )
+            refused = True
+        elif pending >= policy.max_outstanding:
+            _equal_work(session, policy, password)
+            audit.record(
+                session,
+                action="recovery.password_capped",
+                origin=origin,
+                account_id=account.id,
+                actor="anonymous",
+                details={"max_outstanding": policy.max_outstanding},
+            )
+            refused = False
+        else:
+            expires_at = issue_temporary_password(
+                session,
+                policy=policy,
+                account_id=account.id,
+                password=password,
+                password_hash=password_hash,
+                issued_by=temporary.SELF_SERVICE,
+            )
+            audit.record(
+                session,
+                action="recovery.temporary_password_issued",
+                origin=origin,
+                account_id=account.id,
+                actor="anonymous",
+                details={"issued_by": temporary.SELF_SERVICE, "expires_at": expires_at.isoformat()},
+            )
+            refused = False
+    if refused:
+        raise InstitutionalAccountRefused()
