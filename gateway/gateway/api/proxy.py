@@ -72,6 +72,15 @@ REQUEST_DROPPED = frozenset(
 )
 # Server/Date are the gateway's own; X-Request-ID is set once by the edge; no CORS grant ever passes.
 RESPONSE_DROPPED = frozenset({"server", "date", "x-request-id"})
+# Unsafe calls that take a codice fiscale or a password, or send an email: the stricter per-address limit
+# (GATEWAY_RATELIMIT_AUTHENTICATION), shared with the matching forms of IAM's pages.
+CREDENTIAL_PREFIXES = (
+    "/api/iam/v1/registrations",
+    "/api/iam/v1/recovery",
+    "/api/iam/v1/me/password",
+    "/api/iam/v1/me/email",
+    "/api/iam/v1/email-confirmations",
+)
 TIMEOUT_MESSAGE = "The service did not answer in time: please try again shortly."
 UNAVAILABLE_MESSAGE = "The service is not available at the moment: please try again shortly."
 
@@ -110,6 +119,9 @@ class ApiProxy:
                 if storage_uri.startswith("memory://")
                 else FixedWindowRateLimiter(storage_from_string(storage_uri))
             )
+        self.credential_limits = (
+            parse_many(config["RATELIMIT_AUTHENTICATION"]) if config["RATELIMIT_ENABLED"] else []
+        )
         self.key_prefix = f"{config['RATELIMIT_KEY_PREFIX']}/api"
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -167,9 +179,14 @@ class ApiProxy:
         if self.limiter is None:
             return
         key = environ.get("REMOTE_ADDR") or "unknown"
-        for limit in self.limits:
-            if not self.limiter.hit(limit, self.key_prefix, key):
-                reset = self.limiter.get_window_stats(limit, self.key_prefix, key).reset_time
+        checks = [(limit, self.key_prefix) for limit in self.limits]
+        if environ["REQUEST_METHOD"] in UNSAFE and environ.get("PATH_INFO", "").startswith(
+            CREDENTIAL_PREFIXES
+        ):
+            checks += [(limit, f"{self.key_prefix}/authentication") for limit in self.credential_limits]
+        for limit, prefix in checks:
+            if not self.limiter.hit(limit, prefix, key):
+                reset = self.limiter.get_window_stats(limit, prefix, key).reset_time
                 retry_after = max(1, int(reset - time.time()))
                 raise _Refused(
                     429,

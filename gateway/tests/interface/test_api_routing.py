@@ -151,3 +151,15 @@ def test_a_path_without_a_service_is_a_json_404(client):
     response = client.get("/api/iam")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_api_calls_that_take_credentials_have_the_stricter_per_address_limit(settings, upstream):
+    from gateway import create_app
+
+    limits = {"RATELIMIT_AUTHENTICATION": "2 per minute", "RATELIMIT_DEFAULT": "100 per minute"}
+    app = create_app({"GATEWAY_SERVICES": {"iam": upstream.url}, **limits, **settings})
+    client = app.test_client()
+    recovery = [client.post("/api/iam/v1/recovery/password", json={}).status_code for _ in range(3)]
+    assert recovery == [200, 200, 429]
+    # Other calls from the same address only count against the general limit.
+    assert client.post("/api/iam/v1/other", json={}).status_code == 200
