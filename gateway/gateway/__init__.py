@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, url_for
-from flask_babel import get_locale
+from flask import Flask
 from polis.config import apply_overrides
 from polis.logging import configure_logging
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(apply_overrides(load_settings(), config))
     configure_logging(service="gateway")
+    register_api_proxy(app)
     register_proxy_fix(app)
     register_extensions(app)
     register_platform(app)
@@ -27,6 +27,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_template_globals(app)
     return app
+
+
+def register_api_proxy(app: Flask) -> None:
+    """/api/<service>/... is answered below Flask (gateway/api/proxy.py); ProxyFix wraps it afterwards."""
+    from gateway.api.proxy import ApiProxy
+
+    app.wsgi_app = ApiProxy(app.wsgi_app, app.config)  # type: ignore[method-assign]
 
 
 def register_proxy_fix(app: Flask) -> None:
@@ -61,13 +68,13 @@ def register_platform(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from gateway.api.views import bp as api_bp
-    from gateway.extensions import csrf
+    from gateway.api.pages import register_page_forwarding
     from gateway.pages.views import bp as pages_bp
 
-    # The JSON API is protected by the content-type rule instead of tokens (see README).
-    csrf.exempt(api_bp)
-    app.register_blueprint(api_bp)
+    register_page_forwarding(app)
+    from gateway.auth.views import bp as auth_bp  # before pages: /accedi is the login (oidc work)
+
+    app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
 
 
@@ -78,20 +85,16 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_template_globals(app: Flask) -> None:
+    from polis.ui import register_ui
+
     version_file = Path(app.static_folder or "", "vendor", "bootstrap-italia", "VERSION")
     vendor_version = version_file.read_text().strip() if version_file.exists() else "missing"
-    asset_version = f"{VERSION}-{vendor_version}"
-
-    @app.context_processor
-    def _globals() -> dict[str, Any]:
-        locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
-        hours = app.config["POLIS_HELPDESK_HOURS"]
-        return {
-            "asset_version": asset_version,
-            "sprites": url_for("static", filename="vendor/bootstrap-italia/svg/sprites.svg", v=asset_version),
-            "current_locale": locale,
-            "helpdesk_phone": app.config["POLIS_HELPDESK_PHONE"],
-            "helpdesk_hours": hours.get(locale, hours["it"]),
-            "accessibility_url": app.config["POLIS_ACCESSIBILITY_URL"],
-            "privacy_url": app.config["POLIS_PRIVACY_URL"],
-        }
+    # The shared layout (polis.ui); its links point at the gateway's own routes.
+    register_ui(
+        app,
+        asset_version=f"{VERSION}-{vendor_version}",
+        home_url="/",
+        login_url="/accedi",
+        language_url="/lingua/{code}",
+        static_url=app.static_url_path or "/static",
+    )

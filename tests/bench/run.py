@@ -2,9 +2,14 @@
 
 P1  GET through the gateway to a service, against a bare Flask hello under the same gunicorn settings
     (goal: gateway >= 0.40 of bare).
+P1-login  password logins per second through the gateway, the whole browser flow (authorize -> login form
+    -> code -> token -> portal session) at the OWASP argon2 parameters, against the bare argon2 verify rate
+    on the same cores (goal: >= 0.70 of bare); median and p99 latency at half that rate (p1_login.py).
 P2  events per second from outbox rows to consumer commits, end to end, every event accounted for, against
     the broker's own ceiling: raw publish-with-confirms + consume-and-ack of the same number of messages
     with no database at all (goal: >= 1,000 events/s on 2 cores).
+P4  emails per second from event published to SMTP accepted through the notifier worker, against raw
+    smtplib sends to the same counting sink (goal: >= 1,000 emails/s on 2 cores; p4_notifier.py).
 """
 
 from __future__ import annotations
@@ -98,21 +103,43 @@ def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: floa
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
 
 
-def wrk(url: str, *, duration: int, connections: int) -> float:
-    """Requests per second measured by wrk after a short warm-up; non-2xx answers make the run fail."""
+def wrk(url: str, *, duration: int, connections: int, servers: tuple[int, ...] = ()) -> tuple[float, float]:
+    """Requests per second measured by wrk after a short warm-up, and the CPU microseconds the server
+    process groups `servers` spent per request (a figure other load on the machine barely moves);
+    non-2xx answers make the run fail."""
     binary = shutil.which("wrk")
     if binary is None:
         raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
     subprocess.run([binary, "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
+    cpu_before = sum(group_cpu_seconds(pgid) for pgid in servers)
     out = subprocess.run(
         [binary, "-t2", f"-c{connections}", f"-d{duration}s", url], capture_output=True, text=True, check=True
     ).stdout
+    cpu = sum(group_cpu_seconds(pgid) for pgid in servers) - cpu_before
     if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
         raise SystemExit(f"wrk saw errors against {url}:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    if rate is None or count is None:
         raise SystemExit(f"cannot read wrk's output:\n{out}")
-    return float(match.group(1))
+    return float(rate.group(1)), cpu / max(1, int(count.group(1))) * 1e6
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in a process group (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 # --- P1: the gateway ------------------------------------------------------------------------------------
@@ -134,7 +161,7 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
     ) as hello:
         url = f"http://127.0.0.1:{hello_port}/hello"
         wait_http(url, hello, logs / "bare-hello.log")
-        bare = wrk(url, duration=duration, connections=connections)
+        bare, bare_cpu = wrk(url, duration=duration, connections=connections, servers=(hello.pid,))
 
     service_env = {
         **base_env,
@@ -168,7 +195,9 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
         wait_http(f"http://127.0.0.1:{gateway_port}/healthz", gateway, logs / "gateway.log")
         url = f"http://127.0.0.1:{gateway_port}/api/enablement/v1/"
         wait_http(url, gateway, logs / "gateway.log")
-        through = wrk(url, duration=duration, connections=connections)
+        through, through_cpu = wrk(
+            url, duration=duration, connections=connections, servers=(gateway.pid, service.pid)
+        )
 
     return Result(
         "P1 gateway -> service GET",
@@ -177,7 +206,9 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
         "bare Flask hello",
         bare,
         ">= 0.40 x bare",
-        f"wrk -t2 -c{connections} -d{duration}s; gunicorn {GUNICORN_ARGS}",
+        f"wrk -t2 -c{connections} -d{duration}s; gunicorn {GUNICORN_ARGS}; server CPU per request: "
+        f"bare {bare_cpu:.0f} us, gateway + service {through_cpu:.0f} us "
+        f"(CPU ratio {bare_cpu / through_cpu if through_cpu else 0:.2f})",
     )
 
 
@@ -367,11 +398,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="p1,p2", help="comma-separated: p1,p2")
+    parser.add_argument("--only", default="p1,p1-login,p2,p4", help="comma-separated: p1,p1-login,p2,p4")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per HTTP measurement")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--login-database", default="postgresql", help="P1-login: sqlite or postgresql")
+    parser.add_argument("--login-agents", type=int, default=16, help="P1-login: concurrent browsers")
+    parser.add_argument("--emails", type=int, default=5000, help="P4: events published")
+    parser.add_argument("--notifier-workers", type=int, default=2, help="P4: notifier worker processes")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     results: list[Result] = []
@@ -379,6 +414,8 @@ def main() -> int:
         work = Path(tmp)
         if "p1" in wanted:
             results.append(bench_gateway(work, duration=args.duration, connections=args.connections))
+        if "p1-login" in wanted:
+            results.extend(bench_p1_login(work, args))
         if "p2" in wanted:
             databases = args.databases.split(",")
             with RabbitMQNode(work / "rabbitmq") as rabbit:
@@ -393,8 +430,61 @@ def main() -> int:
                     if pg is not None:
                         pg.stop()
                         pg.cleanup()
+        if "p4" in wanted:
+            results.extend(bench_p4(work, args))
     report(results)
     return 0
+
+
+def bench_p4(work: Path, args: argparse.Namespace) -> list[Result]:
+    from p4_notifier import bench_notifier
+
+    databases = args.databases.split(",")
+    with RabbitMQNode(work / "rabbitmq-p4") as rabbit:
+        rabbit.wait_ready()
+        pg = PostgresCluster().start() if "postgresql" in databases else None
+        try:
+            return [
+                bench_notifier(
+                    work,
+                    count=args.emails,
+                    database=database,
+                    rabbit=rabbit,
+                    pg=pg,
+                    workers=args.notifier_workers,
+                    make_result=Result,
+                )
+                for database in databases
+            ]
+        finally:
+            if pg is not None:
+                pg.stop()
+                pg.cleanup()
+
+
+def bench_p1_login(work: Path, args: argparse.Namespace) -> list[Result]:
+    from p1_login import bench_login
+
+    pg = PostgresCluster().start() if args.login_database == "postgresql" else None
+    try:
+        url = pg.create_database("bench_iam") if pg else f"sqlite:///{work}/bench_iam.sqlite3"
+        return bench_login(
+            work,
+            duration=args.duration,
+            agents=args.login_agents,
+            database_url=url,
+            database_label=args.login_database,
+            gunicorn_args=GUNICORN_ARGS,
+            process=process,
+            wait_http=wait_http,
+            free_port=free_port,
+            make_result=Result,
+            postgres_data_dir=pg.data_dir if pg else None,
+        )
+    finally:
+        if pg is not None:
+            pg.stop()
+            pg.cleanup()
 
 
 def report(results: list[Result]) -> None:

@@ -1,4 +1,4 @@
-"""Home, the login placeholder, privacy, and the language switch."""
+"""Home, privacy, and the language switch (login and the personal home are gateway/auth)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,6 @@ ONE_YEAR = 365 * 24 * 3600
 @bp.get("/")
 def home() -> str:
     return render_template("home.html")
-
-
-@bp.get("/accedi")
-def login() -> str:
-    return render_template("login.html")
 
 
 @bp.get("/privacy")

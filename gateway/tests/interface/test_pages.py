@@ -15,11 +15,11 @@ def test_the_home_page_presents_the_service_in_italian_by_default(client):
 
 
 def test_the_language_switch_sets_a_cookie_and_the_next_page_is_english(client):
-    response = client.get("/lingua/en?next=/accedi")
+    response = client.get("/lingua/en?next=/privacy")
     assert response.status_code == 303
-    assert response.headers["Location"] == "/accedi"
+    assert response.headers["Location"] == "/privacy"
     assert "lang=en" in response.headers["Set-Cookie"]
-    page = client.get("/accedi").get_data(as_text=True)
+    page = client.get("/privacy").get_data(as_text=True)
     assert '<html lang="en">' in page and "Log in" in page and "Monday to Friday" in page
 
 

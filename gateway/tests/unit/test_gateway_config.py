@@ -26,7 +26,13 @@ def test_production_requires_a_shared_rate_limit_store():
 
 def test_production_uses_secure_host_prefixed_cookies():
     settings = load_settings(
-        {"POLIS_ENV": "production", "GATEWAY_SECRET_KEY": "s", "GATEWAY_RATELIMIT_STORAGE": "redis://r:6379"}
+        {
+            "POLIS_ENV": "production",
+            "GATEWAY_SECRET_KEY": "s",
+            "GATEWAY_RATELIMIT_STORAGE": "redis://r:6379",
+            "GATEWAY_OIDC_CLIENT_SECRET": "c",
+            "GATEWAY_OIDC_ISSUER": "https://istanze.example",
+        }
     )
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["SESSION_COOKIE_NAME"] == "__Host-polis"

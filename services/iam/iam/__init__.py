@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from polis.service import create_service_app
+from polis.service import DemoDataLoader, create_service_app
 
 from iam.config import SERVICE, load_settings
 from iam.extensions import db
@@ -16,15 +16,54 @@ __version__ = "0.1.0"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The IAM web application: settings, platform (logs, db, health, metrics, OpenAPI), then its areas."""
-    app = create_service_app(__name__, settings=load_settings(config), version=__version__, db=db)
+    app = create_service_app(
+        __name__, settings=load_settings(config), version=__version__, db=db, demo_data=demo_loaders()
+    )
+    register_pages(app)
     register_blueprints(app)
     return app
 
 
+def demo_loaders() -> list[DemoDataLoader]:
+    """The idempotent demo-data loaders of `flask --app iam demo-data` (make run)."""
+    from iam.demo import load_demo_data
+    from iam.oidc.demo import ensure_portal_client
+
+    return [ensure_portal_client, load_demo_data]
+
+
+def register_pages(app: Flask) -> None:
+    from iam.pages import register_pages as register
+
+    register(app)
+
+
 def register_blueprints(app: Flask) -> None:
+    # Captcha first: registration and the recoveries use its adapter (registration work).
+    from iam.captcha.views import register_captcha
+    from iam.registration.views import register_registration
+
+    register_captcha(app)
+    register_registration(app)
+
     from iam.confirmations.views import register_confirmations
 
     register_confirmations(app)
+
+    from iam.oidc.views import register_oidc
+
+    register_oidc(app)
+
+    # Recovery, Area Riservata, MI accounts, audit queries (recovery/personal-area work).
+    from iam.audit.views import register_audit
+    from iam.institutional.views import register_institutional
+    from iam.personal_area.views import register_personal_area
+    from iam.recovery.views import register_recovery
+
+    register_recovery(app)
+    register_personal_area(app)
+    register_institutional(app)
+    register_audit(app)
 
 
 __all__ = ["SERVICE", "create_app"]

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import polis.service as service
-from polis.config import Env
+from polis.config import ConfigError, Env
 from polis.events import sealing
+from polis.ui import ui_settings
 
 SERVICE = "iam"
 
@@ -23,6 +24,86 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "EMAIL_CONFIRMATION_TTL_HOURS": env.float("IAM_EMAIL_CONFIRMATION_TTL_HOURS", 24.0),
         "NOTIFIER_SEALING_PUBLIC_KEY": env.str("NOTIFIER_SEALING_PUBLIC_KEY", dev(sealing.DEV_PUBLIC_KEY)),
         "NOTIFIER_SEALING_KEY_ID": env.str("NOTIFIER_SEALING_KEY_ID", dev(sealing.DEV_KEY_ID)),
+        # Pages (iam.pages): session cookie for CSRF tokens, languages, the shared layout (polis.ui).
+        **_page_settings(env),
+        # Registration (D-ACC-3), password policy and captcha (registration area).
+        **_registration_settings(env),
+        # Login and the OpenID Connect provider (oidc area, D-ACC-4).
+        **_oidc_settings(env),
+        # Recovery, Area Riservata, ops (D-ACC-5 ... D-ACC-7): the ops token has a default only in dev/test.
+        "OPS_TOKEN": env.secret("IAM_OPS_TOKEN", dev_default="polis-dev-ops-token"),
+        "TEMPORARY_PASSWORD_TTL_MINUTES": env.float("IAM_TEMPORARY_PASSWORD_TTL_MINUTES", 30.0),
+        "TEMPORARY_PASSWORD_MAX_OUTSTANDING": env.int("IAM_TEMPORARY_PASSWORD_MAX_OUTSTANDING", 3),
+        "EMAIL_VERIFICATION_TTL_HOURS": env.float("IAM_EMAIL_VERIFICATION_TTL_HOURS", 24.0),
+    }
+
+
+def _oidc_settings(env: Env) -> dict[str, Any]:
+    """SSO session, argon2 cost, brute force, issuer (oidc area)."""
+    dev_issuer = None if env.is_production else "http://localhost:8080"
+    return {
+        # The issuer is the public site (the gateway forwards /oidc/ and /.well-known/ to IAM).
+        "OIDC_ISSUER": env.str("IAM_OIDC_ISSUER", env.str("IAM_PUBLIC_BASE_URL", dev_issuer)).rstrip("/"),
+        # The portal's client secret for the demo-data registration (make run, tests); production registers
+        # its clients with `flask --app iam oidc-client ensure` and needs no such setting.
+        "PORTAL_CLIENT_SECRET": (
+            env.secret("IAM_PORTAL_CLIENT_SECRET", dev_default="dev-only-portal-client-secret")
+            if not env.is_production or env.environ.get("IAM_PORTAL_CLIENT_SECRET")
+            else None
+        ),
+        "SSO_IDLE_MINUTES": env.float("IAM_SSO_IDLE_MINUTES", 30.0),
+        "SSO_ABSOLUTE_HOURS": env.float("IAM_SSO_ABSOLUTE_HOURS", 8.0),
+        "SSO_SECURE_COOKIE": env.bool("IAM_SSO_SECURE_COOKIE", env.is_production),
+        "ARGON2_MEMORY_KIB": env.int("IAM_ARGON2_MEMORY_KIB", 19 * 1024),  # OWASP; tests lower it
+        "ARGON2_TIME_COST": env.int("IAM_ARGON2_TIME_COST", 2),
+        "LOGIN_LOCK_THRESHOLD": env.int("IAM_LOGIN_LOCK_THRESHOLD", 10),
+        "LOGIN_LOCK_STEP_SECONDS": env.float("IAM_LOGIN_LOCK_STEP_SECONDS", 60.0),
+        "LOGIN_LOCK_MAX_SECONDS": env.float("IAM_LOGIN_LOCK_MAX_SECONDS", 900.0),
+        "LOGIN_FAILURE_RESET_HOURS": env.float("IAM_LOGIN_FAILURE_RESET_HOURS", 12.0),
+        "LOGIN_MAX_CONSECUTIVE_FAILURES": env.int("IAM_LOGIN_MAX_CONSECUTIVE_FAILURES", 100),
+    }
+
+
+def _registration_settings(env: Env) -> dict[str, Any]:
+    captcha = env.str("IAM_CAPTCHA", "altcha")
+    if captcha not in ("altcha", "recaptcha", "test"):
+        raise ConfigError(f"IAM_CAPTCHA must be altcha, recaptcha or test, not {captcha!r}")
+    if captcha == "test" and env.name != "test":
+        raise ConfigError("IAM_CAPTCHA=test is only allowed with POLIS_ENV=test")
+    recaptcha = captcha == "recaptcha"
+    return {
+        "REGISTRATION_TTL_MINUTES": env.float("IAM_REGISTRATION_TTL_MINUTES", 60.0),
+        "REGISTRATION_CONFIRMATION_TTL_HOURS": env.float("IAM_REGISTRATION_CONFIRMATION_TTL_HOURS", 48.0),
+        "REGISTRATION_SIGNING_KEY": env.secret(
+            "IAM_REGISTRATION_SIGNING_KEY", dev_default="dev-registration"
+        ),
+        "REGISTRATION_SECURE_COOKIE": env.bool("IAM_REGISTRATION_SECURE_COOKIE", env.is_production),
+        "PASSWORD_MIN_LENGTH": env.int("IAM_PASSWORD_MIN_LENGTH", 15),
+        "PASSWORD_MIN_SCORE": env.int("IAM_PASSWORD_MIN_SCORE", 3),
+        "CAPTCHA": captcha,
+        "CAPTCHA_HMAC_KEY": env.secret("IAM_CAPTCHA_HMAC_KEY", dev_default="dev-captcha"),
+        "CAPTCHA_TTL_SECONDS": env.int("IAM_CAPTCHA_TTL_SECONDS", 600),
+        "CAPTCHA_ALTCHA_MAX_NUMBER": env.int("IAM_CAPTCHA_ALTCHA_MAX_NUMBER", 100_000),
+        "RECAPTCHA_SITE_KEY": env.str("IAM_RECAPTCHA_SITE_KEY") if recaptcha else "",
+        "RECAPTCHA_SECRET": env.secret("IAM_RECAPTCHA_SECRET") if recaptcha else None,
+    }
+
+
+def _page_settings(env: Env) -> dict[str, Any]:
+    secure = env.bool("IAM_SECURE_COOKIES", env.is_production)
+    return {
+        "SECRET_KEY": env.secret("IAM_SECRET_KEY", dev_default="dev-only-iam-secret-key").reveal(),
+        # Only iam_* cookies cross the gateway: Flask's session (it holds the CSRF token) is iam_session.
+        "SESSION_COOKIE_NAME": "iam_session",
+        "SESSION_COOKIE_SECURE": secure,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": env.int("IAM_CSRF_TIME_LIMIT", 4 * 3600),
+        "BABEL_DEFAULT_LOCALE": "it",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
+        "LANGUAGES": ("it", "en"),
+        # POLIS_HELPDESK_PHONE/_HOURS/_HOURS_EN, POLIS_ACCESSIBILITY_URL/_PRIVACY_URL, POLIS_ASSET_VERSION.
+        **ui_settings(env),
     }
 
 

@@ -1,0 +1,242 @@
+"""The relying-party side: authorization request with PKCE, state and nonce; code exchange straight to IAM
+(server to server, never through the gateway itself); ID token validation against IAM's JWKS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
+
+ALGORITHMS = ["ES256"]
+SCOPE = "openid profile email"
+LEEWAY = 60  # seconds of clock difference tolerated between IAM and the gateway
+JWKS_MIN_REFRESH = 30.0  # an unknown kid refreshes the keys at most this often
+
+
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
+
+
+def _http() -> urllib3.PoolManager:
+    """The process's own connection pool to IAM (opened lazily: after gunicorn forks)."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = urllib3.PoolManager(maxsize=8, block=False, retries=False)
+    return _pool
+
+
+def _forget_pool_in_child() -> None:
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+def _send(
+    rp: RelyingParty, method: str, path: str, headers: dict[str, str], body: bytes | None
+) -> tuple[int, bytes]:
+    response = _http().request(
+        method,
+        f"{rp.internal_url}{path}",
+        headers=headers,
+        body=body,
+        timeout=urllib3.Timeout(connect=rp.connect_timeout, read=rp.read_timeout),
+        redirect=False,
+    )
+    return response.status, response.data
+
+
+class LoginFailed(Exception):
+    """The login could not be completed; `reason` is for the log, never shown as is to the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    client_id: str
+    client_secret: str
+    issuer: str  # public: what the browser sees and the ID tokens carry
+    internal_url: str  # IAM as the gateway reaches it
+    connect_timeout: float
+    read_timeout: float
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], issuer: str) -> RelyingParty:
+        return cls(
+            client_id=settings["GATEWAY_OIDC_CLIENT_ID"],
+            client_secret=settings["GATEWAY_OIDC_CLIENT_SECRET"].reveal(),
+            issuer=issuer,
+            internal_url=settings["GATEWAY_SERVICES"]["iam"],
+            connect_timeout=settings["GATEWAY_CONNECT_TIMEOUT"],
+            read_timeout=settings["GATEWAY_READ_TIMEOUT"],
+        )
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What the gateway remembers between the redirect to IAM and the callback (in its session)."""
+
+    state: str
+    nonce: str
+    verifier: str
+    next: str
+
+    @classmethod
+    def new(cls, next_path: str) -> Pending:
+        return cls(
+            state=secrets.token_urlsafe(24),
+            nonce=secrets.token_urlsafe(24),
+            verifier=secrets.token_urlsafe(48),
+            next=next_path,
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {"state": self.state, "nonce": self.nonce, "verifier": self.verifier, "next": self.next}
+
+
+def challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def authorization_url(rp: RelyingParty, pending: Pending, redirect_uri: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": SCOPE,
+        "state": pending.state,
+        "nonce": pending.nonce,
+        "code_challenge": challenge(pending.verifier),
+        "code_challenge_method": "S256",
+    }
+    return f"{rp.issuer}/oidc/authorize?{urlencode(params)}"
+
+
+def end_session_url(rp: RelyingParty, id_token: str | None, post_logout_redirect_uri: str) -> str:
+    params = {"client_id": rp.client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
+    if id_token:
+        params["id_token_hint"] = id_token
+    return f"{rp.issuer}/oidc/logout?{urlencode(params)}"
+
+
+def _post_form(rp: RelyingParty, path: str, form: dict[str, str], request_id: str | None) -> dict[str, Any]:
+    basic = base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()
+    headers = {
+        "Authorization": f"Basic {basic}",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+    }
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    try:
+        status, body = _send(rp, "POST", path, headers, urlencode(form).encode())
+    except urllib3.exceptions.HTTPError as error:  # urllib3's errors: IAM unreachable or too slow
+        raise LoginFailed(f"token endpoint unreachable: {type(error).__name__}") from None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise LoginFailed(f"token endpoint answered {status} without JSON") from None
+    if status != 200:
+        raise LoginFailed(f"token endpoint answered {status}: {payload.get('error')}")
+    return payload  # type: ignore[no-any-return]
+
+
+def exchange_code(
+    rp: RelyingParty, *, code: str, verifier: str, redirect_uri: str, request_id: str | None
+) -> dict[str, Any]:
+    """The token response for an authorization code (with the PKCE verifier)."""
+    return _post_form(
+        rp,
+        "/oidc/token",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
+        request_id,
+    )
+
+
+class Jwks:
+    """IAM's signing keys, fetched from its internal address, refreshed when an unknown key id shows up."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, KeySet] = {}
+        self._fetched_at: dict[str, float] = {}
+
+    def key_set(self, rp: RelyingParty, kid: str | None) -> KeySet:
+        with self._lock:
+            current = self._keys.get(rp.internal_url)
+            known = current is not None and (kid is None or any(k.kid == kid for k in current.keys))
+            recent = time.monotonic() - self._fetched_at.get(rp.internal_url, -1e9) < JWKS_MIN_REFRESH
+            if known or (current is not None and recent):
+                return current  # type: ignore[return-value]
+            fetched = self._fetch(rp)
+            self._keys[rp.internal_url] = fetched
+            self._fetched_at[rp.internal_url] = time.monotonic()
+            return fetched
+
+    @staticmethod
+    def _fetch(rp: RelyingParty) -> KeySet:
+        try:
+            status, body = _send(rp, "GET", "/oidc/jwks", {"Accept": "application/json"}, None)
+            if status != 200:
+                raise ValueError(f"status {status}")
+            return KeySet.import_key_set(json.loads(body))
+        except (urllib3.exceptions.HTTPError, ValueError) as error:
+            raise LoginFailed(f"JWKS unavailable: {type(error).__name__}") from None
+
+
+jwks = Jwks()
+
+
+def validate_id_token(rp: RelyingParty, id_token: str, *, nonce: str) -> dict[str, Any]:
+    """The ID token's claims once signature (ES256 only), issuer, audience, expiry and nonce are right."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))
+        key_set = jwks.key_set(rp, header.get("kid"))
+        token = jwt.decode(id_token, key_set, algorithms=ALGORITHMS)
+        registry = JWTClaimsRegistry(
+            leeway=LEEWAY,
+            iss={"essential": True, "value": rp.issuer},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        )
+        registry.validate(token.claims)
+    except LoginFailed:
+        raise
+    except (JoseError, ValueError, IndexError) as error:
+        raise LoginFailed(f"ID token refused: {type(error).__name__}: {error}") from None
+    claims = dict(token.claims)
+    audiences = claims.get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+    if rp.client_id not in audiences:
+        raise LoginFailed("ID token refused: wrong audience")
+    if len(audiences) > 1 and claims.get("azp") not in (None, rp.client_id):
+        raise LoginFailed("ID token refused: wrong authorized party")
+    return claims

@@ -1,0 +1,127 @@
+"""The portal's login and logout through IAM (D-ENA-1, D-ACC-4): thin views over client.py."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from polis import requestid
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from gateway.auth import client
+from gateway.auth.client import LoginFailed, Pending, RelyingParty
+from gateway.pages.views import safe_local_path
+
+log = logging.getLogger("gateway.auth")
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+PENDING = "oidc_pending"
+USER = "user"
+F = TypeVar("F", bound=Callable[..., Any])
+PERSONAL_HOME = "/area-personale"
+
+
+def relying_party() -> RelyingParty:
+    issuer = current_app.config["GATEWAY_OIDC_ISSUER"] or request.url_root.rstrip("/")
+    return RelyingParty.from_settings(current_app.config, issuer)
+
+
+def callback_url() -> str:
+    return f"{relying_party().issuer}/accedi/callback"
+
+
+def current_user() -> dict[str, Any] | None:
+    user = session.get(USER)
+    return user if isinstance(user, dict) else None
+
+
+def login_required(view: F) -> F:
+    """Portal pages for signed-in users: others go through /accedi and come back."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user = current_user()
+        if user is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        g.user = user
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@bp.get("/accedi")
+def login() -> WerkzeugResponse:
+    """D-ENA-1 "Accedi": signed in -> the personal home; otherwise the login at IAM (code flow + PKCE)."""
+    next_path = safe_local_path(request.args.get("next"))
+    if current_user() is not None:
+        return redirect(next_path if next_path != "/" else PERSONAL_HOME, 303)
+    rp = relying_party()
+    pending = Pending.new(next_path)
+    session[PENDING] = pending.as_dict()
+    return redirect(client.authorization_url(rp, pending, callback_url()), 303)
+
+
+@bp.get("/accedi/callback")
+def callback() -> Any:
+    pending = session.pop(PENDING, None)
+    state = request.args.get("state", "")
+    if not isinstance(pending, dict) or not hmac.compare_digest(str(pending.get("state", "")), state):
+        # A stale tab, a replayed link or a forged callback: start again rather than guess.
+        log.info("login callback refused: state does not match")
+        return render_template("auth/login_failed.html", reason="state"), 400
+    if request.args.get("error"):
+        log.info("login refused by IAM: %s", request.args.get("error"))
+        return render_template("auth/login_failed.html", reason="refused"), 400
+    code = request.args.get("code", "")
+    if not code or len(code) > 512:
+        abort(400)
+    rp = relying_party()
+    try:
+        tokens = client.exchange_code(
+            rp,
+            code=code,
+            verifier=pending["verifier"],
+            redirect_uri=callback_url(),
+            request_id=requestid.current_request_id(),
+        )
+        claims = client.validate_id_token(rp, str(tokens.get("id_token", "")), nonce=pending["nonce"])
+    except LoginFailed as failure:
+        log.warning("login failed: %s", failure.reason)
+        return render_template("auth/login_failed.html", reason="technical"), 502
+    # A new session at login (no fixation): nothing from before survives but the language.
+    session.clear()
+    session.permanent = True
+    session["sid"] = secrets.token_urlsafe(16)
+    session[USER] = {
+        "sub": claims["sub"],
+        "username": claims.get("preferred_username"),
+        "given_name": claims.get("given_name"),
+        "family_name": claims.get("family_name"),
+        "email": claims.get("email"),
+        "iam_sid": claims.get("sid"),
+        "login_at": int(time.time()),
+    }
+    session["id_token"] = tokens["id_token"]  # the hint for IAM's end-session at logout
+    next_path = safe_local_path(pending.get("next"))
+    return redirect(next_path if next_path != "/" else PERSONAL_HOME, 303)
+
+
+@bp.get(PERSONAL_HOME)
+@login_required
+def personal_home() -> str:
+    return render_template("auth/personal_home.html", user=g.user)
+
+
+@bp.route("/esci", methods=["GET", "POST"])
+def logout() -> WerkzeugResponse:
+    """Out of the portal and of IAM: the session ends here, then IAM's end-session brings the user back."""
+    id_token = session.get("id_token")
+    session.clear()
+    rp = relying_party()
+    return redirect(client.end_session_url(rp, id_token, f"{rp.issuer}/"), 303)

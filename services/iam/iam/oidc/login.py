@@ -1,0 +1,399 @@
+"""Login with username and password (D-ACC-4) and the forced change after a temporary password (D-ACC-6).
+
+Every path costs one argon2 verification: an unknown username is checked against a dummy hash, a locked
+name too, so the response time does not tell whether an account exists.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from polis.db import Database
+from polis.events import Event
+from polis.events import outbox as events_outbox
+from sqlalchemy import select, update
+
+from iam.accounts.models import Account, AccountState, TemporaryPassword
+from iam.audit import service as audit
+from iam.audit.service import Origin
+from iam.models import outbox
+from iam.oidc import bruteforce
+from iam.oidc.bruteforce import LockPolicy
+from iam.oidc.models import LoginThrottle
+from iam.oidc.sessions import SsoPolicy, end_all_sessions, start_session
+from iam.oidc.txn import write_transaction
+from iam.passwords import hashing
+from iam.recovery import temporary
+
+MAX_USERNAME = 64
+MAX_PASSWORD = 1024
+MIN_PASSWORD_FALLBACK = 15  # NIST SP 800-63B Rev 4, single factor; used until the policy module exists
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    MUST_CHANGE_PASSWORD = "must_change_password"  # noqa: S105 - an outcome, not a secret
+    INVALID = "invalid"
+    LOCKED = "locked"
+    DISABLED = "disabled"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    hasher: PasswordHasher
+    dummy_hash: str
+    lock: LockPolicy
+    sso: SsoPolicy
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> LoginPolicy:
+        memory, time_cost = settings["ARGON2_MEMORY_KIB"], settings["ARGON2_TIME_COST"]
+        return cls(
+            hasher=hashing.hasher(memory, time_cost),
+            dummy_hash=hashing.dummy_hash(memory, time_cost),
+            lock=LockPolicy.from_settings(settings),
+            sso=SsoPolicy.from_settings(settings),
+        )
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: Outcome
+    account_id: uuid.UUID | None = None
+    sso_token: str | None = None
+    sso_session_id: uuid.UUID | None = None
+    locked_until: datetime | None = None
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def username_key(username: str) -> str:
+    return hashlib.sha256(normalise_username(username).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the read step found: a copy, so that the argon2 work happens outside every transaction."""
+
+    account_id: uuid.UUID
+    password_hash: str | None
+    state: str
+    failed_logins: int
+    locked_until: datetime | None
+    temporary: tuple[tuple[uuid.UUID, str], ...]
+
+
+def authenticate(
+    *, db: Database, policy: LoginPolicy, username: str, password: str, origin: Origin
+) -> LoginResult:
+    """Check username and password and, when they match a usable account, open its SSO session.
+
+    Three steps: read the account (short transaction), verify argon2 (no transaction, no lock), write the
+    outcome (short transaction that re-checks what it relies on).
+    """
+    name = normalise_username(username)
+    seen = _read(db, name)
+    now = datetime.now(UTC)
+    if seen is None:
+        hashing.verify_secret(policy.dummy_hash, password, ph=policy.hasher)
+        return _unknown_username(db, policy=policy, name=name, origin=origin, now=now)
+    if bruteforce.locked_until(seen, now) is not None:
+        hashing.verify_secret(policy.dummy_hash, password, ph=policy.hasher)  # same cost as a try
+        correct, temporary_id = False, None
+    else:
+        correct = hashing.verify_secret(seen.password_hash, password, ph=policy.hasher)
+        temporary_id = None
+        if not correct and seen.state in USABLE_STATES:
+            temporary_id = next(
+                (
+                    tid
+                    for tid, stored in seen.temporary
+                    if hashing.verify_secret(stored, password, ph=policy.hasher)
+                ),
+                None,
+            )
+    new_hash = None
+    if correct and seen.password_hash and hashing.needs_rehash(seen.password_hash, ph=policy.hasher):
+        new_hash = hashing.hash_secret(password, ph=policy.hasher)
+    return _record(
+        db,
+        policy=policy,
+        seen=seen,
+        correct=correct,
+        temporary_id=temporary_id,
+        new_hash=new_hash,
+        origin=origin,
+    )
+
+
+USABLE_STATES = (AccountState.ACTIVE.value, AccountState.MUST_CHANGE_PASSWORD.value)
+
+
+def _read(db: Database, name: str) -> _Seen | None:
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        account = session.execute(select(Account).where(Account.username == name)).scalar_one_or_none()
+        if account is None:
+            return None
+        temporaries = session.execute(
+            select(TemporaryPassword.id, TemporaryPassword.password_hash).where(
+                TemporaryPassword.account_id == account.id,
+                TemporaryPassword.used_at.is_(None),
+                TemporaryPassword.expires_at > now,
+            )
+        ).all()
+        return _Seen(
+            account_id=account.id,
+            password_hash=account.password_hash,
+            state=account.state,
+            failed_logins=account.failed_logins,
+            locked_until=account.locked_until,
+            temporary=tuple((row.id, row.password_hash) for row in temporaries),
+        )
+
+
+def _record(
+    db: Database,
+    *,
+    policy: LoginPolicy,
+    seen: _Seen,
+    correct: bool,
+    temporary_id: uuid.UUID | None,
+    new_hash: str | None,
+    origin: Origin,
+) -> LoginResult:
+    now = datetime.now(UTC)
+    with write_transaction(db) as session:
+        account = session.get(Account, seen.account_id, with_for_update=True)
+        if account is None:  # deleted meanwhile: nothing left to log in to
+            return LoginResult(Outcome.INVALID)
+
+        until = bruteforce.locked_until(account, now)
+        if until is not None:
+            audit.record(
+                session,
+                action="login.locked",
+                origin=origin,
+                account_id=account.id,
+                details={"reason": "locked", "failures": account.failed_logins},
+            )
+            return LoginResult(Outcome.LOCKED, locked_until=until)
+
+        # The password may have changed between the read and now: a match against the old one counts for
+        # nothing. A temporary password is used up by one conditional UPDATE (two logins cannot both win).
+        correct = correct and account.password_hash == seen.password_hash
+        used_temporary = temporary_id is not None and bool(
+            session.execute(
+                update(TemporaryPassword)
+                .where(
+                    TemporaryPassword.id == temporary_id,
+                    TemporaryPassword.used_at.is_(None),
+                    TemporaryPassword.expires_at > now,
+                )
+                .values(used_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+        )
+        if not correct and not used_temporary:
+            until = bruteforce.register_failure(account, policy.lock, now)
+            audit.record(
+                session,
+                action="login.failed",
+                origin=origin,
+                account_id=account.id,
+                details={"reason": "wrong_password", "failures": account.failed_logins},
+            )
+            if until is not None:
+                audit.record(
+                    session,
+                    action="login.locked",
+                    origin=origin,
+                    account_id=account.id,
+                    details={"reason": "too_many_failures", "failures": account.failed_logins},
+                )
+                return LoginResult(Outcome.LOCKED, locked_until=until)
+            return LoginResult(Outcome.INVALID)
+
+        bruteforce.reset(account)
+        if account.state in (AccountState.DISABLED.value, AccountState.REVOKED.value):
+            audit.record(
+                session,
+                action="login.failed",
+                origin=origin,
+                account_id=account.id,
+                details={"reason": account.state},
+            )
+            return LoginResult(Outcome(account.state), account_id=account.id)
+        if account.state not in USABLE_STATES:  # awaiting confirmation: it has no username yet
+            audit.record(
+                session,
+                action="login.failed",
+                origin=origin,
+                account_id=account.id,
+                details={"reason": account.state},
+            )
+            return LoginResult(Outcome.INVALID)
+
+        if used_temporary:
+            # The temporary password opens one session whose only page is the forced change (D-ACC-6).
+            account.state = AccountState.MUST_CHANGE_PASSWORD.value
+        elif new_hash is not None:
+            account.password_hash = new_hash  # argon2 parameters changed: upgraded at login
+        account.last_access_at = now  # D-REV-2: logging in keeps the account
+        token, sso = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
+        audit.record(
+            session,
+            action="login.succeeded",
+            origin=origin,
+            account_id=account.id,
+            details={"temporary_password": used_temporary, "state": account.state},
+        )
+        outcome = (
+            Outcome.MUST_CHANGE_PASSWORD
+            if account.state == AccountState.MUST_CHANGE_PASSWORD.value
+            else Outcome.SUCCEEDED
+        )
+        return LoginResult(outcome, account_id=account.id, sso_token=token, sso_session_id=sso.id)
+
+
+def _unknown_username(
+    db: Database, *, policy: LoginPolicy, name: str, origin: Origin, now: datetime
+) -> LoginResult:
+    """The same answers as a wrong password, including the lock (the argon2 work is done by the caller)."""
+    key = username_key(name)
+    with write_transaction(db) as session:
+        throttle = session.get(LoginThrottle, key, with_for_update=True)
+        if throttle is None:
+            throttle = LoginThrottle(username_key=key, failed_logins=0)
+            session.add(throttle)
+        until = bruteforce.locked_until(throttle, now)
+        if until is None:
+            until = bruteforce.register_failure(throttle, policy.lock, now)
+            audit.record(
+                session,
+                action="login.failed",
+                origin=origin,
+                actor="anonymous",
+                details={"reason": "unknown_username", "failures": throttle.failed_logins},
+            )
+        if until is not None:
+            audit.record(
+                session,
+                action="login.locked",
+                origin=origin,
+                actor="anonymous",
+                details={"reason": "unknown_username", "failures": throttle.failed_logins},
+            )
+            return LoginResult(Outcome.LOCKED, locked_until=until)
+        return LoginResult(Outcome.INVALID)
+
+
+# --- forced change -------------------------------------------------------------------------------------
+
+
+TEMPORARY_PASSWORD_REUSED = "temporary_password"  # noqa: S105 - a problem code
+NOT_REQUIRED = "not_required"
+
+
+class PasswordRefused(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(", ".join(problems))
+        self.problems = problems
+
+
+def _policy_check() -> Callable[..., Sequence[str]] | None:
+    try:
+        from iam.passwords.policy import check_password  # owned by the registration area
+    except ImportError:
+        return None
+    return check_password
+
+
+def password_problems(account: Account, password: str) -> list[str]:
+    """The password policy's problem codes for this account (empty when the password is acceptable)."""
+    check = _policy_check()
+    if check is None:
+        return ["too_short"] if len(password) < MIN_PASSWORD_FALLBACK else []
+    return list(
+        check(
+            password,
+            username=account.username or "",
+            first_name=account.first_name,
+            last_name=account.last_name,
+            codice_fiscale=account.codice_fiscale,
+        )
+    )
+
+
+def change_forced_password(
+    *, db: Database, policy: LoginPolicy, account_id: uuid.UUID, new_password: str, origin: Origin
+) -> str:
+    """Replace the temporary password with the user's own (D-ACC-6); returns the new SSO cookie token.
+
+    Every other session ends (credentials_version moves on); this browser gets a fresh session.
+    """
+    now = datetime.now(UTC)
+    with db.transaction() as session:  # checks first, outside the write transaction (argon2 is slow)
+        account = session.get(Account, account_id)
+        if account is None or account.state != AccountState.MUST_CHANGE_PASSWORD.value:
+            raise PasswordRefused([NOT_REQUIRED])
+        if len(new_password) > MAX_PASSWORD:
+            problems = ["too_long"]
+        else:
+            problems = password_problems(account, new_password)
+        if not problems and temporary.was_issued(
+            session, account_id=account.id, password=new_password, now=now
+        ):
+            problems = [TEMPORARY_PASSWORD_REUSED]  # never the long-term password (ASVS 5 6.4.1)
+        version = account.credentials_version
+    if problems:
+        raise PasswordRefused(problems)
+    new_hash = hashing.hash_secret(new_password, ph=policy.hasher)
+    with write_transaction(db) as session:
+        account = session.get(Account, account_id, with_for_update=True)
+        if (
+            account is None
+            or account.state != AccountState.MUST_CHANGE_PASSWORD.value
+            or account.credentials_version != version
+        ):
+            raise PasswordRefused([NOT_REQUIRED])
+        account.password_hash = new_hash
+        account.password_changed_at = now
+        account.state = AccountState.ACTIVE.value
+        account.credentials_version = (account.credentials_version or 1) + 1
+        temporary.expire_outstanding(session, account_id=account.id, now=now)
+        end_all_sessions(session, account_id=account.id, now=now)
+        token, _ = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
+        audit.record(
+            session, action="password.changed", origin=origin, account_id=account.id, details={"forced": True}
+        )
+        events_outbox.record(
+            session,
+            Event.new(
+                "iam.password_changed",
+                {"account_id": str(account.id), "changed_at": now.isoformat()},
+                producer="iam",
+            ),
+            outbox,
+        )
+        return token
+
+
+def unlock(*, db: Database, account_id: uuid.UUID, origin: Origin, actor: str) -> bool:
+    """Ops: lift the brute-force lock of an account (audited); False when there is no such account."""
+    with write_transaction(db) as session:
+        account = session.get(Account, account_id, with_for_update=True)
+        if account is None:
+            return False
+        bruteforce.reset(account)
+        audit.record(session, action="login.unlocked", origin=origin, account_id=account.id, actor=actor)
+        return True

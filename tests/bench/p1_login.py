@@ -1,0 +1,447 @@
+"""P1-login: password logins per second through the gateway, the whole browser flow, at the OWASP argon2
+parameters, next to the bare argon2 verify rate measured on the same cores in the same run.
+
+One login is what a new browser does: GET /accedi (gateway) -> /oidc/authorize (forwarded to IAM) ->
+/iam/accedi (login form, CSRF token) -> POST /iam/accedi (argon2 verify) -> /oidc/authorize (code) ->
+/accedi/callback (the gateway exchanges the code with IAM and validates the ES256 ID token) ->
+/area-personale (the portal session). Goal: >= 0.70 of the bare argon2 rate. Then the median and p99
+latency of one such login at half the measured rate (open loop: logins start on a fixed schedule).
+
+Run alone: .venv/bin/python tests/bench/run.py --only p1-login [--duration 20 --login-database sqlite]
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import os
+import re
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import unescape
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+PASSWORD = "bench passphrase for the login benchmark"
+ACCOUNTS = 64
+ROUNDS = 3  # alternating slices of bare argon2 and of logins
+CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
+NEXT = re.compile(rb'name="next" value="([^"]+)"')
+
+
+# --- the bare argon2 verify rate ------------------------------------------------------------------------
+
+
+def _verify_loop(stored: str, seconds: float, counter: Any) -> None:
+    from iam.passwords.hashing import hasher
+
+    ph = hasher()  # the OWASP parameters
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        ph.verify(stored, PASSWORD)
+        done += 1
+    with counter.get_lock():
+        counter.value += done
+
+
+def bare_argon2_rate(seconds: float) -> tuple[float, float, int]:
+    """argon2id verifications per second with one process per core (what the login path can at best do),
+    and the CPU milliseconds of one verify under that same parallelism."""
+    import resource
+
+    from iam.passwords.hashing import hash_secret
+
+    stored = hash_secret(PASSWORD)
+    cores = os.cpu_count() or 1
+    counter = multiprocessing.Value("q", 0)
+    workers = [
+        multiprocessing.Process(target=_verify_loop, args=(stored, seconds, counter)) for _ in range(cores)
+    ]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    return counter.value / elapsed, cpu / max(1, counter.value) * 1000, cores
+
+
+# --- CPU accounting -------------------------------------------------------------------------------------
+
+
+def _proc_stats() -> list[tuple[int, int, int, float]]:
+    """(pid, ppid, pgid, cpu seconds) of every process, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        found.append((int(name), int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / tick))
+    return found
+
+
+def cpu_by_pid(*, group: int | None = None, parent: int | None = None) -> dict[int, float]:
+    """CPU used so far by each process of a process group (a gunicorn and its workers), or of a process
+    and its children (PostgreSQL's postmaster and its backends)."""
+    return {
+        pid: cpu
+        for pid, ppid, pgid, cpu in _proc_stats()
+        if (group is not None and pgid == group) or (parent is not None and parent in (pid, ppid))
+    }
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two snapshots (a process that ended in between is not counted: a lower bound)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def cpu_seconds(*, group: int | None = None, parent: int | None = None) -> float:
+    return sum(cpu_by_pid(group=group, parent=parent).values())
+
+
+# --- one browser ----------------------------------------------------------------------------------------
+
+
+class LoginFailed(RuntimeError):
+    pass
+
+
+class Agent:
+    """A browser with its own cookies and one keep-alive connection to the gateway."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.conn = http.client.HTTPConnection(host, port, timeout=60)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+        headers = {"Connection": "keep-alive"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        data = None
+        if body is not None:
+            data = urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, data, headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                if attempt == 2:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            pair = header.split(";", 1)[0]
+            name, _, value = pair.partition("=")
+            if (
+                value in ("", '""')
+                or "max-age=0" in header.lower()
+                or "expires=thu, 01 jan 1970" in header.lower()
+            ):
+                self.cookies.pop(name.strip(), None)
+            else:
+                self.cookies[name.strip()] = value
+        location = response.getheader("Location") or ""
+        if location.startswith("http"):
+            parts = urlsplit(location)
+            location = parts.path + (f"?{parts.query}" if parts.query else "")
+        return response.status, location, payload
+
+    def expect(
+        self, method: str, path: str, status: int, body: dict[str, str] | None = None
+    ) -> tuple[str, bytes]:
+        got, location, payload = self.request(method, path, body)
+        if got != status:
+            raise LoginFailed(f"{method} {path.split('?')[0]}: {got} (expected {status}) {payload[:200]!r}")
+        return location, payload
+
+    def login(self, username: str) -> None:
+        """The whole flow of a new browser, from "Accedi" to the personal home page."""
+        self.cookies.clear()
+        authorize, _ = self.expect("GET", "/accedi", 303)
+        login_page, _ = self.expect("GET", authorize, 302)
+        _, page = self.expect("GET", login_page, 200)
+        csrf, next_path = CSRF.search(page), NEXT.search(page)
+        if csrf is None or next_path is None:
+            raise LoginFailed("no login form")
+        form = {
+            "username": username,
+            "password": PASSWORD,
+            "next": unescape(next_path.group(1).decode()),
+            "csrf_token": csrf.group(1).decode(),
+        }
+        back, _ = self.expect("POST", "/iam/accedi", 303, form)
+        callback, _ = self.expect("GET", back, 302)
+        home, _ = self.expect("GET", callback, 303)
+        self.expect("GET", home, 200)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- load -----------------------------------------------------------------------------------------------
+
+
+def closed_loop(host: str, port: int, *, agents: int, seconds: float) -> tuple[float, list[str]]:
+    """Logins per second with `agents` browsers logging in back to back (each its own account)."""
+    done = [0] * agents
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def run(index: int) -> None:
+        agent = Agent(host, port)
+        try:
+            while not stop.is_set():
+                try:
+                    agent.login(f"bench.user{index % ACCOUNTS}")
+                except Exception as error:
+                    errors.append(str(error))
+                    continue
+                if not stop.is_set():
+                    done[index] += 1
+        finally:
+            agent.close()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(agents)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    stop.wait(seconds)
+    stop.set()
+    elapsed = time.perf_counter() - started
+    for thread in threads:
+        thread.join(timeout=60)
+    return sum(done) / elapsed, errors
+
+
+def open_loop(
+    host: str, port: int, *, rate: float, seconds: float, agents: int
+) -> tuple[list[float], list[str]]:
+    """Latencies of logins started on a fixed schedule at `rate` per second (queueing included)."""
+    schedule = [i / rate for i in range(int(rate * seconds))]
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    next_index = [0]
+    started = time.perf_counter()
+
+    def run(index: int) -> None:
+        agent = Agent(host, port)
+        try:
+            while True:
+                with lock:
+                    if next_index[0] >= len(schedule):
+                        return
+                    slot = schedule[next_index[0]]
+                    account = next_index[0] % ACCOUNTS
+                    next_index[0] += 1
+                wait = started + slot - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    agent.login(f"bench.user{account}")
+                except Exception as error:
+                    errors.append(str(error))
+                    continue
+                latencies.append(time.perf_counter() - (started + slot))
+        finally:
+            agent.close()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(agents)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors
+
+
+# --- the system under test ------------------------------------------------------------------------------
+
+
+def create_accounts(database_url: str) -> None:
+    """ACCOUNTS active accounts sharing one OWASP hash (the verify cost is the same for each)."""
+    from iam.accounts.models import Account
+    from iam.passwords.hashing import hash_secret
+    from polis.db import Database
+
+    stored = hash_secret(PASSWORD)
+    now = datetime.now(UTC)
+    database = Database(database_url)
+    with database.transaction() as session:
+        for index in range(ACCOUNTS):
+            session.add(
+                Account(
+                    id=uuid.uuid4(),
+                    username=f"bench.user{index}",
+                    kind="ordinary",
+                    state="active",
+                    roles=[],
+                    codice_fiscale=f"BNCUSR{index:02d}A01H501X",
+                    first_name="Bench",
+                    last_name=f"User{index}",
+                    personal_email=f"bench{index}@example.org",
+                    personal_email_verified_at=now,
+                    language="it",
+                    password_hash=stored,
+                    credentials_version=1,
+                    failed_logins=0,
+                    created_at=now,
+                    activated_at=now,
+                )
+            )
+    database.dispose()
+
+
+def bench_login(
+    work: Path,
+    *,
+    duration: int,
+    agents: int,
+    database_url: str,
+    database_label: str,
+    gunicorn_args: str,
+    process: Callable[..., Any],
+    wait_http: Callable[..., None],
+    free_port: Callable[[], int],
+    make_result: Callable[..., Any],
+    postgres_data_dir: Path | None = None,
+) -> list[Any]:
+    """Start IAM and the gateway (the helpers come from run.py), measure, return P1-login's results."""
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    iam_port, gateway_port = free_port(), free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    base_env = {
+        "POLIS_ENV": "dev",
+        "POLIS_VAR_DIR": str(work / "var"),
+        "GUNICORN_CMD_ARGS": gunicorn_args,
+        "POLIS_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F",  # not on this path
+        "POLIS_LOG_LEVEL": "WARNING",
+    }
+    iam_env = {
+        **base_env,
+        "IAM_BIND": f"127.0.0.1:{iam_port}",
+        "IAM_DATABASE_URL": database_url,
+        "IAM_PUBLIC_BASE_URL": gateway_url,
+        "IAM_LOG_LEVEL": "WARNING",
+    }
+    gateway_env = {
+        **base_env,
+        "GATEWAY_BIND": f"127.0.0.1:{gateway_port}",
+        "GATEWAY_IAM_URL": f"http://127.0.0.1:{iam_port}",
+        # Rate limiting stays on (its cost is measured) with limits one address cannot reach here.
+        "GATEWAY_RATELIMIT_DEFAULT": "100000000 per minute",
+        "GATEWAY_RATELIMIT_AUTHENTICATION": "100000000 per minute",
+    }
+    iam_dir = ROOT / "services" / "iam"
+    for argv in (
+        [str(VENV_BIN / "alembic"), "-c", "alembic.ini", "upgrade", "head"],
+        [str(VENV_BIN / "flask"), "--app", "iam", "demo-data"],
+    ):
+        done = subprocess.run(
+            argv, cwd=iam_dir, env={**os.environ, **iam_env}, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(argv[-3:])} failed:\n{done.stdout}\n{done.stderr}")
+    create_accounts(database_url)
+
+    gunicorn = str(VENV_BIN / "gunicorn")
+    with (
+        process(
+            "iam", [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=iam_dir, env=iam_env, logs=logs
+        ) as iam,
+        process(
+            "gateway",
+            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT / "gateway",
+            env=gateway_env,
+            logs=logs,
+        ) as gateway,
+    ):
+        wait_http(f"http://127.0.0.1:{iam_port}/healthz", iam, logs / "iam.log")
+        wait_http(f"{gateway_url}/healthz", gateway, logs / "gateway.log")
+        Agent("127.0.0.1", gateway_port).login("bench.user0")  # warm-up, and a failure shows here first
+        closed_loop("127.0.0.1", gateway_port, agents=agents, seconds=3)
+        postmaster = None
+        if postgres_data_dir is not None:
+            postmaster = int((postgres_data_dir / "postmaster.pid").read_text().split()[0])
+
+        def usage() -> tuple[dict[int, float], ...]:
+            database = cpu_by_pid(parent=postmaster) if postmaster else {}
+            client = {0: time.process_time()}
+            return cpu_by_pid(group=iam.pid), cpu_by_pid(group=gateway.pid), database, client
+
+        # Other work on the machine comes and goes: the bare rate and the login rate are measured in
+        # alternating slices, so that both see the same conditions.
+        bare_rates, login_rates, verify_cpu = [], [], []
+        spent = [0.0, 0.0, 0.0, 0.0]
+        for _ in range(ROUNDS):
+            bare_rate, verify_ms, cores = bare_argon2_rate(duration / ROUNDS)
+            bare_rates.append(bare_rate)
+            verify_cpu.append(verify_ms)
+            before = usage()
+            login_rate, errors = closed_loop(
+                "127.0.0.1", gateway_port, agents=agents, seconds=duration / ROUNDS
+            )
+            after = usage()
+            if errors:
+                raise SystemExit(f"P1-login: {len(errors)} failed logins under load, e.g. {errors[0]}")
+            login_rates.append(login_rate)
+            logins = login_rate * duration / ROUNDS
+            for index, (a, b) in enumerate(zip(before, after, strict=True)):
+                spent[index] += cpu_spent(a, b) / logins * 1000 / ROUNDS
+        rate, bare = statistics.mean(login_rates), statistics.mean(bare_rates)
+        latencies, errors = open_loop(
+            "127.0.0.1", gateway_port, rate=rate / 2, seconds=duration, agents=max(8, agents)
+        )
+        if errors:
+            raise SystemExit(f"P1-login: {len(errors)} failed logins at half load, e.g. {errors[0]}")
+
+    iam_ms, gateway_ms, database_ms, client_ms = spent
+    verify_ms = statistics.mean(verify_cpu)
+    total_ms = iam_ms + gateway_ms + database_ms + client_ms
+    latencies.sort()
+    median = statistics.median(latencies) * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    detail = (
+        f"{cores} cores; per slice bare {', '.join(f'{r:.1f}' for r in bare_rates)}/s, logins "
+        f"{', '.join(f'{r:.1f}' for r in login_rates)}/s; IAM and gateway gunicorn {gunicorn_args}; "
+        f"{agents} browsers; {database_label}; "
+        f"argon2id m=19 MiB t=2 p=1; at half load ({rate / 2:.1f}/s, {len(latencies)} logins): "
+        f"median {median:.0f} ms, p99 {p99:.0f} ms. CPU per login: IAM {iam_ms:.1f} ms (one argon2 "
+        f"verify, {cores} in parallel: {verify_ms:.1f} ms), gateway {gateway_ms:.1f}, "
+        f"database {database_ms:.1f}, load generator {client_ms:.1f}; total {total_ms:.1f} ms "
+        f"-> CPU-bound ratio {verify_ms / total_ms:.2f}"
+    )
+    return [
+        make_result(
+            f"P1-login password logins ({database_label})",
+            rate,
+            "/s",
+            "bare argon2id verify, same cores",
+            bare,
+            ">= 0.70 x bare",
+            detail,
+        )
+    ]

@@ -1,0 +1,232 @@
+"""Login end to end with real processes (D-ACC-4, D-ENA-1): a browser presses "Accedi" on the portal, is sent
+through the gateway to IAM's authorization endpoint and login page, types username and password, comes back
+to the portal's callback with a code that the gateway exchanges with IAM, lands on the personal home, and
+logs out of the portal and of IAM."""
+
+from __future__ import annotations
+
+import html
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from http.cookiejar import CookieJar
+from typing import Any
+
+import pytest
+from support.stack import SystemStack
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "lampione violetto sulla collina"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Browser:
+    """Cookies and redirects, one hop at a time so the test can see where each goes."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies = CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), NoRedirect()
+        )
+        self.trail: list[str] = []
+
+    def request(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
+        url = urllib.parse.urljoin(self.base, url)
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(url, data=body)  # noqa: S310 - the local stack
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, url, response.read().decode()
+        except urllib.error.HTTPError as error:
+            if error.code in (301, 302, 303, 307):
+                return error.code, urllib.parse.urljoin(url, error.headers["Location"]), ""
+            return error.code, url, error.read().decode()
+
+    def go(self, url: str, data: dict[str, str] | None = None, max_hops: int = 10) -> tuple[int, str, str]:
+        """Follow redirects like a browser (a POST becomes a GET after 303/302); returns the last answer."""
+        status, where, body = self.request(url, data)
+        self.trail.append(urllib.parse.urlsplit(urllib.parse.urljoin(self.base, url)).path)
+        for _ in range(max_hops):
+            if status not in (301, 302, 303, 307):
+                return status, url, body
+            url = where
+            self.trail.append(urllib.parse.urlsplit(url).path)
+            status, where, body = self.request(url)
+        raise AssertionError(f"too many redirects: {self.trail}")
+
+
+def create_account(stack: SystemStack, username: str) -> None:
+    """An active account straight in IAM's database (registration has its own end-to-end test)."""
+    from iam.accounts.models import Account
+    from iam.passwords.hashing import hash_secret
+    from polis.db import Database
+
+    now = datetime.now(UTC)
+    database = Database(stack.database_url("iam"))
+    with database.transaction() as session:
+        session.add(
+            Account(
+                id=uuid.uuid4(),
+                username=username,
+                kind="ordinary",
+                state="active",
+                roles=[],
+                codice_fiscale=uuid.uuid4().hex[:16].upper(),
+                first_name="Lucia",
+                last_name="Bianchi",
+                personal_email=f"{username}@example.org",
+                personal_email_verified_at=now,
+                language="it",
+                password_hash=hash_secret(PASSWORD),
+                credentials_version=1,
+                failed_logins=0,
+                created_at=now,
+                activated_at=now,
+            )
+        )
+    database.dispose()
+
+
+def log_in(browser: Browser, username: str, password: str) -> tuple[int, str, str]:
+    status, url, page = browser.go("/accedi")
+    assert status == 200, (browser.trail, page[:500])
+    assert urllib.parse.urlsplit(url).path == "/iam/accedi"
+    next_path = html.unescape(re.search(r'name="next" value="([^"]+)"', page).group(1))  # type: ignore[union-attr]
+    token = CSRF.search(page).group(1)  # type: ignore[union-attr]
+    return browser.go(
+        "/iam/accedi", {"username": username, "password": password, "next": next_path, "csrf_token": token}
+    )
+
+
+def test_a_user_logs_in_through_the_portal_and_logs_out(stack: SystemStack) -> None:
+    """D-ENA-1 and D-ACC-4: "Accedi" -> IAM's login page -> the personal home; then out of both."""
+    create_account(stack, "lucia.bianchi")
+    browser = Browser(stack.url())
+
+    status, url, page = log_in(browser, "lucia.bianchi", PASSWORD)
+
+    assert status == 200, (browser.trail, page[:1000])
+    assert urllib.parse.urlsplit(url).path == "/area-personale"
+    assert "Lucia Bianchi" in page
+    assert browser.trail[:4] == ["/accedi", "/oidc/authorize", "/iam/accedi", "/iam/accedi"]
+    assert "/accedi/callback" in browser.trail
+    # "Accedi" again: already signed in, straight to the personal home (D-ENA-1).
+    assert urllib.parse.urlsplit(browser.go("/accedi")[1]).path == "/area-personale"
+
+    status, url, page = browser.go("/esci")
+
+    assert status == 200
+    assert urllib.parse.urlsplit(url).path == "/"
+    assert "/oidc/logout" in browser.trail
+    # Out of the portal and of IAM: the next "Accedi" asks for the password again.
+    status, url, _ = browser.go("/area-personale")
+    assert urllib.parse.urlsplit(url).path == "/iam/accedi"
+
+
+def test_a_wrong_password_stays_on_the_login_page(stack: SystemStack) -> None:
+    create_account(stack, "lucia.verdi")
+    browser = Browser(stack.url())
+
+    status, url, page = log_in(browser, "lucia.verdi", "non è la password giusta")
+
+    assert status == 401
+    assert "Nome utente o password non corretti." in page
+    status, url, _ = browser.go("/area-personale")
+    assert status == 200 and urllib.parse.urlsplit(url).path == "/iam/accedi"
+
+
+def issue_temporary_password(stack: SystemStack, username: str, password: str) -> None:
+    """What "Password dimenticata?" stores (the recovery has its own end-to-end test with the email)."""
+    from datetime import timedelta
+
+    from iam.accounts.models import Account, TemporaryPassword
+    from iam.passwords.hashing import hash_secret
+    from polis.db import Database
+    from sqlalchemy import select
+
+    now = datetime.now(UTC)
+    database = Database(stack.database_url("iam"))
+    with database.transaction() as session:
+        account_id = session.execute(select(Account.id).where(Account.username == username)).scalar_one()
+        session.add(
+            TemporaryPassword(
+                id=uuid.uuid4(),
+                account_id=account_id,
+                password_hash=hash_secret(password),
+                issued_by="self_service",
+                created_at=now,
+                expires_at=now + timedelta(minutes=30),
+            )
+        )
+    database.dispose()
+
+
+def account_id_of(stack: SystemStack, username: str) -> str:
+    from iam.accounts.models import Account
+    from polis.db import Database
+    from sqlalchemy import select
+
+    database = Database(stack.database_url("iam"))
+    with database.transaction() as session:
+        found = session.execute(select(Account.id).where(Account.username == username)).scalar_one()
+    database.dispose()
+    return str(found)
+
+
+def test_a_temporary_password_forces_the_change_before_the_personal_home(stack: SystemStack) -> None:
+    """D-ACC-6 and D-ACC-4: the temporary password logs in once, the change comes first, then the home."""
+    create_account(stack, "lucia.neri")
+    issue_temporary_password(stack, "lucia.neri", "Tmp9xQ4pZr7Kw2Ld")
+    browser = Browser(stack.url())
+
+    status, url, page = log_in(browser, "lucia.neri", "Tmp9xQ4pZr7Kw2Ld")
+
+    assert status == 200 and urllib.parse.urlsplit(url).path == "/iam/cambio-password", browser.trail
+    next_path = html.unescape(re.search(r'name="next" value="([^"]+)"', page).group(1))  # type: ignore[union-attr]
+    form = {"next": next_path, "csrf_token": CSRF.search(page).group(1)}  # type: ignore[union-attr]
+    new_password = "tramonto arancione sopra il porto antico"
+    status, url, page = browser.go(
+        "/iam/cambio-password", {**form, "new_password": new_password, "confirm_password": new_password}
+    )
+
+    assert status == 200, page[:500]
+    assert urllib.parse.urlsplit(url).path == "/area-personale"
+    # The temporary password is used up; the new one works from a fresh browser.
+    assert log_in(Browser(stack.url()), "lucia.neri", "Tmp9xQ4pZr7Kw2Ld")[0] == 401
+    status, url, _ = log_in(Browser(stack.url()), "lucia.neri", new_password)
+    assert status == 200 and urllib.parse.urlsplit(url).path == "/area-personale"
+
+
+def test_the_lock_after_repeated_failures_and_its_release_by_ops(stack_factory: Any) -> None:
+    """Issue 3 item 9: a locked account says so; ops unlock it."""
+    stack = stack_factory(env={"IAM_LOGIN_LOCK_THRESHOLD": "3"})
+    create_account(stack, "lucia.rosa")
+
+    answers = [log_in(Browser(stack.url()), "lucia.rosa", "sbagliata ma lunga abbastanza") for _ in range(3)]
+    locked = log_in(Browser(stack.url()), "lucia.rosa", PASSWORD)
+
+    assert [status for status, _, _ in answers] == [401, 401, 401]
+    assert "Troppi tentativi non riusciti" in answers[-1][2]
+    assert locked[0] == 401 and "Troppi tentativi non riusciti" in locked[2]
+
+    request = urllib.request.Request(  # noqa: S310 - the local stack
+        stack.url(f"/api/iam/v1/ops/accounts/{account_id_of(stack, 'lucia.rosa')}/unlock"),
+        data=b"{}",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer polis-dev-ops-token"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the local stack
+        assert response.status == 204
+
+    status, url, _ = log_in(Browser(stack.url()), "lucia.rosa", PASSWORD)
+    assert status == 200 and urllib.parse.urlsplit(url).path == "/area-personale"
