@@ -118,3 +118,51 @@ def test_compose_takes_every_secret_from_the_env_file_without_a_default() -> Non
     for line in example.splitlines():
         if line and not line.startswith("#"):
             assert line.endswith("="), f".env.example must not hold values: {line}"
+
+
+def _compose_environment(service: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as compose would give it, with a stand-in value for each ${VAR...}."""
+    from polis.events import sealing
+
+    stand_ins = {  # settings whose value is parsed, not just read, need a well-formed stand-in
+        "NOTIFIER_SEALING_PUBLIC_KEY": sealing.DEV_PUBLIC_KEY,
+        "NOTIFIER_SEALING_KEY_ID": sealing.DEV_KEY_ID,
+        "NOTIFIER_SEALING_PRIVATE_KEYS": f"{sealing.DEV_KEY_ID}:{sealing.DEV_PRIVATE_KEY}",
+        "PUBLIC_BASE_URL": "https://istanze.example",
+    }
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3)
+        if name in stand_ins:
+            return stand_ins[name]
+        return default if match.group(2) == ":-" else f"stand-in-{name.lower()}"
+
+    pattern = re.compile(r"\$\{([A-Z0-9_]+)(?:(:[-?])([^}]*))?\}")
+    return {
+        name: pattern.sub(substitute, str(value))
+        for name, value in (service.get("environment") or {}).items()
+    }
+
+
+@pytest.mark.parametrize("name", ["iam-web", "enablement-web", "istanze-web", "notifier-web", "gateway"])
+def test_compose_gives_each_process_every_setting_production_requires(name: str) -> None:
+    """Settings fail closed in production (a missing secret stops the process): compose must give them all."""
+    import subprocess
+    import sys
+
+    environment = _compose_environment(compose()["services"][name])
+    assert environment.get("POLIS_ENV", "production") == "production"
+    package = "gateway" if name == "gateway" else name.removesuffix("-web")
+    loader = (
+        "gateway.config import load_settings"
+        if package == "gateway"
+        else f"{package}.config import load_settings"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"from {loader}; load_settings()"],
+        env={"PATH": "/usr/bin:/bin", **environment, "POLIS_ENV": "production"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-600:]
