@@ -117,7 +117,8 @@ def stack_factory(
             broker_url=broker_url,
             smtp=(smtp_sink.host, smtp_sink.port),
             database_urls=urls,
-            env=dict(env or {}),
+            # One test drives whole flows from one address; the limit itself is tested in gateway/tests.
+            env={"GATEWAY_RATELIMIT_AUTHENTICATION": "600 per minute", **(env or {})},
             process_env={name: dict(values) for name, values in (process_env or {}).items()},
             **options,
         )

@@ -26,14 +26,18 @@ METHODS = ["GET", "HEAD", "POST"]
 # Cookies the browser may hand to IAM, and the only ones IAM may set through the gateway.
 IAM_COOKIE_PREFIXES = ("iam_", "__Host-iam_")
 FORWARDED_COOKIES = ("lang",)
-# POSTs that take a password, a codice fiscale or start an email: the per-address authentication limit.
+# Forms that check a captcha, a password or a codice fiscale, or send an email: the per-address
+# authentication limit. The middle steps of a registration are bound to its cookie and are not counted.
 CREDENTIAL_FORMS = (
     "/iam/accedi",
     "/iam/cambio-password",
-    "/iam/registrazione",
+    "/iam/registrazione/step1",
+    "/iam/registrazione/step5",
+    "/iam/registrazione/conferma/",
     "/iam/recupero-username",
     "/iam/password-dimenticata",
-    "/iam/area-riservata",
+    "/iam/area-riservata/password",
+    "/iam/area-riservata/email",
     "/oidc/token",
 )
 

@@ -72,14 +72,20 @@ REQUEST_DROPPED = frozenset(
 )
 # Server/Date are the gateway's own; X-Request-ID is set once by the edge; no CORS grant ever passes.
 RESPONSE_DROPPED = frozenset({"server", "date", "x-request-id"})
-# Unsafe calls that take a codice fiscale or a password, or send an email: the stricter per-address limit
-# (GATEWAY_RATELIMIT_AUTHENTICATION), shared with the matching forms of IAM's pages.
-CREDENTIAL_PREFIXES = (
-    "/api/iam/v1/registrations",
-    "/api/iam/v1/recovery",
-    "/api/iam/v1/me/password",
-    "/api/iam/v1/me/email",
-    "/api/iam/v1/email-confirmations",
+# Calls that check a captcha, a password or a codice fiscale, or send an email: the stricter per-address
+# limit (GATEWAY_RATELIMIT_AUTHENTICATION), shared with the matching forms of IAM's pages. The steps in the
+# middle of a registration are bound to its token and are not counted.
+CREDENTIAL_CALLS = frozenset(
+    {
+        "/api/iam/v1/registrations",
+        "/api/iam/v1/registrations/current/submit",
+        "/api/iam/v1/registrations/activation",
+        "/api/iam/v1/recovery/username",
+        "/api/iam/v1/recovery/password",
+        "/api/iam/v1/me/password",
+        "/api/iam/v1/me/email",
+        "/api/iam/v1/email-confirmations",
+    }
 )
 TIMEOUT_MESSAGE = "The service did not answer in time: please try again shortly."
 UNAVAILABLE_MESSAGE = "The service is not available at the moment: please try again shortly."
@@ -180,9 +186,8 @@ class ApiProxy:
             return
         key = environ.get("REMOTE_ADDR") or "unknown"
         checks = [(limit, self.key_prefix) for limit in self.limits]
-        if environ["REQUEST_METHOD"] in UNSAFE and environ.get("PATH_INFO", "").startswith(
-            CREDENTIAL_PREFIXES
-        ):
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        if environ["REQUEST_METHOD"] in UNSAFE and path in CREDENTIAL_CALLS:
             checks += [(limit, f"{self.key_prefix}/authentication") for limit in self.credential_limits]
         for limit, prefix in checks:
             if not self.limiter.hit(limit, prefix, key):
