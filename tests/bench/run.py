@@ -406,7 +406,7 @@ def main() -> int:
     parser.add_argument("--login-database", default="postgresql", help="P1-login: sqlite or postgresql")
     parser.add_argument("--login-agents", type=int, default=16, help="P1-login: concurrent browsers")
     parser.add_argument("--emails", type=int, default=5000, help="P4: events published")
-    parser.add_argument("--notifier-workers", type=int, default=2, help="P4: notifier worker processes")
+    parser.add_argument("--notifier-workers", type=int, default=1, help="P4: notifier worker processes")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     results: list[Result] = []

@@ -28,6 +28,12 @@ def _own_settings(env: Env) -> dict[str, Any]:
     security = env.str("NOTIFIER_SMTP_SECURITY", "none").lower()
     if security not in SMTP_SECURITY:
         raise ConfigError(f"NOTIFIER_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}")
+    if (
+        env.is_production
+        and env.str("NOTIFIER_SMTP_USERNAME", "")
+        and not env.str("NOTIFIER_SMTP_PASSWORD", "")
+    ):
+        raise ConfigError("NOTIFIER_SMTP_PASSWORD is required with NOTIFIER_SMTP_USERNAME")
     return {
         "SEALING_PRIVATE_KEYS": env.secret(
             "NOTIFIER_SEALING_PRIVATE_KEYS", f"{sealing.DEV_KEY_ID}:{sealing.DEV_PRIVATE_KEY}"
@@ -39,11 +45,52 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "SMTP_USERNAME": env.str("NOTIFIER_SMTP_USERNAME", ""),
         "SMTP_PASSWORD": Secret(env.str("NOTIFIER_SMTP_PASSWORD", "")),
         "SMTP_TIMEOUT": env.float("NOTIFIER_SMTP_TIMEOUT", 20.0),
-        "SEND_BATCH_SIZE": env.int("NOTIFIER_SEND_BATCH_SIZE", 20),
+        # A CA bundle to trust for the relay's certificate (starttls, ssl) besides the system's.
+        "SMTP_CA_FILE": env.str("NOTIFIER_SMTP_CA_FILE", ""),
+        # Parallel SMTP connections, each kept open across batches.
+        "SMTP_CONNECTIONS": _positive(env, "NOTIFIER_SMTP_CONNECTIONS", 4),
+        # Outbound messages per second over all connections; 0: no limit.
+        "SEND_RATE_LIMIT": env.float("NOTIFIER_SEND_RATE_LIMIT", 0.0),
+        "SEND_BATCH_SIZE": _positive(env, "NOTIFIER_SEND_BATCH_SIZE", 100),
+        # Each connection records its accepted messages every this many: the duplicates window on a crash.
+        "SENT_FLUSH_EVERY": _positive(env, "NOTIFIER_SENT_FLUSH_EVERY", 10),
         "SEND_POLL_INTERVAL": env.float("NOTIFIER_SEND_POLL_INTERVAL", 1.0),
-        "SEND_MAX_ATTEMPTS": env.int("NOTIFIER_SEND_MAX_ATTEMPTS", 10),
+        "SEND_MAX_ATTEMPTS": _positive(env, "NOTIFIER_SEND_MAX_ATTEMPTS", 50),
+        # Temporary failures: waits between attempts, and how long after the first one the notifier gives up.
+        "SEND_RETRY_DELAYS": _delays(env, "NOTIFIER_SEND_RETRY_DELAYS", "30,120,600,1800,3600"),
+        "SEND_RETRY_FOR_SECONDS": env.float("NOTIFIER_SEND_RETRY_FOR_SECONDS", 48 * 3600.0),
         "SENDING_LEASE_SECONDS": env.float("NOTIFIER_SENDING_LEASE_SECONDS", 600.0),
+        # Links in emails are built from this (the gateway's public address).
+        "PUBLIC_BASE_URL": env.str("NOTIFIER_PUBLIC_BASE_URL", "http://localhost:8080").rstrip("/"),
+        "PRODUCT_NAME": env.str("NOTIFIER_PRODUCT_NAME", "Istanze OnLine"),
+        # D-ACC-9: the helpdesk contact in every email's footer, configurable.
+        "HELPDESK_PHONE": env.str("NOTIFIER_HELPDESK_PHONE", "080-9267603"),
+        "HELPDESK_HOURS_IT": env.str("NOTIFIER_HELPDESK_HOURS_IT", "dal lunedì al venerdì, 8:00-18:30"),
+        "HELPDESK_HOURS_EN": env.str("NOTIFIER_HELPDESK_HOURS_EN", "Monday to Friday, 8:00-18:30"),
+        "HELPDESK_EMAIL": env.str("NOTIFIER_HELPDESK_EMAIL", ""),
+        # Bearer token of the ops API (until JWT verification arrives with issue 5).
+        "OPS_TOKEN": env.secret("NOTIFIER_OPS_TOKEN", "dev-notifier-ops-token"),
+        # Port of the worker's Prometheus endpoint (sent, failed, retried, lag); 0: none.
+        "WORKER_METRICS_PORT": env.int("NOTIFIER_WORKER_METRICS_PORT", 0),
     }
+
+
+def _delays(env: Env, name: str, default: str) -> tuple[float, ...]:
+    raw = env.list(name, default.split(","))
+    try:
+        delays = tuple(float(item) for item in raw)
+    except ValueError:
+        raise ConfigError(f"setting {name} must be comma-separated seconds") from None
+    if not delays or any(delay <= 0 for delay in delays) or list(delays) != sorted(delays):
+        raise ConfigError(f"setting {name} must be positive seconds in growing order")
+    return delays
+
+
+def _positive(env: Env, name: str, default: int) -> int:
+    value = env.int(name, default)
+    if value < 1:
+        raise ConfigError(f"setting {name} must be at least 1")
+    return value
 
 
 def load_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ processed_events = define_processed_events(Base.metadata)
 
 def all_metadata() -> MetaData:
     """The notifier's metadata with every domain model imported, for migrations and schema checks."""
-    from notifier.delivery import models as _delivery  # noqa: F401 - registers the tables
+    from notifier.accounts import models as _accounts  # noqa: F401 - registers the tables
+    from notifier.delivery import models as _delivery  # noqa: F401
 
     return Base.metadata

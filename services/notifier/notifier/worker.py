@@ -6,18 +6,23 @@ import sys
 
 from polis.service import consumer_loop, run_worker
 from polis.worker import Loop
+from prometheus_client import start_http_server
 
 from notifier.config import SERVICE, load_settings
 from notifier.delivery.sender import MailSender
-from notifier.extensions import db
+from notifier.extensions import begin_immediate_on_sqlite, db
 from notifier.messaging.handlers import HANDLERS
 from notifier.models import processed_events
 
 
 def main() -> int:
     settings = load_settings()
+    if settings["WORKER_METRICS_PORT"]:
+        # The sender's counters (sent, failed, retried, lag) live in this process: scraped here.
+        start_http_server(settings["WORKER_METRICS_PORT"], addr="127.0.0.1")
 
     def loops() -> list[Loop]:
+        begin_immediate_on_sqlite(db)
         consumer = consumer_loop(
             service=SERVICE,
             db=db,

@@ -4,7 +4,9 @@ Run alone with ``python -m polis.testing.smtp --port N --spool DIR [--reply 451]
 :class:`SmtpSink` or the ``smtp_sink`` fixture (a pytest plugin: load ``polis.testing.smtp``).
 The reply to DATA can be switched while the sink runs (``set_reply(451)``, ``set_reply(None)``): the
 child reads it from ``<spool>/reply-code`` at every message, so a test can make delivery fail
-temporarily (4xx) or permanently (5xx) and then recover without a restart.
+temporarily (4xx) or permanently (5xx) and then recover without a restart. A stopped sink refuses
+connections; `start()` brings it back on the same port. ``--discard`` (``SmtpSink(discard=True)``) keeps
+no message and only counts them, for benchmarks.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pytest
 from polis.testing.ports import free_port, is_listening
 
 REPLY_FILE = "reply-code"
+COUNT_FILE = "count"  # discard mode: the number of accepted messages, rewritten as it grows
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 # The text that goes with each code the tests use; any other code gets a generic text.
@@ -91,18 +94,46 @@ class _SpoolHandler:
         return reply_line(None)
 
 
-def serve(port: int, spool: Path, host: str = "127.0.0.1") -> None:
-    """Run the sink until SIGTERM or SIGINT."""
+class _CountingHandler:
+    """aiosmtpd handler for benchmarks: accepts and forgets each message, counting them in <spool>/count."""
+
+    def __init__(self, spool: Path) -> None:
+        self.spool = spool
+        self.count = 0
+        self.written = -1
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.count += 1
+        return "250 2.0.0 OK: counted by the test sink"
+
+    def write_count(self) -> None:
+        if self.count != self.written:
+            count = self.count
+            tmp = self.spool / f".{COUNT_FILE}.tmp"
+            tmp.write_text(str(count))
+            tmp.rename(self.spool / COUNT_FILE)
+            self.written = count
+
+
+def serve(port: int, spool: Path, host: str = "127.0.0.1", *, discard: bool = False) -> None:
+    """Run the sink until SIGTERM or SIGINT; `discard` only counts messages (benchmarks)."""
     from aiosmtpd.controller import Controller
 
     spool.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    controller = Controller(_SpoolHandler(spool), hostname=host, port=port, data_size_limit=0)
+    handler: Any = _CountingHandler(spool) if discard else _SpoolHandler(spool)
+    controller = Controller(handler, hostname=host, port=port, data_size_limit=0)
     controller.start()
     try:
-        stop.wait()
+        if discard:
+            handler.write_count()
+            while not stop.wait(0.05):
+                handler.write_count()
+            handler.write_count()
+        else:
+            stop.wait()
     finally:
         controller.stop()
 
@@ -113,12 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spool", type=Path, required=True, help="directory that receives <n>.eml files")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--reply", type=int, default=None, help="answer every DATA with this 4xx/5xx code")
+    parser.add_argument("--discard", action="store_true", help="count messages in <spool>/count, keep none")
     args = parser.parse_args(argv)
     args.spool.mkdir(parents=True, exist_ok=True)
     if args.reply is not None:
         reply_line(args.reply)  # validate before starting
         (args.spool / REPLY_FILE).write_text(str(args.reply))
-    serve(args.port, args.spool, args.host)
+    serve(args.port, args.spool, args.host, discard=args.discard)
     return 0
 
 
@@ -139,8 +171,10 @@ class SmtpSink:
         port: int | None = None,
         host: str = "127.0.0.1",
         reply_code: int | None = None,
+        discard: bool = False,
     ) -> None:
         self.spool = Path(spool)
+        self.discard = discard
         self.host = host
         self.port = port or free_port(host)
         self._initial_reply = reply_code
@@ -162,6 +196,8 @@ class SmtpSink:
         self.set_reply(self._initial_reply)
         argv = [sys.executable, "-m", "polis.testing.smtp", "--host", self.host]
         argv += ["--port", str(self.port), "--spool", str(self.spool)]
+        if self.discard:
+            argv.append("--discard")
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -219,6 +255,11 @@ class SmtpSink:
         return [json.loads((self.spool / f"{n}.json").read_text()) for n in self._numbers()]
 
     def count(self) -> int:
+        if self.discard:
+            try:
+                return int((self.spool / COUNT_FILE).read_text() or 0)
+            except FileNotFoundError:
+                return 0
         return len(self._numbers())
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:

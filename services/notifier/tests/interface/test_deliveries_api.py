@@ -3,11 +3,15 @@
 from collections.abc import Callable
 
 from flask.testing import FlaskClient
+from notifier.delivery.models import Delivery
 from notifier.extensions import db
 from notifier.messaging.handlers import HANDLERS
+from notifier.samples import account_registered, message_event
 from polis.events import Event
+from sqlalchemy import update
 
 URL = "/api/notifier/v1/deliveries"
+OPS = {"Authorization": "Bearer dev-notifier-ops-token"}
 
 
 def test_deliveries_are_listed_by_state_without_their_payload(
@@ -17,8 +21,8 @@ def test_deliveries_are_listed_by_state_without_their_payload(
     with db.transaction() as session:
         HANDLERS[event.type](session, event)
 
-    queued = client.get(URL, query_string={"state": "queued", "kind": "email_confirmation"})
-    sent = client.get(URL, query_string={"state": "sent"})
+    queued = client.get(URL, headers=OPS, query_string={"state": "queued", "kind": "email_confirmation"})
+    sent = client.get(URL, headers=OPS, query_string={"state": "sent"})
 
     assert queued.status_code == 200
     [item] = queued.get_json()["items"]
@@ -29,8 +33,8 @@ def test_deliveries_are_listed_by_state_without_their_payload(
 
 
 def test_an_unknown_state_or_filter_is_refused(client: FlaskClient) -> None:
-    assert client.get(URL, query_string={"state": "lost"}).status_code == 400
-    response = client.get(URL, query_string={"colour": "red"})
+    assert client.get(URL, headers=OPS, query_string={"state": "lost"}).status_code == 400
+    response = client.get(URL, headers=OPS, query_string={"colour": "red"})
     assert response.status_code == 400
     assert response.get_json()["error"]["fields"] == {"colour": ["Unknown field."]}
 
@@ -40,3 +44,62 @@ def test_the_notifier_answers_health_and_documents_its_api(client: FlaskClient) 
     assert client.get("/readyz").status_code == 503  # the broker port is closed
     assert client.get("/api/notifier/v1/").get_json() == {"service": "notifier", "version": "0.1.0"}
     assert set(client.get("/openapi.json").get_json()["paths"]) >= {URL, "/api/notifier/v1/"}
+
+
+def test_the_ops_endpoints_need_the_operator_token(client: FlaskClient) -> None:
+    assert client.get(URL).status_code == 401
+    response = client.get(URL, headers={"Authorization": "Bearer not-the-token"})
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"
+    resend = client.post(f"{URL}/6f1c1f0e-2d7a-4b8e-9a51-3c2f0a9b7d11/resend")
+    assert resend.status_code == 401
+
+
+def test_a_failed_delivery_is_resent_and_a_queued_one_is_refused(
+    client: FlaskClient, confirmation_event: Callable[..., Event]
+) -> None:
+    event = confirmation_event()
+    with db.transaction() as session:
+        HANDLERS[event.type](session, event)
+    [item] = client.get(URL, headers=OPS).get_json()["items"]
+
+    refused = client.post(f"{URL}/{item['id']}/resend", headers=OPS)
+    with db.transaction() as session:
+        session.execute(update(Delivery).values(state="failed", last_error="550 no", attempts=3))
+    resent = client.post(f"{URL}/{item['id']}/resend", headers=OPS)
+    missing = client.post(f"{URL}/6f1c1f0e-2d7a-4b8e-9a51-3c2f0a9b7d11/resend", headers=OPS)
+
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (409, "delivery_not_failed")
+    assert resent.status_code == 200
+    assert (resent.get_json()["state"], resent.get_json()["attempts"]) == ("queued", 0)
+    assert missing.status_code == 404
+
+
+def test_deliveries_are_listed_by_account(client: FlaskClient) -> None:
+    registered = account_registered()
+    account_id = registered.data["account_id"]
+    other = account_registered()
+    events = [registered, other, message_event("iam.password_changed", account_id)]
+    events.append(message_event("iam.password_changed", other.data["account_id"]))
+    for event in events:
+        with db.transaction() as session:
+            HANDLERS[event.type](session, event)
+
+    items = client.get(URL, headers=OPS, query_string={"account_id": account_id}).get_json()["items"]
+
+    assert [(item["account_id"], item["kind"], item["recipients"]) for item in items] == [
+        (account_id, "password_changed", ["mario.rossi@example.org"])
+    ]
+
+
+def test_metrics_show_the_backlog_by_state_and_the_lag(
+    client: FlaskClient, confirmation_event: Callable[..., Event]
+) -> None:
+    event = confirmation_event()
+    with db.transaction() as session:
+        HANDLERS[event.type](session, event)
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert 'notifier_deliveries{state="queued"} 1.0' in text
+    assert "notifier_delivery_lag_seconds" in text

@@ -4,17 +4,23 @@ import email
 import email.policy
 import io
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from notifier.delivery.models import Delivery
-from notifier.delivery.sender import MailSender
+from notifier.delivery.rendering import Renderer
+from notifier.delivery.sender import MailSender, SmtpSettings
 from notifier.messaging.handlers import HANDLERS
+from notifier.samples import PDF, account_registered, message_event
+from polis.config import Secret
 from polis.db import Database
 from polis.events import Event
+from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, Opener
 from polis.logging import JsonFormatter
 from polis.testing import free_port
+from prometheus_client import REGISTRY
 from sqlalchemy import select, text, update
 
 
@@ -164,6 +170,81 @@ def test_the_link_never_appears_in_clear_in_the_deliveries_table_nor_in_the_logs
         rows = session.execute(text("SELECT * FROM deliveries")).all()
     assert len(rows) == 2
     assert all(link not in str(row) for row in rows)
-    assert "email sent" in log_lines.getvalue()
+    assert "emails sent" in log_lines.getvalue()
     assert link not in log_lines.getvalue()
     assert "s3cr3t" not in log_lines.getvalue()
+
+
+def test_the_outbound_rate_limit_spaces_messages_over_all_connections(
+    database: Database, mailbox, confirmation_event
+) -> None:
+    for _ in range(10):
+        queue(database, confirmation_event())
+    sender = MailSender(
+        db=database,
+        smtp=SmtpSettings(
+            host="127.0.0.1",
+            port=mailbox.port,
+            security="none",
+            username="",
+            password=Secret(""),
+            timeout=5.0,
+        ),
+        renderer=Renderer(Opener({DEV_KEY_ID: DEV_PRIVATE_KEY})),
+        mail_from="Istanze OnLine <noreply@istanze.localhost>",
+        connections=2,
+        flush_every=2,
+        rate_limit=20.0,
+    )
+
+    started = time.monotonic()
+    sender.send_due()
+    elapsed = time.monotonic() - started
+    sender.close()
+
+    assert len(mailbox.messages) == 10
+    assert len({session for session, _raw in mailbox.messages}) == 2  # two connections, kept open
+    assert elapsed >= 9 / 20  # ten messages at 20 per second: nine intervals at least
+
+
+def test_sent_failed_and_retried_are_counted_for_prometheus(
+    database: Database, mailbox, make_sender: Callable[[int], MailSender], confirmation_event
+) -> None:
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"kind": "email_confirmation"}) or 0.0
+
+    before = {name: value(name) for name in ("notifier_emails_sent_total", "notifier_emails_failed_total")}
+    before["notifier_emails_retried_total"] = value("notifier_emails_retried_total")
+    queue(database, confirmation_event())
+    make_sender(mailbox.port).send_due()
+    mailbox.reply = "550 5.1.1 Mailbox unavailable"
+    queue(database, confirmation_event())
+    make_sender(mailbox.port).send_due()
+    mailbox.reply = "451 4.3.0 Try again later"
+    queue(database, confirmation_event())
+    make_sender(mailbox.port).send_due()
+
+    for name in before:
+        assert value(name) == before[name] + 1, name
+    assert (REGISTRY.get_sample_value("notifier_email_lag_seconds_count") or 0) >= 1
+
+
+def test_an_email_with_an_attachment_is_a_valid_mime_message(
+    database: Database, mailbox, make_sender: Callable[[int], MailSender]
+) -> None:
+    registered = account_registered(language="en", institutional_email="m.rossi@istruzione.it")
+    event = message_event("istanze.istanza_submitted", registered.data["account_id"])
+    queue(database, registered)
+    queue(database, event)
+
+    make_sender(mailbox.port).send_due()
+
+    [(_session, raw)] = mailbox.messages
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["To"] == "m.rossi@istruzione.it"
+    assert message["Content-Language"] == "en"
+    assert message["Subject"] == "Istanze OnLine: application submitted, reference AOODGPER-2027-0001234"
+    assert "Mobilità" in message.get_body(("plain",)).get_content()
+    assert "Mobilità" in message.get_body(("html",)).get_content()
+    [pdf] = list(message.iter_attachments())
+    assert (pdf.get_filename(), pdf.get_content()) == ("ricevuta-AOODGPER-2027-0001234.pdf", PDF)

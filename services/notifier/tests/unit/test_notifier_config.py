@@ -22,3 +22,49 @@ def test_production_refuses_to_start_without_the_private_keys(monkeypatch: pytes
 
     with pytest.raises(ConfigError, match="NOTIFIER_SEALING_PRIVATE_KEYS"):
         load_settings()
+
+
+@pytest.fixture
+def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("POLIS_ENV", "production")
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", "postgresql://db/notifier")
+    monkeypatch.setenv("POLIS_BROKER_URL", "amqp://broker")
+    monkeypatch.setenv("NOTIFIER_SEALING_PRIVATE_KEYS", "k1:QUJD")
+    monkeypatch.setenv("NOTIFIER_OPS_TOKEN", "a-real-token")
+    return monkeypatch
+
+
+def test_production_refuses_to_start_without_the_ops_token(production: pytest.MonkeyPatch) -> None:
+    production.delenv("NOTIFIER_OPS_TOKEN")
+
+    with pytest.raises(ConfigError, match="NOTIFIER_OPS_TOKEN"):
+        load_settings()
+
+
+def test_production_refuses_an_smtp_login_without_its_password(production: pytest.MonkeyPatch) -> None:
+    production.setenv("NOTIFIER_SMTP_USERNAME", "notifier")
+
+    with pytest.raises(ConfigError, match="NOTIFIER_SMTP_PASSWORD"):
+        load_settings()
+
+
+def test_production_settings_load_with_the_secrets_given(production: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+
+    assert settings["OPS_TOKEN"].reveal() == "a-real-token"
+    assert "a-real-token" not in repr(settings["OPS_TOKEN"])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NOTIFIER_SEND_RETRY_DELAYS", "10,5"),
+        ("NOTIFIER_SMTP_CONNECTIONS", "0"),
+        ("NOTIFIER_SMTP_SECURITY", "tls"),
+    ],
+)
+def test_bad_sending_settings_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ConfigError, match=name):
+        load_settings()

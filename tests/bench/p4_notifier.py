@@ -1,0 +1,280 @@
+"""P4 of `make bench`: emails per second from event published to SMTP accepted, through the notifier worker.
+
+Path measured: pika publish -> RabbitMQ -> notifier worker (consumer: read model, delivery row; sender:
+claim, render, compose, SMTP over kept-open connections, mark sent) -> an aiosmtpd sink in its own process
+that only counts. Baseline, same run, same sink, same number of connections: raw smtplib sends of an
+already built message of the same size, no broker, no database. Every published event must be accepted
+once: the sink's count and the delivery log's `sent` rows both equal the number published.
+
+Alone: .venv/bin/python tests/bench/p4_notifier.py [--emails 5000] [--databases sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+NOTIFIER = ROOT / "services" / "notifier"
+for path in (ROOT / "libs" / "polis", NOTIFIER, Path(__file__).resolve().parent):
+    sys.path.insert(0, str(path))
+
+from polis.testing.postgres import PostgresCluster  # noqa: E402
+from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
+from polis.testing.smtp import SmtpSink  # noqa: E402
+
+EVENT_TYPE = "iam.password_changed"
+
+
+def raw_smtp_rate(host: str, port: int, *, count: int, connections: int, size: int) -> float:
+    """Messages/s of plain smtplib over `connections` kept-open connections, messages built in advance."""
+    line = b"x" * 75 + b"\r\n"
+    body = b"Subject: raw\r\nFrom: bench@localhost\r\nTo: r@example.org\r\n\r\n" + line * (size // len(line))
+    share = count // connections
+    ready = threading.Barrier(connections + 1)
+
+    def send() -> None:
+        connection = smtplib.SMTP(host, port, timeout=30)
+        ready.wait()
+        for _ in range(share):
+            connection.sendmail("bench@localhost", ["r@example.org"], body)
+        connection.quit()
+
+    threads = [threading.Thread(target=send) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return share * connections / (time.perf_counter() - started)
+
+
+def wait_for_queue(url: str, queue: str, timeout: float = 60.0) -> None:
+    import pika
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = pika.BlockingConnection(pika.URLParameters(url))
+        except pika.exceptions.AMQPError:
+            time.sleep(0.2)
+            continue
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+            return
+        except pika.exceptions.ChannelClosedByBroker:
+            time.sleep(0.1)
+        finally:
+            if connection.is_open:
+                connection.close()
+    raise SystemExit(f"queue {queue} was not declared within {timeout:.0f} s")
+
+
+def publish(url: str, events: list[Any], *, confirm: bool = True) -> None:
+    """Persistent messages with the envelope, as a relay publishes them.
+
+    The measured burst goes unconfirmed (a blocking publisher waits for each confirm, which would measure
+    the publisher): the count at the sink and in the delivery log proves every event arrived.
+    """
+    import pika
+    from polis.events import broker
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    if confirm:
+        channel.confirm_delivery()
+    for event_type in {event.type for event in events}:
+        # The consumer binds its queue right after declaring it: bind here too (idempotent), so that no
+        # event published in between is routed to polis.unrouted.
+        channel.queue_bind(broker.main_queue("notifier"), broker.EXCHANGE, routing_key=event_type)
+    for event in events:
+        channel.basic_publish(
+            broker.EXCHANGE,
+            event.type,
+            event.to_json(),
+            pika.BasicProperties(
+                content_type="application/json",
+                delivery_mode=2,
+                message_id=event.id,
+                type=event.type,
+                headers={broker.HEADER_VERSION: event.version},
+            ),
+            mandatory=True,
+        )
+    connection.close()
+
+
+def count_rows(url: str, query: str) -> int:
+    from polis.db import Database
+    from sqlalchemy import text
+
+    database = Database(url)
+    try:
+        with database.engine.connect() as connection:
+            return int(connection.execute(text(query)).scalar_one())
+    finally:
+        database.dispose()
+
+
+def sent_rows(url: str) -> int:
+    return count_rows(url, "SELECT count(*) FROM deliveries WHERE state = 'sent'")
+
+
+def bench_notifier(
+    work: Path,
+    *,
+    count: int,
+    database: str,
+    rabbit: RabbitMQNode,
+    pg: PostgresCluster | None,
+    workers: int = 1,
+    connections: int = 4,
+    make_result: Any = None,
+) -> Any:
+    """One P4 figure; make_result builds run.py's Result row (its class is passed in, as for P1-login)."""
+    from notifier.samples import account_registered, message_event
+    from polis.migrations import upgrade
+
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if database == "postgresql":
+        assert pg is not None
+        url = pg.create_database(f"bench_notifier_{os.getpid()}")
+    else:
+        url = f"sqlite:///{work}/bench_notifier_{os.getpid()}.sqlite3"
+    upgrade(str(NOTIFIER / "alembic.ini"), url)
+    vhost_url = rabbit.url
+
+    with SmtpSink(work / f"sink-{database}", discard=True) as sink:
+        account = account_registered()
+        sample = message_event(EVENT_TYPE, account.data["account_id"])
+        env = {
+            **os.environ,
+            "POLIS_ENV": "dev",
+            "POLIS_VAR_DIR": str(work / "var"),
+            "POLIS_BROKER_URL": vhost_url,
+            "NOTIFIER_DATABASE_URL": url,
+            "NOTIFIER_SMTP_HOST": sink.host,
+            "NOTIFIER_SMTP_PORT": str(sink.port),
+            "NOTIFIER_SMTP_CONNECTIONS": str(connections),
+            "NOTIFIER_SEND_BATCH_SIZE": "200",
+            "NOTIFIER_SENT_FLUSH_EVERY": "25",
+            "NOTIFIER_SEND_POLL_INTERVAL": "0.05",
+            "NOTIFIER_LOG_LEVEL": "WARNING",
+        }
+        children = []
+        for number in range(workers):
+            log = open(logs / f"notifier-worker-{database}-{number}.log", "wb")  # noqa: SIM115 - closed below
+            children.append(
+                (
+                    subprocess.Popen(
+                        [str(VENV_BIN / "python"), "-m", "notifier.worker"],
+                        cwd=NOTIFIER,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    ),
+                    log,
+                )
+            )
+        try:
+            wait_for_queue(vhost_url, "notifier.events")
+            publish(vhost_url, [account])
+            # The account fact lands first: not part of the measure.
+            deadline = time.monotonic() + 60
+            while count_rows(url, "SELECT count(*) FROM accounts") < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            events = [message_event(EVENT_TYPE, account.data["account_id"]) for _ in range(count)]
+            started = time.perf_counter()
+            publish(vhost_url, events, confirm=False)
+            published = time.perf_counter() - started
+            deadline = time.monotonic() + 600
+            while sink.count() < count and time.monotonic() < deadline:
+                time.sleep(0.01)
+            elapsed = time.perf_counter() - started
+            for child, _log in children:
+                if child.poll() is not None:
+                    raise SystemExit(f"a notifier worker exited with {child.returncode}; logs in {logs}")
+            # Settle: a late duplicate would show here.
+            deadline = time.monotonic() + 30
+            while sent_rows(url) < count and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)
+            received, sent = sink.count(), sent_rows(url)
+        finally:
+            for child, log in children:
+                child.terminate()
+                child.wait(timeout=30)
+                log.close()
+        if received != count or sent != count:
+            raise SystemExit(f"P4: {count} published, {received} accepted by the sink, {sent} marked sent")
+        size = len(sample.to_json()) * 4  # roughly a rendered text + HTML email
+        raw = raw_smtp_rate(sink.host, sink.port, count=count, connections=connections, size=size)
+
+    if make_result is None:
+        from run import Result as make_result
+    return make_result(
+        name=f"P4 event -> SMTP accepted ({database})",
+        value=count / elapsed,
+        unit="emails/s",
+        baseline_name=f"raw smtplib to the same sink, {connections} connections",
+        baseline=raw,
+        goal=">= 1,000 emails/s",
+        detail=f"{count} {EVENT_TYPE} events, {received} accepted once each; {workers} worker(s) x "
+        f"{connections} SMTP connections; publishing took {published:.1f} s of {elapsed:.1f} s",
+    )
+
+
+def main() -> int:
+    import tempfile
+
+    from run import report
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--emails", type=int, default=5000)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    databases = args.databases.split(",")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="polis-bench-p4-") as tmp:
+        work = Path(tmp)
+        with RabbitMQNode(work / "rabbitmq") as rabbit:
+            rabbit.wait_ready()
+            pg = PostgresCluster().start() if "postgresql" in databases else None
+            try:
+                for database in databases:
+                    results.append(
+                        bench_notifier(
+                            work,
+                            count=args.emails,
+                            database=database,
+                            rabbit=rabbit,
+                            pg=pg,
+                            workers=args.workers,
+                            connections=args.connections,
+                        )
+                    )
+            finally:
+                if pg is not None:
+                    pg.stop()
+                    pg.cleanup()
+    report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
