@@ -25,7 +25,8 @@ run: install ## Start RabbitMQ, MailDev, the four services and the gateway; Ctrl
 	@$(BIN)/python scripts/run.py
 
 .PHONY: test
-test: install ## Run the whole suite: libs, services, gateway and the cross-service tests
+test: ## Run the whole suite: libs, services, gateway and the cross-service tests (with a real browser)
+	@scripts/install.sh --browser
 	@scripts/test.sh all $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -33,7 +34,8 @@ test-unit: install ## Run the fast tests: libs/polis, each service's and the gat
 	@scripts/test.sh unit $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: install ## Run the cross-service tests under tests/ (real processes)
+test-e2e: ## Run the cross-service tests under tests/ (real processes, a real browser)
+	@scripts/install.sh --browser
 	@scripts/test.sh e2e $(PYTEST_ARGS)
 
 .PHONY: lint

@@ -2,7 +2,8 @@
 # `make install`: installs what is missing for development (venv, OS packages, npm packages), fast when warm.
 #
 # Each step is skipped when its stamp under .venv/.stamps/ matches the hash of the files it was built from,
-# so a warm run costs a few hashes. Options: --bench also installs wrk; --force ignores the stamps.
+# so a warm run costs a few hashes. Options: --bench also installs wrk; --browser Chromium and its WebDriver
+# (for the browser tests); --force ignores the stamps.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,13 +13,15 @@ VENV="$ROOT/.venv"
 STAMPS="$VENV/.stamps"
 PYTHON="${PYTHON:-python3.11}"
 BENCH=0
+BROWSER=0
 FORCE=0
 for arg in "$@"; do
   case "$arg" in
     --bench) BENCH=1 ;;
+    --browser) BROWSER=1 ;;
     --force) FORCE=1 ;;
     -h | --help)
-      echo "usage: scripts/install.sh [--bench] [--force]"
+      echo "usage: scripts/install.sh [--bench] [--browser] [--force]"
       exit 0
       ;;
     *)
@@ -107,6 +110,11 @@ fi
 
 if [[ $BENCH -eq 1 ]] && ! command -v wrk >/dev/null; then
   apt_install wrk
+fi
+
+# The browser tests (tests/test_browser_*.py) drive Debian's Chromium through its WebDriver.
+if [[ $BROWSER -eq 1 ]] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  apt_install chromium chromium-driver
 fi
 
 command -v npm >/dev/null || apt_install nodejs npm

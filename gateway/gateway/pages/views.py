@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -18,6 +18,12 @@ ONE_YEAR = 365 * 24 * 3600
 @bp.get("/")
 def home() -> str:
     return render_template("home.html")
+
+
+@bp.get("/favicon.ico")
+def favicon() -> WerkzeugResponse:
+    # Browsers ask for it before reading the page's <link rel="icon">.
+    return redirect(url_for("static", filename="img/favicon.svg"), code=301)
 
 
 @bp.get("/privacy")
