@@ -50,7 +50,7 @@ def test_a_form_post_to_iam_needs_no_gateway_csrf_token_because_iam_checks_its_o
 
 
 def test_iam_down_is_a_readable_503_page_without_a_stack_trace(settings):
-    from tests.conftest import free_port_url
+    from conftest import free_port_url
 
     app = create_app({"GATEWAY_SERVICES": {"iam": free_port_url()}, **settings})
     response = app.test_client().get("/iam/accedi", headers={"Accept": "text/html"})
