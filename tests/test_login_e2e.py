@@ -12,57 +12,15 @@ import urllib.parse
 import urllib.request
 import uuid
 from datetime import UTC, datetime
-from http.cookiejar import CookieJar
 from typing import Any
 
 import pytest
+from support.browser import CSRF, Browser
 from support.stack import SystemStack
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "lampione violetto sulla collina"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class Browser:
-    """Cookies and redirects, one hop at a time so the test can see where each goes."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.cookies = CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.cookies), NoRedirect()
-        )
-        self.trail: list[str] = []
-
-    def request(self, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
-        url = urllib.parse.urljoin(self.base, url)
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        request = urllib.request.Request(url, data=body)  # noqa: S310 - the local stack
-        try:
-            with self.opener.open(request, timeout=30) as response:
-                return response.status, url, response.read().decode()
-        except urllib.error.HTTPError as error:
-            if error.code in (301, 302, 303, 307):
-                return error.code, urllib.parse.urljoin(url, error.headers["Location"]), ""
-            return error.code, url, error.read().decode()
-
-    def go(self, url: str, data: dict[str, str] | None = None, max_hops: int = 10) -> tuple[int, str, str]:
-        """Follow redirects like a browser (a POST becomes a GET after 303/302); returns the last answer."""
-        status, where, body = self.request(url, data)
-        self.trail.append(urllib.parse.urlsplit(urllib.parse.urljoin(self.base, url)).path)
-        for _ in range(max_hops):
-            if status not in (301, 302, 303, 307):
-                return status, url, body
-            url = where
-            self.trail.append(urllib.parse.urlsplit(url).path)
-            status, where, body = self.request(url)
-        raise AssertionError(f"too many redirects: {self.trail}")
 
 
 def create_account(stack: SystemStack, username: str) -> None:

@@ -13,19 +13,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from email.message import EmailMessage
-from http.cookiejar import CookieJar
 from typing import Any
 
 import altcha
 import pytest
 from iam.demo import DEMO_ACCOUNTS
 from polis.testing.helpers import wait_until
+from support.browser import CSRF, Browser
 from support.stack import SystemStack
 
 pytestmark = pytest.mark.slow
 
 EMAIL_TIMEOUT = 60.0
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TEMPORARY = re.compile(r"password temporanea è: (\S+)")
 OPS = {"Authorization": "Bearer polis-dev-ops-token"}  # the dev/test default of IAM_OPS_TOKEN
 NEW_PASSWORD = "scoiattolo arancione sul campanile"
@@ -34,70 +33,6 @@ UNKNOWN_CF = "BNCLSU70A41H501Y"
 
 def demo(username: str) -> Any:
     return next(entry for entry in DEMO_ACCOUNTS if entry.username == username)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class Browser:
-    """Cookies and redirects, one hop at a time; `trail` lists the paths visited."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(CookieJar()), NoRedirect()
-        )
-        self.trail: list[str] = []
-
-    def request(
-        self,
-        url: str,
-        data: dict[str, str] | None = None,
-        json_body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, str, str]:
-        url = urllib.parse.urljoin(self.base, url)
-        all_headers = dict(headers or {})
-        body = None
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            all_headers["Content-Type"] = "application/json"
-        elif data is not None:
-            body = urllib.parse.urlencode(data).encode()
-        request = urllib.request.Request(url, data=body, headers=all_headers)  # noqa: S310 - the local stack
-        try:
-            with self.opener.open(request, timeout=30) as response:
-                return response.status, url, response.read().decode()
-        except urllib.error.HTTPError as error:
-            if error.code in (301, 302, 303, 307):
-                return error.code, urllib.parse.urljoin(url, error.headers["Location"]), ""
-            return error.code, url, error.read().decode()
-
-    def go(self, url: str, data: dict[str, str] | None = None, max_hops: int = 12) -> tuple[int, str, str]:
-        status, where, body = self.request(url, data)
-        self.trail.append(urllib.parse.urlsplit(urllib.parse.urljoin(self.base, url)).path)
-        for _ in range(max_hops):
-            if status not in (301, 302, 303, 307):
-                return status, url, body
-            url = where
-            self.trail.append(urllib.parse.urlsplit(url).path)
-            status, where, body = self.request(url)
-        raise AssertionError(f"too many redirects: {self.trail}")
-
-    def api(
-        self, method_path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, Any]:
-        status, _, text = self.request(method_path, json_body=body, headers=headers)
-        return status, json.loads(text) if text else None
-
-    def form(self, page_url: str, action: str, fields: dict[str, str]) -> tuple[int, str, str]:
-        """Open a page, take its CSRF token, post its form like a browser."""
-        status, _, page = self.go(page_url)
-        assert status == 200, (self.trail, page[:500])
-        token = CSRF.search(page).group(1)  # type: ignore[union-attr]
-        return self.go(action, {**fields, "csrf_token": token})
 
 
 def solved_captcha(browser: Browser) -> str:
