@@ -131,9 +131,11 @@ class Agent:
         self.host, self.port = host, port
         self.conn = http.client.HTTPConnection(host, port, timeout=60)
         self.cookies: dict[str, str] = {}
+        self.requests = 0  # HTTP requests sent to the gateway
 
     def request(self, method: str, path: str, body: dict[str, str] | None = None) -> tuple[int, str, bytes]:
         headers = {"Connection": "keep-alive"}
+        self.requests += 1
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         data = None
@@ -203,9 +205,13 @@ class Agent:
 # --- load -----------------------------------------------------------------------------------------------
 
 
-def closed_loop(host: str, port: int, *, agents: int, seconds: float) -> tuple[float, list[str]]:
-    """Logins per second with `agents` browsers logging in back to back (each its own account)."""
+def closed_loop(
+    host: str, port: int, *, agents: int, seconds: float, sent: list[int] | None = None
+) -> tuple[float, list[str]]:
+    """Logins per second with `agents` browsers logging in back to back (each its own account); the
+    requests the browsers sent for the logins they completed are added to `sent`."""
     done = [0] * agents
+    requests = [0] * agents
     errors: list[str] = []
     stop = threading.Event()
 
@@ -213,6 +219,7 @@ def closed_loop(host: str, port: int, *, agents: int, seconds: float) -> tuple[f
         agent = Agent(host, port)
         try:
             while not stop.is_set():
+                before = agent.requests
                 try:
                     agent.login(f"bench.user{index % ACCOUNTS}")
                 except Exception as error:
@@ -220,6 +227,7 @@ def closed_loop(host: str, port: int, *, agents: int, seconds: float) -> tuple[f
                     continue
                 if not stop.is_set():
                     done[index] += 1
+                    requests[index] += agent.requests - before
         finally:
             agent.close()
 
@@ -232,6 +240,9 @@ def closed_loop(host: str, port: int, *, agents: int, seconds: float) -> tuple[f
     elapsed = time.perf_counter() - started
     for thread in threads:
         thread.join(timeout=60)
+    if sent is not None:
+        sent[0] += sum(requests)
+        sent[1] += sum(done)
     return sum(done) / elapsed, errors
 
 
@@ -396,13 +407,14 @@ def bench_login(
         # alternating slices, so that both see the same conditions.
         bare_rates, login_rates, verify_cpu = [], [], []
         spent = [0.0, 0.0, 0.0, 0.0]
+        sent = [0, 0]  # browser requests, completed logins
         for _ in range(ROUNDS):
             bare_rate, verify_ms, cores = bare_argon2_rate(duration / ROUNDS)
             bare_rates.append(bare_rate)
             verify_cpu.append(verify_ms)
             before = usage()
             login_rate, errors = closed_loop(
-                "127.0.0.1", gateway_port, agents=agents, seconds=duration / ROUNDS
+                "127.0.0.1", gateway_port, agents=agents, seconds=duration / ROUNDS, sent=sent
             )
             after = usage()
             if errors:
@@ -427,7 +439,8 @@ def bench_login(
     detail = (
         f"{cores} cores; per slice bare {', '.join(f'{r:.1f}' for r in bare_rates)}/s, logins "
         f"{', '.join(f'{r:.1f}' for r in login_rates)}/s; IAM and gateway gunicorn {gunicorn_args}; "
-        f"{agents} browsers; {database_label}; "
+        f"{agents} browsers, {sent[0] / max(1, sent[1]):.0f} requests to the gateway per login; "
+        f"{database_label}; "
         f"argon2id m=19 MiB t=2 p=1; at half load ({rate / 2:.1f}/s, {len(latencies)} logins): "
         f"median {median:.0f} ms, p99 {p99:.0f} ms. CPU per login: IAM {iam_ms:.1f} ms (one argon2 "
         f"verify, {cores} in parallel: {verify_ms:.1f} ms), gateway {gateway_ms:.1f}, "

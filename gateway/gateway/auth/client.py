@@ -6,20 +6,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-import urllib3
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
+
+from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
 
 ALGORITHMS = ["ES256"]
 SCOPE = "openid profile email"
@@ -27,40 +27,46 @@ LEEWAY = 60  # seconds of clock difference tolerated between IAM and the gateway
 JWKS_MIN_REFRESH = 30.0  # an unknown kid refreshes the keys at most this often
 
 
-_pool: urllib3.PoolManager | None = None
-_pool_lock = threading.Lock()
+class Unreachable(Exception):
+    """IAM could not be reached or did not answer in time."""
 
 
-def _http() -> urllib3.PoolManager:
-    """The process's own connection pool to IAM (opened lazily: after gunicorn forks)."""
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = urllib3.PoolManager(maxsize=8, block=False, retries=False)
-    return _pool
+# The gateway's own lean keep-alive client (gateway/api/connections.py, the one that forwards the pages):
+# per-thread connections, one send per request. One set of pools per timeout setting.
+_pools: dict[tuple[float, float, float], ConnectionPools] = {}
+_pools_lock = threading.Lock()
 
 
-def _forget_pool_in_child() -> None:
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_forget_pool_in_child)
+def _pools_for(rp: RelyingParty) -> ConnectionPools:
+    key = (rp.connect_timeout, rp.read_timeout, rp.max_idle_seconds)
+    pools = _pools.get(key)
+    if pools is None:
+        with _pools_lock:
+            pools = _pools.setdefault(
+                key,
+                ConnectionPools(
+                    connect_timeout=rp.connect_timeout,
+                    read_timeout=rp.read_timeout,
+                    max_idle_seconds=rp.max_idle_seconds,
+                ),
+            )
+    return pools
 
 
 def _send(
     rp: RelyingParty, method: str, path: str, headers: dict[str, str], body: bytes | None
 ) -> tuple[int, bytes]:
-    response = _http().request(
-        method,
-        f"{rp.internal_url}{path}",
-        headers=headers,
-        body=body,
-        timeout=urllib3.Timeout(connect=rp.connect_timeout, read=rp.read_timeout),
-        redirect=False,
-    )
-    return response.status, response.data
+    """One request to IAM's internal address; raises Unreachable when it does not answer."""
+    pools = _pools_for(rp)
+    origin = Origin.parse(rp.internal_url)
+    target = urlsplit(rp.internal_url).path.rstrip("/") + path
+    try:
+        answer = pools.request(origin, method, target, headers, body)
+        payload = answer.read()
+    except (UpstreamTimeout, UpstreamUnreachable, OSError) as error:
+        raise Unreachable(type(error).__name__) from None
+    pools.release(answer, reusable=True)
+    return answer.status, payload
 
 
 class LoginFailed(Exception):
@@ -79,6 +85,7 @@ class RelyingParty:
     internal_url: str  # IAM as the gateway reaches it
     connect_timeout: float
     read_timeout: float
+    max_idle_seconds: float = 1.5  # a kept-alive connection idle longer is not reused (gunicorn closes it)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], issuer: str) -> RelyingParty:
@@ -89,6 +96,7 @@ class RelyingParty:
             internal_url=settings["GATEWAY_SERVICES"]["iam"],
             connect_timeout=settings["GATEWAY_CONNECT_TIMEOUT"],
             read_timeout=settings["GATEWAY_READ_TIMEOUT"],
+            max_idle_seconds=settings.get("GATEWAY_UPSTREAM_MAX_IDLE", 1.5),
         )
 
 
@@ -151,8 +159,8 @@ def _post_form(rp: RelyingParty, path: str, form: dict[str, str], request_id: st
         headers["X-Request-ID"] = request_id
     try:
         status, body = _send(rp, "POST", path, headers, urlencode(form).encode())
-    except urllib3.exceptions.HTTPError as error:  # urllib3's errors: IAM unreachable or too slow
-        raise LoginFailed(f"token endpoint unreachable: {type(error).__name__}") from None
+    except Unreachable as error:
+        raise LoginFailed(f"token endpoint unreachable: {error}") from None
     try:
         payload = json.loads(body)
     except ValueError:
@@ -206,7 +214,9 @@ class Jwks:
             if status != 200:
                 raise ValueError(f"status {status}")
             return KeySet.import_key_set(json.loads(body))
-        except (urllib3.exceptions.HTTPError, ValueError) as error:
+        except Unreachable as error:
+            raise LoginFailed(f"JWKS unavailable: {error}") from None
+        except ValueError as error:
             raise LoginFailed(f"JWKS unavailable: {type(error).__name__}") from None
 
 

@@ -32,8 +32,8 @@ def relying_party() -> RelyingParty:
     return RelyingParty.from_settings(current_app.config, issuer)
 
 
-def callback_url() -> str:
-    return f"{relying_party().issuer}/accedi/callback"
+def callback_url(rp: RelyingParty | None = None) -> str:
+    return f"{(rp or relying_party()).issuer}/accedi/callback"
 
 
 def current_user() -> dict[str, Any] | None:
@@ -64,7 +64,7 @@ def login() -> WerkzeugResponse:
     rp = relying_party()
     pending = Pending.new(next_path)
     session[PENDING] = pending.as_dict()
-    return redirect(client.authorization_url(rp, pending, callback_url()), 303)
+    return redirect(client.authorization_url(rp, pending, callback_url(rp)), 303)
 
 
 @bp.get("/accedi/callback")
@@ -87,7 +87,7 @@ def callback() -> Any:
             rp,
             code=code,
             verifier=pending["verifier"],
-            redirect_uri=callback_url(),
+            redirect_uri=callback_url(rp),
             request_id=requestid.current_request_id(),
         )
         claims = client.validate_id_token(rp, str(tokens.get("id_token", "")), nonce=pending["nonce"])

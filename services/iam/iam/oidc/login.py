@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from polis.db import Database
 from polis.events import Event
 from polis.events import outbox as events_outbox
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from iam.accounts.models import Account, AccountState, TemporaryPassword
 from iam.audit import service as audit
@@ -141,25 +141,41 @@ USABLE_STATES = (AccountState.ACTIVE.value, AccountState.MUST_CHANGE_PASSWORD.va
 
 def _read(db: Database, name: str) -> _Seen | None:
     now = datetime.now(UTC)
+    # One statement: the columns the login needs and the outstanding temporary passwords (usually none).
     with db.transaction() as session:
-        account = session.execute(select(Account).where(Account.username == name)).scalar_one_or_none()
-        if account is None:
-            return None
-        temporaries = session.execute(
-            select(TemporaryPassword.id, TemporaryPassword.password_hash).where(
-                TemporaryPassword.account_id == account.id,
-                TemporaryPassword.used_at.is_(None),
-                TemporaryPassword.expires_at > now,
+        rows = session.execute(
+            select(
+                Account.id,
+                Account.password_hash,
+                Account.state,
+                Account.failed_logins,
+                Account.locked_until,
+                TemporaryPassword.id.label("temporary_id"),
+                TemporaryPassword.password_hash.label("temporary_hash"),
             )
+            .outerjoin(
+                TemporaryPassword,
+                and_(
+                    TemporaryPassword.account_id == Account.id,
+                    TemporaryPassword.used_at.is_(None),
+                    TemporaryPassword.expires_at > now,
+                ),
+            )
+            .where(Account.username == name)
         ).all()
-        return _Seen(
-            account_id=account.id,
-            password_hash=account.password_hash,
-            state=account.state,
-            failed_logins=account.failed_logins,
-            locked_until=account.locked_until,
-            temporary=tuple((row.id, row.password_hash) for row in temporaries),
-        )
+    if not rows:
+        return None
+    first = rows[0]
+    return _Seen(
+        account_id=first.id,
+        password_hash=first.password_hash,
+        state=first.state,
+        failed_logins=first.failed_logins,
+        locked_until=first.locked_until,
+        temporary=tuple(
+            (row.temporary_id, row.temporary_hash) for row in rows if row.temporary_id is not None
+        ),
+    )
 
 
 def _record(

@@ -137,11 +137,16 @@ def load(token: str | None, *, sso_policy: SsoPolicy, now: datetime | None = Non
         return None
     now = now or datetime.now(UTC)
     with db.transaction() as session:
-        row = session.execute(select(SsoSession).where(SsoSession.token_hash == hash_token(token))).scalar()
-        if row is None:
+        # Session and account in one statement: this runs on every page and authorize of a signed-in browser.
+        found = session.execute(
+            select(SsoSession, Account)
+            .join(Account, Account.id == SsoSession.account_id)
+            .where(SsoSession.token_hash == hash_token(token))
+        ).first()
+        if found is None:
             return None
-        account = session.get(Account, row.account_id)
-        if account is None or not is_live(row, account, sso_policy, now):
+        row, account = found
+        if not is_live(row, account, sso_policy, now):
             return None
         signed = SignedIn(session=row, account=account)
     if now - as_utc(signed.session.last_seen_at) >= TOUCH_INTERVAL:
