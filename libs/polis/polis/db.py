@@ -61,7 +61,9 @@ class Database:
             engine_options.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         else:
             engine_options.setdefault("pool_pre_ping", True)
-            engine_options.setdefault("pool_size", 5)
+            # At least one kept connection per request thread (gunicorn runs up to 8 per worker here):
+            # with fewer, every busy moment opens and closes overflow connections.
+            engine_options.setdefault("pool_size", 10)
             engine_options.setdefault("max_overflow", 10)
         if self._engine is not None:
             self._engine.dispose()
