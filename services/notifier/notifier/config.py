@@ -47,6 +47,8 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "SMTP_TIMEOUT": env.float("NOTIFIER_SMTP_TIMEOUT", 20.0),
         # A CA bundle to trust for the relay's certificate (starttls, ssl) besides the system's.
         "SMTP_CA_FILE": env.str("NOTIFIER_SMTP_CA_FILE", ""),
+        # Processes running the mail sender beside the worker's consumer (0: a thread of the worker).
+        "SENDER_PROCESSES": _at_least(env, "NOTIFIER_SENDER_PROCESSES", 1, minimum=0),
         # Parallel SMTP connections, each kept open across batches.
         "SMTP_CONNECTIONS": _positive(env, "NOTIFIER_SMTP_CONNECTIONS", 4),
         # Outbound messages per second over all connections; 0: no limit.
@@ -87,9 +89,13 @@ def _delays(env: Env, name: str, default: str) -> tuple[float, ...]:
 
 
 def _positive(env: Env, name: str, default: int) -> int:
+    return _at_least(env, name, default, minimum=1)
+
+
+def _at_least(env: Env, name: str, default: int, *, minimum: int) -> int:
     value = env.int(name, default)
-    if value < 1:
-        raise ConfigError(f"setting {name} must be at least 1")
+    if value < minimum:
+        raise ConfigError(f"setting {name} must be at least {minimum}")
     return value
 
 

@@ -30,11 +30,15 @@ from polis.events import broker, contracts
 from polis.events.envelope import Event, MalformedEvent
 from polis.events.processed import define_processed_events
 
-__all__ = ["Consumer", "Handler", "define_processed_events"]
+__all__ = ["BatchHandler", "Consumer", "Handler", "define_processed_events"]
 
 log = logging.getLogger("polis.events.consumer")
 
 Handler = Callable[[Session, Event], None]
+# Optional: the new events of a batch, in order, in one call (e.g. one INSERT for all of them). It must have
+# the same effect as calling the per-event handler of each, in order; when it raises, the batch is rolled
+# back and run again with the per-event handlers, each in a savepoint, so one bad event is set aside.
+BatchHandler = Callable[[Session, Sequence[Event]], None]
 
 HANDLED = Counter("polis_events_handled", "Events handled", ["type"])
 DUPLICATES = Counter("polis_events_duplicates", "Redelivered events acknowledged without effect", ["type"])
@@ -81,6 +85,7 @@ class Consumer:
         prefetch: int = 200,
         batch_size: int = 100,
         max_wait: float = 0.2,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.service = service
         self.db = db
@@ -92,6 +97,7 @@ class Consumer:
         self.prefetch = prefetch
         self.batch_size = batch_size
         self.max_wait = max_wait
+        self.batch_handler = batch_handler
         self._fault = _fault()  # read once: the hot path does not consult the environment per message
         self.queue = broker.main_queue(service)
 
@@ -180,11 +186,16 @@ class Consumer:
     def _apply(self, batch: list[_Message]) -> None:
         """Handle every parsed message of the batch in one transaction and commit once.
 
-        The fast path runs the whole batch without savepoints. Only when a handler fails is the batch run
-        again with one savepoint per message, so that the failure is set aside and the rest still commits.
+        The fast path runs the whole batch without savepoints (through the batch handler, when there is
+        one). Only when a handler fails is the batch run again with one savepoint per message, so that the
+        failure is set aside and the rest still commits.
         """
         try:
             self._apply_in_transaction(batch, isolate=False)
+        except _BatchFailed:
+            # Which event broke the batch is not known: every one runs again with its own handler, each in
+            # a savepoint; the one that fails again is set aside.
+            self._apply_in_transaction(batch, isolate=True)
         except _HandlerFailed:
             # The message that failed keeps its failure and is not called again; the others, rolled back
             # with it, run once more, each in a savepoint in case another one fails too.
@@ -199,6 +210,7 @@ class Consumer:
                 ).scalars()
             )
             done: list[dict[str, Any]] = []
+            fresh: list[Event] = []
             for message in batch:
                 event = message.event
                 if event is None or message.failure is not None:
@@ -208,7 +220,10 @@ class Consumer:
                     continue
                 seen.add(event.id)
                 if not isolate:
-                    self._call_handler(session, event, message)
+                    if self.batch_handler is None:
+                        self._call_handler(session, event, message)
+                    else:
+                        fresh.append(event)
                     done.append(_processed_row(event))
                     continue
                 try:
@@ -217,11 +232,27 @@ class Consumer:
                         session.execute(insert(self.table).values(_processed_row(event)))
                 except _HandlerFailed:
                     pass
+            if fresh:
+                self._call_batch_handler(session, fresh)
             if done:
                 session.execute(insert(self.table), done)
         for message in batch:
             if message.event is not None and message.failure is None:
                 HANDLED.labels(message.event.type).inc()
+
+    def _call_batch_handler(self, session: Session, events: list[Event]) -> None:
+        assert self.batch_handler is not None
+        try:
+            if self._fault == FAULT_HANDLER_FAILS:
+                raise RuntimeError("fault injected by POLIS_FAULT=handler_fails")
+            self.batch_handler(session, events)
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise  # a database outage: the whole batch waits and is tried again
+            raise _BatchFailed from error
+        except Exception as error:
+            log.info("batch of %d events failed (%s): handled one by one", len(events), type(error).__name__)
+            raise _BatchFailed from error
 
     def _call_handler(self, session: Session, event: Event, message: _Message) -> None:
         try:
@@ -281,6 +312,10 @@ def _fault() -> str | None:
 
 class _HandlerFailed(Exception):
     """A handler raised: its message is retried or parked, the rest of the batch still commits."""
+
+
+class _BatchFailed(Exception):
+    """The batch handler raised: the batch runs again event by event, each in a savepoint."""
 
 
 def _processed_row(event: Event) -> dict[str, Any]:

@@ -194,6 +194,9 @@ class MailSender:
         self._slots = [_Slot() for _ in range(max(1, connections))]
         self._pool: ThreadPoolExecutor | None = None
         self._fault = os.environ.get("POLIS_FAULT") if os.environ.get("POLIS_ENV") == "test" else None
+        # The worker process this sender belongs to (its parent when the sender runs in a child process):
+        # the kill-mid-batch fault kills it, as a crash of the worker would.
+        self.worker_pid = os.getpid()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], db: Database) -> MailSender:
@@ -297,6 +300,7 @@ class MailSender:
                 self._flush(token, accepted)
                 accepted = []
                 if first and self._fault == FAULT_KILL_MID_BATCH and index + 1 < len(share):
+                    os.kill(self.worker_pid, signal.SIGKILL)
                     os.kill(os.getpid(), signal.SIGKILL)
         self._flush(token, accepted)
 

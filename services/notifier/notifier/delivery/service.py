@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -37,8 +38,35 @@ def enqueue(
     The event id is the idempotency key: a unique index, and the insert does nothing on a conflict.
     `failed` records a message that will not be sent (e.g. the account is revoked) with the reason.
     """
+    insert_rows(
+        session=session,
+        rows=[
+            delivery_row(
+                event=event,
+                kind=kind,
+                recipients=recipients,
+                language=language,
+                payload=payload,
+                account_id=account_id,
+                failed=failed,
+            )
+        ],
+    )
+
+
+def delivery_row(
+    *,
+    event: Event,
+    kind: str,
+    recipients: Sequence[str],
+    language: str,
+    payload: dict[str, Any],
+    account_id: uuid.UUID | None = None,
+    failed: str | None = None,
+) -> dict[str, Any]:
+    """The deliveries row an event owes (see enqueue), for insert_rows."""
     now = _now()
-    row = {
+    return {
         "id": uuid.uuid4(),
         "event_id": uuid.UUID(event.id),
         "kind": kind,
@@ -55,14 +83,24 @@ def enqueue(
         "occurred_at": event.occurred_at,
         "created_at": now,
     }
-    dialect = session.get_bind().dialect.name
+
+
+def insert_rows(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert delivery rows in one statement; a row whose event already has a delivery is left out."""
+    if rows:
+        session.execute(_insert_statement(session.get_bind().dialect.name), list(rows))
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
+    # One statement object, parameters apart: SQLAlchemy compiles it once (building `.values(**row)` per
+    # event cost more than the insert itself).
+    table: Any = Delivery.__table__
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(Delivery).on_conflict_do_nothing(index_elements=["event_id"])
-    elif dialect == "sqlite":
-        statement = sqlite.insert(Delivery).on_conflict_do_nothing(index_elements=["event_id"])
-    else:  # pragma: no cover - the notifier runs on PostgreSQL or SQLite
-        statement = insert(Delivery)
-    session.execute(statement.values(**row))
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+    return insert(table)  # pragma: no cover - the notifier runs on PostgreSQL or SQLite
 
 
 def list_deliveries(
@@ -117,7 +155,10 @@ def claim_due(*, db: Database, limit: int, lease: timedelta) -> tuple[str, list[
 
     Due: queued rows whose time has come, and `sending` rows whose lease ran out (their sender died). One
     UPDATE statement: on PostgreSQL the sub-select skips rows another sender has locked (SKIP LOCKED); on
-    SQLite the statement takes the write lock first, so two senders never claim the same row.
+    SQLite the statement takes the write lock first, so two senders never claim the same row. The
+    sub-select is a MATERIALIZED common table expression, evaluated once: as a plain `IN (SELECT … LIMIT …
+    SKIP LOCKED)` PostgreSQL may run it again for each row it scans, each time skipping the rows locked by
+    the previous runs, and claim many times `limit` rows in one go (seen: 2,725 rows for a limit of 200).
     """
     now = _now()
     token = str(uuid.uuid4())
@@ -131,11 +172,13 @@ def claim_due(*, db: Database, limit: int, lease: timedelta) -> tuple[str, list[
         .order_by(Delivery.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL only; SQLite renders no locking clause
+        .cte("due_deliveries")
+        .prefix_with("MATERIALIZED")
     )
     with db.transaction() as session:
         claimed = session.scalars(
             update(Delivery)
-            .where(Delivery.id.in_(candidates.scalar_subquery()), due)
+            .where(Delivery.id.in_(select(candidates.c.id)), due)
             .values(
                 state=SENDING,
                 next_attempt_at=now + lease,

@@ -45,8 +45,8 @@ MESSAGES: dict[str, Message] = {
 # The walking skeleton's confirmation request carries its address and language itself (no account).
 LEGACY_EMAIL_CONFIRMATION = "email_confirmation"
 
-# Decoded size limit of one attachment; the contracts cap content_base64 at the same size (2 MiB).
-ATTACHMENT_MAX_BYTES = 2 * 1024 * 1024
+# The decoded size limit of one attachment is polis.events.ATTACHMENT_MAX_BYTES (2 MiB): the contracts cap
+# content_base64 at the same size, so the producer's outbox refuses a bigger one.
 
 
 def kinds() -> list[str]:

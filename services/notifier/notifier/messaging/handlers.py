@@ -2,6 +2,10 @@
 
 A handler that raises has its event retried by the consumer (RETRY delays) and then parked with the reason:
 an unknown account (its fact may arrive later), an address missing for the policy, a broken attachment.
+
+`handle_batch` is the consumer's fast path: the same effects as the per-event HANDLERS called in order,
+with the batch's deliveries inserted in one statement and each account read once. When it raises, the
+consumer runs the batch again through HANDLERS, one savepoint per event, and sets the failing one aside.
 """
 
 from __future__ import annotations
@@ -9,10 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from polis.events import Event
+from polis.events import ATTACHMENT_MAX_BYTES, Event
 from sqlalchemy.orm import Session
 
 from notifier.accounts import service as accounts
@@ -20,7 +24,6 @@ from notifier.accounts.models import Account
 from notifier.delivery import service
 from notifier.messaging.catalogue import (
     ALL_ADDRESSES,
-    ATTACHMENT_MAX_BYTES,
     EVENT_EMAIL,
     LEGACY_EMAIL_CONFIRMATION,
     MESSAGES,
@@ -31,21 +34,25 @@ from notifier.messaging.catalogue import (
 log = logging.getLogger("notifier.handlers")
 
 Handler = Callable[[Session, Event], None]
+# Where the planned deliveries rows go, and how an account is found (cached over a batch).
+Rows = list[dict[str, Any]]
+Lookup = Callable[[str], Account]
 
 
 class UndeliverableMessage(ValueError):
     """The message cannot be addressed or carries a broken attachment: parked after the bounded retries."""
 
 
-def handle_email_confirmation_requested(session: Session, event: Event) -> None:
+def plan_email_confirmation(_session: Session, event: Event, rows: Rows, _lookup: Lookup) -> None:
     """D-ACC-3 (walking skeleton): the address and language are in the event; the link stays sealed."""
-    service.enqueue(
-        session=session,
-        event=event,
-        kind=LEGACY_EMAIL_CONFIRMATION,
-        recipients=[event.data["email"]],
-        language=event.data["language"],
-        payload=event.data,
+    rows.append(
+        service.delivery_row(
+            event=event,
+            kind=LEGACY_EMAIL_CONFIRMATION,
+            recipients=[event.data["email"]],
+            language=event.data["language"],
+            payload=event.data,
+        )
     )
 
 
@@ -74,62 +81,90 @@ def _check_attachments(message: Message, data: dict[str, Any]) -> None:
             raise UndeliverableMessage(f"attachment {name} is {size} bytes, over {ATTACHMENT_MAX_BYTES}")
 
 
-def queue_message(session: Session, event: Event, message: Message) -> None:
-    """The email an event means, to the recipients its policy names, in the account's language."""
-    account = accounts.get(session, event.data["account_id"])
+def plan_message(event: Event, message: Message, rows: Rows, lookup: Lookup) -> None:
+    """The email an event means, to the recipients its policy names, in the account's language.
+
+    The row is complete when planned (recipients, language, names as they are now): inserting it later
+    in the same transaction, after the batch's other events, changes nothing.
+    """
+    account = lookup(event.data["account_id"])
     if account.revoked:
         # Nothing goes to a revoked account; the row says so, for operators.
-        service.enqueue(
-            session=session,
-            event=event,
-            kind=message.kind,
-            recipients=account.all_addresses() or ["-"],
-            language=account.language,
-            payload={},
-            account_id=account.account_id,
-            failed="not sent: the account is revoked",
+        rows.append(
+            service.delivery_row(
+                event=event,
+                kind=message.kind,
+                recipients=account.all_addresses() or ["-"],
+                language=account.language,
+                payload={},
+                account_id=account.account_id,
+                failed="not sent: the account is revoked",
+            )
         )
         return
     _check_attachments(message, event.data)
-    service.enqueue(
-        session=session,
-        event=event,
-        kind=message.kind,
-        recipients=_recipients(message, account, event.data),
-        language=account.language,
-        payload={
-            **event.data,
-            "account": {
-                "first_name": account.first_name,
-                "last_name": account.last_name,
-                "username": account.username,
+    rows.append(
+        service.delivery_row(
+            event=event,
+            kind=message.kind,
+            recipients=_recipients(message, account, event.data),
+            language=account.language,
+            payload={
+                **event.data,
+                "account": {
+                    "first_name": account.first_name,
+                    "last_name": account.last_name,
+                    "username": account.username,
+                },
             },
-        },
-        account_id=account.account_id,
+            account_id=account.account_id,
+        )
     )
 
 
-def _message_handler(message: Message, fact: Callable[[Session, dict[str, Any]], None] | None) -> Handler:
-    def handle(session: Session, event: Event) -> None:
+def queue_message(session: Session, event: Event, message: Message) -> None:
+    """plan_message and the insert, for one event."""
+    rows: Rows = []
+    plan_message(event, message, rows, lambda account_id: accounts.get(session, account_id))
+    service.insert_rows(session=session, rows=rows)
+
+
+Planner = Callable[[Session, Event, Rows, Lookup], None]
+
+
+def _message_planner(message: Message, fact: Callable[[Session, dict[str, Any]], None] | None) -> Planner:
+    def plan(session: Session, event: Event, rows: Rows, lookup: Lookup) -> None:
         if event.type == "iam.account_revoked":
             # The notice still reaches the user: the message first, then the account is marked revoked.
-            queue_message(session, event, message)
+            plan_message(event, message, rows, lookup)
             if fact is not None:
                 fact(session, event.data)
             return
         if fact is not None:
             fact(session, event.data)  # e.g. activation: the username is known before the email is built
-        queue_message(session, event, message)
+        plan_message(event, message, rows, lookup)
 
-    handle.__name__ = f"handle_{message.kind}"
-    return handle
+    plan.__name__ = f"plan_{message.kind}"
+    return plan
 
 
-def _fact_handler(fact: Callable[[Session, dict[str, Any]], None]) -> Handler:
-    def handle(session: Session, event: Event) -> None:
+def _fact_planner(fact: Callable[[Session, dict[str, Any]], None]) -> Planner:
+    def plan(session: Session, event: Event, _rows: Rows, _lookup: Lookup) -> None:
         fact(session, event.data)
 
-    handle.__name__ = f"handle_{fact.__name__}"
+    plan.__name__ = f"plan_{fact.__name__}"
+    return plan
+
+
+def _handler(plan: Planner) -> Handler:
+    """The per-event handler of a planner: its rows inserted at once."""
+
+    def handle(session: Session, event: Event) -> None:
+        rows: Rows = []
+        plan(session, event, rows, lambda account_id: accounts.get(session, account_id))
+        service.insert_rows(session=session, rows=rows)
+
+    handle.__name__ = plan.__name__.replace("plan_", "handle_", 1)
     return handle
 
 
@@ -142,11 +177,33 @@ FACTS: dict[str, Callable[[Session, dict[str, Any]], None]] = {
     "iam.account_revoked": accounts.revoked,
 }
 
-HANDLERS: dict[str, Handler] = {
-    "iam.email_confirmation_requested": handle_email_confirmation_requested,
-    **{event_type: _fact_handler(fact) for event_type, fact in FACTS.items() if event_type not in MESSAGES},
+PLANNERS: dict[str, Planner] = {
+    "iam.email_confirmation_requested": plan_email_confirmation,
+    **{event_type: _fact_planner(fact) for event_type, fact in FACTS.items() if event_type not in MESSAGES},
     **{
-        event_type: _message_handler(message, FACTS.get(event_type))
+        event_type: _message_planner(message, FACTS.get(event_type))
         for event_type, message in MESSAGES.items()
     },
 }
+
+HANDLERS: dict[str, Handler] = {event_type: _handler(plan) for event_type, plan in PLANNERS.items()}
+
+
+def handle_batch(session: Session, events: Sequence[Event]) -> None:
+    """The consumer's batch handler: every event planned in order, then one INSERT for all the deliveries.
+
+    Each account is read once per batch: the objects are held here, so SQLAlchemy's identity map (which
+    keeps unmodified objects only while someone refers to them) returns the same one, facts included.
+    """
+    rows: Rows = []
+    held: dict[str, Account] = {}
+
+    def lookup(account_id: str) -> Account:
+        account = held.get(account_id)
+        if account is None:
+            account = held[account_id] = accounts.get(session, account_id)
+        return account
+
+    for event in events:
+        PLANNERS[event.type](session, event, rows, lookup)
+    service.insert_rows(session=session, rows=rows)

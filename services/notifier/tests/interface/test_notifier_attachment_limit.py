@@ -3,10 +3,9 @@
 import uuid
 
 import pytest
-from notifier.messaging.catalogue import ATTACHMENT_MAX_BYTES
 from notifier.samples import attachment, message_event
 from polis.db import Database
-from polis.events import ContractViolation
+from polis.events import ATTACHMENT_MAX_BYTES, ContractViolation
 from polis.events.outbox import define_outbox, record
 from sqlalchemy import MetaData, func, select
 
