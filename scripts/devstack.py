@@ -398,6 +398,7 @@ class Stack:
                 "NOTIFIER_SMTP_HOST": self.smtp_address[0],
                 "NOTIFIER_SMTP_PORT": str(self.smtp_address[1]),
                 "IAM_PUBLIC_BASE_URL": self.gateway_url,
+                "NOTIFIER_PUBLIC_BASE_URL": self.gateway_url,
             }
         )
         for svc in SERVICES:

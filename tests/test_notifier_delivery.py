@@ -165,7 +165,10 @@ def second_worker(stack: SystemStack) -> ManagedProcess:
         log_path=first.log_path.with_name(f"{WORKER}-2.log"),
     )
     stack.processes[worker.name] = worker
-    return worker.start()
+    worker.start()
+    # Ready means consuming and sending: only then can the test expect both replicas to share the work.
+    wait_until(lambda: "consuming" in worker.log_text() and "mail-sender" in worker.log_text(), timeout=60)
+    return worker
 
 
 def two_accounts(stack: SystemStack) -> tuple[Event, Event]:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from polis.config import ConfigError, Env
+from polis.config import DEFAULT_HELPDESK_HOURS, DEFAULT_HELPDESK_PHONE, ConfigError, Env
 
 # The services behind /api/<name>/..., with their local-run addresses (docs/architecture.md, ports).
 DEFAULT_SERVICES = {
@@ -15,7 +15,6 @@ DEFAULT_SERVICES = {
     "istanze": "http://127.0.0.1:8103",
     "notifier": "http://127.0.0.1:8104",
 }
-DEFAULT_HELPDESK_HOURS = {"it": "lunedì-venerdì 8:00-18:30", "en": "Monday to Friday, 8:00-18:30"}
 ONE_MIB = 1024 * 1024
 ONE_YEAR = 365 * 24 * 3600
 
@@ -41,7 +40,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GATEWAY_TRUSTED_PROXIES": env.int("GATEWAY_TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": env.int("GATEWAY_MAX_CONTENT_LENGTH", ONE_MIB),
         # D-ACC-9: the helpdesk contact is configurable, never hard-coded in templates.
-        "POLIS_HELPDESK_PHONE": env.str("POLIS_HELPDESK_PHONE", "080 9267603"),
+        "POLIS_HELPDESK_PHONE": env.str("POLIS_HELPDESK_PHONE", DEFAULT_HELPDESK_PHONE),
         "POLIS_HELPDESK_HOURS": {
             "it": env.str("POLIS_HELPDESK_HOURS", DEFAULT_HELPDESK_HOURS["it"]),
             "en": env.str("POLIS_HELPDESK_HOURS_EN", DEFAULT_HELPDESK_HOURS["en"]),

@@ -10,6 +10,11 @@ from typing import Any
 ENVIRONMENTS = ("dev", "test", "production")
 
 
+# D-ACC-9: the helpdesk contact shown on pages and in emails; deployments set POLIS_HELPDESK_* instead.
+DEFAULT_HELPDESK_PHONE = "080 9267603"
+DEFAULT_HELPDESK_HOURS = {"it": "lunedì-venerdì 8:00-18:30", "en": "Monday to Friday, 8:00-18:30"}
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the process must not start."""
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import polis.service as service
-from polis.config import ConfigError, Env, Secret
+from polis.config import DEFAULT_HELPDESK_HOURS, DEFAULT_HELPDESK_PHONE, ConfigError, Env, Secret
 from polis.events import sealing
 
 SERVICE = "notifier"
@@ -62,14 +62,17 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "SEND_RETRY_DELAYS": _delays(env, "NOTIFIER_SEND_RETRY_DELAYS", "30,120,600,1800,3600"),
         "SEND_RETRY_FOR_SECONDS": env.float("NOTIFIER_SEND_RETRY_FOR_SECONDS", 48 * 3600.0),
         "SENDING_LEASE_SECONDS": env.float("NOTIFIER_SENDING_LEASE_SECONDS", 600.0),
-        # Links in emails are built from this (the gateway's public address).
-        "PUBLIC_BASE_URL": env.str("NOTIFIER_PUBLIC_BASE_URL", "http://localhost:8080").rstrip("/"),
+        # Links in emails are built from this (the gateway's public address): required in production, where a
+        # localhost default would send users links that lead nowhere.
+        "PUBLIC_BASE_URL": env.str(
+            "NOTIFIER_PUBLIC_BASE_URL", None if env.is_production else "http://localhost:8080"
+        ).rstrip("/"),
         "PRODUCT_NAME": env.str("NOTIFIER_PRODUCT_NAME", "Istanze OnLine"),
-        # D-ACC-9: the helpdesk contact in every email's footer, configurable.
-        "HELPDESK_PHONE": env.str("NOTIFIER_HELPDESK_PHONE", "080-9267603"),
-        "HELPDESK_HOURS_IT": env.str("NOTIFIER_HELPDESK_HOURS_IT", "dal lunedì al venerdì, 8:00-18:30"),
-        "HELPDESK_HOURS_EN": env.str("NOTIFIER_HELPDESK_HOURS_EN", "Monday to Friday, 8:00-18:30"),
-        "HELPDESK_EMAIL": env.str("NOTIFIER_HELPDESK_EMAIL", ""),
+        # D-ACC-9: the helpdesk contact in every email's footer: the same settings as the pages' footer.
+        "HELPDESK_PHONE": env.str("POLIS_HELPDESK_PHONE", DEFAULT_HELPDESK_PHONE),
+        "HELPDESK_HOURS_IT": env.str("POLIS_HELPDESK_HOURS", DEFAULT_HELPDESK_HOURS["it"]),
+        "HELPDESK_HOURS_EN": env.str("POLIS_HELPDESK_HOURS_EN", DEFAULT_HELPDESK_HOURS["en"]),
+        "HELPDESK_EMAIL": env.str("POLIS_HELPDESK_EMAIL", ""),
         # Bearer token of the ops API (until JWT verification arrives with issue 5).
         "OPS_TOKEN": env.secret("NOTIFIER_OPS_TOKEN", "dev-notifier-ops-token"),
         # Port of the worker's Prometheus endpoint (sent, failed, retried, lag); 0: none.

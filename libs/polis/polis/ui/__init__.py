@@ -16,15 +16,13 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, render_template, request
 
-from polis.config import Env
+from polis.config import DEFAULT_HELPDESK_HOURS, DEFAULT_HELPDESK_PHONE, Env
 from polis.ui.catalogs import compile_catalogs, prepare_catalogs
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 TRANSLATIONS = HERE / "translations"
 
-DEFAULT_HELPDESK_PHONE = "080 9267603"
-DEFAULT_HELPDESK_HOURS = {"it": "lunedì-venerdì 8:00-18:30", "en": "Monday to Friday, 8:00-18:30"}
 DEFAULT_LANGUAGES = (("it", "ITA", "Italiano"), ("en", "ENG", "English"))
 
 # Error pages with their own wording in polis/error.html; other statuses use the generic one.
