@@ -209,7 +209,7 @@ def test_every_message_kind_is_delivered_in_both_languages_with_attachments_and_
         assert mail["Subject"].startswith("Istanze OnLine: ")
         text = body_text(mail)
         assert ("Gentile Mario Rossi" if language == "it" else "Dear Mario Rossi") in text
-        assert "080-9267603" in text  # the helpdesk in the footer (D-ACC-9)
+        assert "080 9267603" in text  # the helpdesk in the footer (D-ACC-9)
         assert "sealed:v1:" not in text
         for name, secret in SECRETS.items():
             if name in event.data:

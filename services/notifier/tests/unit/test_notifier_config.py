@@ -31,6 +31,7 @@ def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("POLIS_BROKER_URL", "amqp://broker")
     monkeypatch.setenv("NOTIFIER_SEALING_PRIVATE_KEYS", "k1:QUJD")
     monkeypatch.setenv("NOTIFIER_OPS_TOKEN", "a-real-token")
+    monkeypatch.setenv("NOTIFIER_PUBLIC_BASE_URL", "https://istanze.example/")
     return monkeypatch
 
 
@@ -53,6 +54,16 @@ def test_production_settings_load_with_the_secrets_given(production: pytest.Monk
 
     assert settings["OPS_TOKEN"].reveal() == "a-real-token"
     assert "a-real-token" not in repr(settings["OPS_TOKEN"])
+    assert settings["PUBLIC_BASE_URL"] == "https://istanze.example"
+
+
+def test_production_refuses_to_start_without_the_public_address_links_point_to(
+    production: pytest.MonkeyPatch,
+) -> None:
+    production.delenv("NOTIFIER_PUBLIC_BASE_URL")
+
+    with pytest.raises(ConfigError, match="NOTIFIER_PUBLIC_BASE_URL"):
+        load_settings()
 
 
 @pytest.mark.parametrize(
