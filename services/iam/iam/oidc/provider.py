@@ -22,7 +22,7 @@ from authlib.oidc.core import UserInfo, UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from flask import Flask, current_app
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, delete, insert
 
 from iam.accounts.models import Account, AccountState
 from iam.extensions import db
@@ -162,7 +162,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         now = datetime.now(UTC)
         with db.transaction() as session:  # a plain INSERT: no ORM unit of work for one new row
             session.execute(
-                insert(AuthorizationCode.__table__).values(
+                insert(_table(AuthorizationCode)).values(
                     code_hash=sha256(code),
                     client_id=request.client.get_client_id(),
                     account_id=user.account_id,
@@ -183,7 +183,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         now = datetime.now(UTC)
         if not code or len(code) > 200:
             return None
-        codes = AuthorizationCode.__table__  # plain rows: no ORM objects for a row that is gone
+        codes = _table(AuthorizationCode)  # plain rows: no ORM objects for a row that is gone
         with db.transaction() as session:
             row = session.execute(
                 delete(codes).where(codes.c.code_hash == sha256(code)).returning(*codes.c)
@@ -324,7 +324,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     now = datetime.now(UTC)
     with db.transaction() as session:  # a plain INSERT: no ORM unit of work for one new row
         session.execute(
-            insert(AccessToken.__table__).values(
+            insert(_table(AccessToken)).values(
                 token_hash=sha256(token["access_token"]),
                 client_id=request.client.get_client_id(),
                 account_id=user.account_id,
@@ -414,3 +414,9 @@ def decode_id_token_hint(hint: str) -> dict[str, Any] | None:
 
 
 __all__ = ["User", "build_server", "decode_id_token_hint", "discovery", "server"]
+
+
+def _table(model: type[Any]) -> Table:
+    """A model's table, typed as one (the declarative attribute is typed as any FromClause)."""
+    table: Table = model.__table__
+    return table

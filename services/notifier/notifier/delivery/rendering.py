@@ -51,7 +51,7 @@ class Branding:
 
     product: str = "Istanze OnLine"
     base_url: str = "http://localhost:8080"
-    helpdesk_phone: str = "080-9267603"
+    helpdesk_phone: str = "080 9267603"
     helpdesk_hours: Mapping[str, str] = field(
         default_factory=lambda: {
             "it": "dal lunedì al venerdì, 8:00-18:30",
