@@ -83,3 +83,28 @@ def test_recording_a_violating_event_writes_nothing(tables) -> None:
     with tables.db.transaction() as session:
         row = session.execute(select(tables.outbox)).one()
     assert row.event_id == good.id and row.sent_at is None and Event.from_json(row.payload.encode()) == good
+
+
+ACCOUNT = "7c1b4a36-93d2-4d7e-8b0a-1f2e3d4c5b6a"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("changed_at", "yesterday"),
+        ("changed_at", "2026-11-23"),  # a day, not an instant
+        ("changed_at", "2026-11-23T10:00:00"),  # no offset: which 10 o'clock?
+        ("account_id", "not-a-uuid-at-all-not-a-uuid-at-all-x"),
+    ],
+)
+def test_formats_in_the_contracts_are_checked(field: str, value: str) -> None:
+    data = {"account_id": ACCOUNT, "changed_at": "2026-11-23T10:00:00+01:00", field: value}
+    with pytest.raises(ContractViolation) as refused:
+        validate(Event.new("iam.password_changed", data, producer="test"))
+    assert refused.value.path == f"data.{field}"
+
+
+def test_an_email_without_a_domain_is_refused_by_the_contract() -> None:
+    data = {"account_id": ACCOUNT, "personal_email": "mario.rossi"}
+    with pytest.raises(ContractViolation, match="personal_email"):
+        validate(Event.new("iam.personal_email_changed", data, producer="test"))
