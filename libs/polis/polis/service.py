@@ -216,11 +216,20 @@ def consumer_loop(
     return Loop("event-consumer", run)
 
 
-def run_worker(settings: Mapping[str, Any], db: Database, loops: Callable[[], Sequence[Loop]]) -> int:
-    """Configure logging and the database, then run the service's loops until a signal; the exit code."""
+def run_worker(
+    settings: Mapping[str, Any],
+    db: Database,
+    loops: Callable[[], Sequence[Loop]],
+    *,
+    stop_event: threading.Event | None = None,
+) -> int:
+    """Configure logging and the database, then run the service's loops until a signal; the exit code.
+
+    `stop_event`: one the caller already set its own signal handlers on (a stop asked for during its
+    start-up is then honoured instead of lost)."""
     configure_logging(settings["SERVICE"], settings["LOG_LEVEL"])
     db.configure(settings["DATABASE_URL"])
     try:
-        return run_loops(loops())
+        return run_loops(loops(), stop_event=stop_event)
     finally:
         db.dispose()

@@ -47,6 +47,11 @@ PR_SET_NAME = 15
 
 def main() -> int:
     settings = load_settings()
+    # Handlers first: a SIGTERM that arrives while the senders are being forked stops the worker cleanly
+    # (and, through it, the senders) instead of killing it half-started.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
     senders = settings["SENDER_PROCESSES"] if hasattr(os, "fork") else 0
     # Forked first: no thread, no connection and no logging listener exists yet to be copied half-way.
     children = [_fork_sender(settings, index) for index in range(senders)]
@@ -69,7 +74,7 @@ def main() -> int:
             return [consumer, Loop("mail-sender", MailSender.from_settings(settings, db).run)]
         return [consumer, Loop("mail-senders", _supervise(children))]
 
-    return run_worker(settings, db, loops)
+    return run_worker(settings, db, loops, stop_event=stop)
 
 
 def _fork_sender(settings: Mapping[str, Any], index: int) -> int:
