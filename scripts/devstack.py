@@ -399,6 +399,9 @@ class Stack:
                 "NOTIFIER_SMTP_PORT": str(self.smtp_address[1]),
                 "IAM_PUBLIC_BASE_URL": self.gateway_url,
                 "NOTIFIER_PUBLIC_BASE_URL": self.gateway_url,
+                # Services verify IAM's access tokens (polis.auth): its issuer, and its keys at its own port.
+                "POLIS_OIDC_ISSUER": self.gateway_url,
+                "POLIS_OIDC_JWKS_URL": f"{self.service_url('iam')}/oidc/jwks",
             }
         )
         for svc in SERVICES:

@@ -2,8 +2,8 @@
 # `make install`: installs what is missing for development (venv, OS packages, npm packages), fast when warm.
 #
 # Each step is skipped when its stamp under .venv/.stamps/ matches the hash of the files it was built from,
-# so a warm run costs a few hashes. Options: --bench also installs wrk; --browser Chromium and its WebDriver
-# (for the browser tests); --force ignores the stamps.
+# so a warm run costs a few hashes. Options: --bench also installs wrk and node-oidc-provider (P3's
+# baseline); --browser Chromium and its WebDriver (for the browser tests); --force ignores the stamps.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -125,6 +125,9 @@ mapfile -t SERVICE_DIRS < <(find services -mindepth 2 -maxdepth 2 -name pyprojec
 PY_INPUTS=(libs/polis/pyproject.toml requirements-dev.txt)
 for dir in "${SERVICE_DIRS[@]}"; do PY_INPUTS+=("$dir/pyproject.toml"); done
 [[ -f gateway/pyproject.toml ]] && PY_INPUTS+=(gateway/pyproject.toml)
+# The partner demos (examples/<name>/pyproject.toml), started by `make run` and the cross-service tests.
+mapfile -t EXAMPLE_DIRS < <(find examples -mindepth 2 -maxdepth 2 -name pyproject.toml -printf '%h\n' 2>/dev/null | sort)
+for dir in "${EXAMPLE_DIRS[@]}"; do PY_INPUTS+=("$dir/pyproject.toml"); done
 
 if [[ ! -x "$VENV/bin/python" ]]; then
   command -v "$PYTHON" >/dev/null || PYTHON=python3
@@ -142,6 +145,7 @@ if ! stamp_ok python "$py_hash"; then
   pip_args=(-e "libs/polis[postgres]")
   for dir in "${SERVICE_DIRS[@]}"; do pip_args+=(-e "$dir"); done
   [[ -f gateway/pyproject.toml ]] && pip_args+=(-e gateway)
+  for dir in "${EXAMPLE_DIRS[@]}"; do pip_args+=(-e "$dir"); done
   pip_args+=(-r requirements-dev.txt)
   printf '    pip install %s\n' "${pip_args[*]}"
   "$VENV/bin/python" -m pip install --quiet "${pip_args[@]}"
@@ -164,6 +168,16 @@ maildev_hash=$(files_hash tools/maildev/package.json tools/maildev/package-lock.
 if ! stamp_ok maildev "$maildev_hash" || [[ ! -x tools/maildev/node_modules/.bin/maildev ]]; then
   npm_install tools/maildev
   stamp_write maildev "$maildev_hash"
+fi
+
+# --bench: node-oidc-provider, the baseline of P3 (tests/bench/p3_grants.py).
+if [[ $BENCH -eq 1 ]]; then
+  oidc_bench_hash=$(files_hash tools/oidc-provider-bench/package.json tools/oidc-provider-bench/package-lock.json)
+  if ! stamp_ok oidc-provider-bench "$oidc_bench_hash" ||
+    [[ ! -d tools/oidc-provider-bench/node_modules/oidc-provider ]]; then
+    npm_install tools/oidc-provider-bench
+    stamp_write oidc-provider-bench "$oidc_bench_hash"
+  fi
 fi
 
 if [[ -f gateway/package.json ]]; then

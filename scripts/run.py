@@ -20,7 +20,11 @@ from devstack import (
     StackConfig,
     StackError,
     format_urls,
+    port_in_use,
 )
+from partner_demo import DEFAULT_PORT as DEMO_PORT
+from partner_demo import base_url as demo_url
+from partner_demo import start_demo
 
 
 def say(message: str) -> None:
@@ -36,19 +40,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
     parser.add_argument("--web-workers", type=int, default=1, help="gunicorn workers per web process")
+    parser.add_argument(
+        "--no-partner-demo", action="store_true", help="do not start the partner demo Pago in rete (8090)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    demo_port = None if args.no_partner_demo else DEMO_PORT + args.port_offset
     config = StackConfig(
         base_dir=args.base_dir,
         ports={name: port + args.port_offset for name, port in DEFAULT_PORTS.items()},
         demo_data=not args.no_demo_data,
         rabbitmq_management=not args.no_management,
         web_workers=args.web_workers,
+        # IAM's demo data registers the demo's redirect and back-channel URIs at this address.
+        env={"IAM_PAGOINRETE_DEMO_URL": demo_url(demo_port)} if demo_port is not None else {},
     )
     stack = Stack(config)
+    if demo_port is not None and port_in_use(demo_port):
+        print(f"run: port already in use: {demo_port} (partner demo); `ss -ltnp` names it", file=sys.stderr)
+        return 1
 
     stopping = threading.Event()
 
@@ -70,11 +83,24 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as error:
         print(f"run: {error}", file=sys.stderr, flush=True)
         return 1
+    if demo_port is not None:
+        # After the stack: IAM is up and its demo data has registered the demo's client.
+        say(f"starting the partner demo Pago in rete on {demo_port}")
+        try:
+            start_demo(stack, demo_port)
+        except StackError as error:
+            print(f"run: {error}", file=sys.stderr, flush=True)
+            _stop(stack)
+            return 1
 
     print(
         f"\nPolis is ready in {stack.timings['ready']:.1f}s ({_breakdown(stack)}). Logs in {stack.log_dir}/\n"
     )
-    for line in format_urls(stack.urls()):
+    urls = stack.urls()
+    if demo_port is not None:
+        first = {key: urls.pop(key) for key in ("portal",) if key in urls}
+        urls = {**first, "partner demo": f"{demo_url(demo_port)} (Pago in rete)", **urls}
+    for line in format_urls(urls):
         print(line)
     print("\nCtrl-C stops everything.", flush=True)
 
@@ -105,7 +131,7 @@ def _breakdown(stack: Stack) -> str:
 
 
 def _stop(stack: Stack) -> None:
-    say("stopping the gateway, services, MailDev and RabbitMQ")
+    say("stopping the partner demo, the gateway, services, MailDev and RabbitMQ")
     began = time.monotonic()
     stack.stop()
     say(f"stopped in {time.monotonic() - began:.1f}s")

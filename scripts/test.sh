@@ -3,7 +3,7 @@
 #
 # A few pytest sessions, each as its authors run it (default "prepend" import mode):
 #   libs/polis/tests        alone: the shared package is tested as it ships, with no service installed around it
-#   services/*/tests tests  together: unique module names, so one RabbitMQ node and PostgreSQL cluster
+#   services/*/tests examples/*/tests tests  together: unique module names, one RabbitMQ and PostgreSQL
 #   gateway/tests           from gateway/: run from the root, the folder gateway/ would shadow the package
 # JUNIT_DIR=dir writes one JUnit report per session there (.ci/run uses it). Extra args go to pytest.
 set -euo pipefail
@@ -15,9 +15,9 @@ shift || true
 
 libs=0 gateway=0 shared_paths=()
 case "$scope" in
-  unit) libs=1 gateway=1 shared_paths=(services/*/tests) ;;
+  unit) libs=1 gateway=1 shared_paths=(services/*/tests examples/*/tests) ;;
   e2e) shared_paths=(tests) ;;
-  all) libs=1 gateway=1 shared_paths=(services/*/tests tests) ;;
+  all) libs=1 gateway=1 shared_paths=(services/*/tests examples/*/tests tests) ;;
   *)
     echo "usage: scripts/test.sh [unit|e2e|all] [pytest args]" >&2
     exit 2

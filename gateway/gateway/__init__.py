@@ -30,10 +30,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_api_proxy(app: Flask) -> None:
-    """/api/<service>/... is answered below Flask (gateway/api/proxy.py); ProxyFix wraps it afterwards."""
+    """/api/<service>/... is answered below Flask (gateway/api/proxy.py); ProxyFix wraps it afterwards.
+    Calls from the portal's pages carry the session user's access token (gateway/auth/forwarding.py)."""
     from gateway.api.proxy import ApiProxy
+    from gateway.auth.forwarding import portal_bearer
 
-    app.wsgi_app = ApiProxy(app.wsgi_app, app.config)  # type: ignore[method-assign]
+    app.wsgi_app = ApiProxy(app.wsgi_app, app.config, portal_bearer(app))  # type: ignore[method-assign]
 
 
 def register_proxy_fix(app: Flask) -> None:

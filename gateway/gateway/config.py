@@ -57,6 +57,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         ),
         "RATELIMIT_DEFAULT": env.str("GATEWAY_RATELIMIT_DEFAULT", "300 per minute; 5000 per hour"),
         "RATELIMIT_AUTHENTICATION": env.str("GATEWAY_RATELIMIT_AUTHENTICATION", "10 per minute; 50 per hour"),
+        "RATELIMIT_TOKEN_ENDPOINTS": env.str("GATEWAY_RATELIMIT_TOKEN_ENDPOINTS", "1200 per minute"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # The portal as OpenID Connect client of IAM (gateway/auth). The issuer is the public address of
         # the site (IAM's pages and /oidc/ are forwarded by the gateway); empty in dev/test: this request's.
@@ -67,6 +68,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GATEWAY_OIDC_ISSUER": (
             env.str("GATEWAY_OIDC_ISSUER") if env.is_production else env.str("GATEWAY_OIDC_ISSUER", "")
         ).rstrip("/"),
+        # The user's access token (forwarded on /api/ calls) is refreshed when it has less than this left.
+        "GATEWAY_TOKEN_REFRESH_MARGIN": env.int("GATEWAY_TOKEN_REFRESH_MARGIN", 60),
+        # Where concurrent requests share the outcome of a refresh (gateway/auth/tokens.py), so a rotated
+        # refresh token is never sent twice: memory:// (one process) or redis://, shared by every process.
+        "GATEWAY_REFRESH_STORE": _refresh_store(env),
+        # How long that outcome is kept for requests that still carry the spent refresh token.
+        "GATEWAY_REFRESH_GRACE": env.int("GATEWAY_REFRESH_GRACE", 120),
         "RATELIMIT_KEY_PREFIX": "polis-gateway",
         "GATEWAY_SECURE_COOKIES": secure_cookies,
         # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/ and without Domain.
@@ -83,6 +91,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LANGUAGES": ("it", "en"),
         "PREFERRED_URL_SCHEME": "https" if secure_cookies else "http",
     }
+
+
+def _refresh_store(env: Env) -> str:
+    """memory:// in dev/test; in production the rate limits' Redis unless GATEWAY_REFRESH_STORE says."""
+    if not env.is_production:
+        store = env.str("GATEWAY_REFRESH_STORE", "memory://")
+    else:
+        shared = env.environ.get("GATEWAY_RATELIMIT_STORAGE", "")
+        default = shared if shared.startswith(("redis://", "rediss://")) else None
+        store = env.str("GATEWAY_REFRESH_STORE", default)
+    if not store.startswith(("memory://", "redis://", "rediss://")):
+        raise ConfigError("GATEWAY_REFRESH_STORE must be memory:// or a redis:// URL")
+    return store
 
 
 def _services(env: Env) -> dict[str, str]:

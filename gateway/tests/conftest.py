@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Self
 
 import pytest
+from iam_double import FakeIam
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -74,6 +75,16 @@ class Upstream:
         self.release.set()
         self.server.shutdown()
         self.thread.join()
+
+
+@pytest.fixture(scope="session")
+def iam() -> Iterator[FakeIam]:
+    """IAM's OpenID Connect endpoints played by a real HTTP server (tests/iam_double.py)."""
+    fake = FakeIam()
+    fake.thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.thread.join()
 
 
 @pytest.fixture(scope="session")

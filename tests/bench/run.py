@@ -8,6 +8,9 @@ P1-login  password logins per second through the gateway, the whole browser flow
 P2  events per second from outbox rows to consumer commits, end to end, every event accounted for, against
     the broker's own ceiling: raw publish-with-confirms + consume-and-ack of the same number of messages
     with no database at all (goal: >= 1,000 events/s on 2 cores).
+P3  client-credentials and refresh grants per second at IAM's token endpoint, next to node-oidc-provider
+    configured like IAM under the same wrk load (goals: >= 240 grants/s per core, and >= node; grants per
+    CPU-second of each server and the ratio; p3_grants.py).
 P4  emails per second from event published to SMTP accepted through the notifier worker, against raw
     smtplib sends to the same counting sink (goal: >= 1,000 emails/s on 2 cores; p4_notifier.py).
 """
@@ -398,7 +401,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="p1,p1-login,p2,p4", help="comma-separated: p1,p1-login,p2,p4")
+    parser.add_argument(
+        "--only", default="p1,p1-login,p2,p3,p4", help="comma-separated: p1,p1-login,p2,p3,p4"
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per HTTP measurement")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=20000)
@@ -430,10 +435,28 @@ def main() -> int:
                     if pg is not None:
                         pg.stop()
                         pg.cleanup()
+        if "p3" in wanted:
+            results.extend(bench_p3(work, args))
         if "p4" in wanted:
             results.extend(bench_p4(work, args))
     report(results)
     return 0
+
+
+def bench_p3(work: Path, args: argparse.Namespace) -> list[Result]:
+    from p3_grants import bench_grants
+
+    return bench_grants(
+        work,
+        duration=args.duration,
+        connections=args.connections,
+        databases=args.databases.split(","),
+        process=process,
+        wait_http=wait_http,
+        free_port=free_port,
+        make_result=Result,
+        postgres=lambda: PostgresCluster().start(),
+    )
 
 
 def bench_p4(work: Path, args: argparse.Namespace) -> list[Result]:

@@ -38,8 +38,11 @@ CREDENTIAL_FORMS = (
     "/iam/password-dimenticata",
     "/iam/area-riservata/password",
     "/iam/area-riservata/email",
-    "/oidc/token",
 )
+# The OAuth endpoints partner servers call for all their users from a few addresses (the token endpoint,
+# revocation, introspection): a limit of their own, per address, far above a person's; the secrets, codes
+# and tokens they take are 256-bit random values, not something to guess.
+TOKEN_ENDPOINTS = ("/oidc/token", "/oidc/revoke", "/oidc/introspect")
 
 
 def _is_credential_form() -> bool:
@@ -54,12 +57,29 @@ authentication_limit = limiter.limit(
 )
 
 
+token_endpoint_limit = limiter.limit(
+    lambda: current_app.config["RATELIMIT_TOKEN_ENDPOINTS"], scope="token_endpoints", override_defaults=True
+)
+
+
+@bp.route("/oidc/token", defaults={"rest": "token"}, methods=["POST"], endpoint="token_endpoint")
+@bp.route("/oidc/revoke", defaults={"rest": "revoke"}, methods=["POST"], endpoint="revocation_endpoint")
+@bp.route("/oidc/introspect", defaults={"rest": "introspect"}, methods=["POST"], endpoint="introspection")
+@token_endpoint_limit
+def forward_token_endpoint(rest: str) -> Response:
+    return _forward()
+
+
 @bp.route("/iam/", defaults={"rest": ""}, methods=METHODS)
 @bp.route("/iam/<path:rest>", methods=METHODS)
 @bp.route("/oidc/<path:rest>", methods=METHODS)
 @bp.route("/.well-known/openid-configuration", defaults={"rest": ""}, methods=["GET", "HEAD"])
 @authentication_limit
 def forward(rest: str) -> Response:
+    return _forward()
+
+
+def _forward() -> Response:
     body = request.get_data(cache=False) or None
     pools = _pools()
     try:

@@ -4,6 +4,10 @@ The JSON API needs none of what Flask gives the pages (sessions, CSRF tokens, te
 gateway sits on the path of every call, so it answers /api/ below Flask: the same rules as the pages
 (request id from the edge, security headers, rate limit, access log line, metrics, the JSON error shape),
 in a fraction of the time. Everything else goes on to the Flask app.
+
+A call that comes with the portal's session cookie and no Authorization header of its own is sent with the
+session user's access token (gateway/auth/forwarding.py: same-origin rules for unsafe methods, refresh);
+a call without the cookie does no session work at all.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from gateway.api.connections import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from gateway.auth.forwarding import PortalBearer
 from gateway.platform import LATENCY, REQUESTS, UPSTREAM_ERRORS
 from gateway.security import security_headers
 
@@ -104,8 +109,9 @@ _STATUS_TEXT = {
 class ApiProxy:
     """WSGI middleware: /api/<service>/... forwarded to the service, anything else to `app`."""
 
-    def __init__(self, app: WsgiApp, config: dict[str, Any]) -> None:
+    def __init__(self, app: WsgiApp, config: dict[str, Any], bearer: PortalBearer | None = None) -> None:
         self.app = app
+        self.bearer = bearer
         self.origins = {name: Origin.parse(url) for name, url in config["GATEWAY_SERVICES"].items()}
         self.max_body = int(config["MAX_CONTENT_LENGTH"])
         self.pools = ConnectionPools(
@@ -169,17 +175,36 @@ class ApiProxy:
             raise _Refused(404, "not_found", f"There is no API at {path}.")
         self._check_rate(environ)
         body = self._body(environ, method)
+        headers = self._request_headers(environ, request_id)
+        cookies: list[tuple[str, str]] = []
+        if self.bearer is not None and self.bearer.wanted(environ):
+            cookies = self._attach_session_token(environ, method, headers)
         try:
-            response = self.pools.request(
-                origin, method, target(environ), self._request_headers(environ, request_id), body
-            )
+            response = self.pools.request(origin, method, target(environ), headers, body)
         except UpstreamTimeout:
             self._failed(service, "read_timeout")
-            raise _Refused(504, "service_unavailable", TIMEOUT_MESSAGE) from None
+            raise _Refused(504, "service_unavailable", TIMEOUT_MESSAGE, extra_headers=cookies) from None
         except UpstreamUnreachable:
             self._failed(service, "unreachable")
-            raise _Refused(503, "service_unavailable", UNAVAILABLE_MESSAGE) from None
-        return f"{response.status} {response.reason}", response_headers(response), _Body(self.pools, response)
+            raise _Refused(503, "service_unavailable", UNAVAILABLE_MESSAGE, extra_headers=cookies) from None
+        answer_headers = response_headers(response) + cookies
+        return f"{response.status} {response.reason}", answer_headers, _Body(self.pools, response)
+
+    def _attach_session_token(
+        self, environ: dict[str, Any], method: str, headers: dict[str, str]
+    ) -> list[tuple[str, str]]:
+        """Authorization from the portal session, when it applies; the Set-Cookie headers to answer with."""
+        assert self.bearer is not None
+        try:
+            token, cookies = self.bearer.token_for(environ, method)
+        except Exception:  # a store or IAM failure must not fail the call: it goes on without the token
+            log.exception("the session's access token could not be attached")
+            return []
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+            # The answer now depends on the cookie: no shared cache may give it to another user.
+            cookies.append(("Vary", "Cookie"))
+        return cookies
 
     def _check_rate(self, environ: dict[str, Any]) -> None:
         if self.limiter is None:

@@ -1,5 +1,6 @@
 """The relying-party side: authorization request with PKCE, state and nonce; code exchange straight to IAM
-(server to server, never through the gateway itself); ID token validation against IAM's JWKS."""
+(server to server, never through the gateway itself); ID token validation against IAM's JWKS; the refresh
+grant and token revocation (RFC 7009) for the access token the portal forwards to the services' APIs."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from joserfc.jwt import JWTClaimsRegistry
 from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
 
 ALGORITHMS = ["ES256"]
-SCOPE = "openid profile email"
+# The identity the portal shows, and the APIs it calls for the user (their access token's audiences and
+# scopes). fiscal_number is not asked for: the portal does not show the codice fiscale.
+SCOPE = "openid profile email iam enablement istanze"
 LEEWAY = 60  # seconds of clock difference tolerated between IAM and the gateway
 JWKS_MIN_REFRESH = 30.0  # an unknown kid refreshes the keys at most this often
 
@@ -70,11 +73,17 @@ def _send(
 
 
 class LoginFailed(Exception):
-    """The login could not be completed; `reason` is for the log, never shown as is to the user."""
+    """The login (or a token request) could not be completed; `reason` is for the log, never shown as is to
+    the user; `error` is the OAuth error code when IAM answered with one."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, error: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.error = error
+
+
+class RefreshRefused(LoginFailed):
+    """IAM no longer honours the refresh token (invalid_grant: expired, revoked, or the session ended)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,10 @@ def end_session_url(rp: RelyingParty, id_token: str | None, post_logout_redirect
     return f"{rp.issuer}/oidc/logout?{urlencode(params)}"
 
 
-def _post_form(rp: RelyingParty, path: str, form: dict[str, str], request_id: str | None) -> dict[str, Any]:
+def _client_post(
+    rp: RelyingParty, path: str, form: dict[str, str], request_id: str | None
+) -> tuple[int, bytes]:
+    """A form POST to IAM authenticated as the portal (client_secret_basic)."""
     basic = base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()
     headers = {
         "Authorization": f"Basic {basic}",
@@ -157,17 +169,29 @@ def _post_form(rp: RelyingParty, path: str, form: dict[str, str], request_id: st
     }
     if request_id:
         headers["X-Request-ID"] = request_id
+    return _send(rp, "POST", path, headers, urlencode(form).encode())
+
+
+def _post_form(rp: RelyingParty, path: str, form: dict[str, str], request_id: str | None) -> dict[str, Any]:
     try:
-        status, body = _send(rp, "POST", path, headers, urlencode(form).encode())
+        status, body = _client_post(rp, path, form, request_id)
     except Unreachable as error:
         raise LoginFailed(f"token endpoint unreachable: {error}") from None
     try:
         payload = json.loads(body)
     except ValueError:
         raise LoginFailed(f"token endpoint answered {status} without JSON") from None
+    if not isinstance(payload, dict):
+        raise LoginFailed(f"token endpoint answered {status} with no JSON object")
     if status != 200:
-        raise LoginFailed(f"token endpoint answered {status}: {payload.get('error')}")
-    return payload  # type: ignore[no-any-return]
+        code = str(payload.get("error"))
+        failure = (
+            RefreshRefused
+            if code == "invalid_grant" and form.get("grant_type") == "refresh_token"
+            else LoginFailed
+        )
+        raise failure(f"token endpoint answered {status}: {code}", code)
+    return payload
 
 
 def exchange_code(
@@ -185,6 +209,25 @@ def exchange_code(
         },
         request_id,
     )
+
+
+def refresh_tokens(rp: RelyingParty, *, refresh_token: str, request_id: str | None) -> dict[str, Any]:
+    """A new token response for the refresh token, which IAM rotates: never send the same one twice (a
+    reused refresh token revokes its whole family). RefreshRefused when IAM says invalid_grant."""
+    return _post_form(
+        rp, "/oidc/token", {"grant_type": "refresh_token", "refresh_token": refresh_token}, request_id
+    )
+
+
+def revoke(rp: RelyingParty, *, token: str, hint: str, request_id: str | None) -> bool:
+    """RFC 7009 revocation of the portal's own token; best effort (logout goes on whatever happens)."""
+    try:
+        status, _body = _client_post(
+            rp, "/oidc/revoke", {"token": token, "token_type_hint": hint}, request_id
+        )
+    except Unreachable:
+        return False
+    return status == 200
 
 
 class Jwks:

@@ -16,6 +16,8 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from gateway.auth import client
 from gateway.auth.client import LoginFailed, Pending, RelyingParty
+from gateway.auth.forwarding import portal_bearer
+from gateway.auth.tokens import ENDED, SessionTokens, iam_grant
 from gateway.pages.views import safe_local_path
 
 log = logging.getLogger("gateway.auth")
@@ -108,8 +110,36 @@ def callback() -> Any:
         "login_at": int(time.time()),
     }
     session["id_token"] = tokens["id_token"]  # the hint for IAM's end-session at logout
+    # The access token the portal forwards on the user's /api/ calls, and what renews it.
+    api_tokens = SessionTokens.from_response(tokens, now=time.time())
+    if api_tokens is not None:
+        api_tokens.store(session)
     next_path = safe_local_path(pending.get("next"))
     return redirect(next_path if next_path != "/" else PERSONAL_HOME, 303)
+
+
+@bp.before_app_request
+def keep_api_tokens_fresh() -> None:
+    """On page requests, renew the session's access token before it runs out (the refresh grant); a
+    refresh token IAM refuses ends the portal session. Static files never refresh (a page's many asset
+    requests would only race each other), nor does logout (it revokes the refresh token instead)."""
+    if request.endpoint in ("static", "auth.logout") or request.path.startswith(
+        ("/static/", "/healthz", "/readyz", "/metrics")
+    ):
+        return
+    tokens = SessionTokens.from_session(session)
+    if tokens is None:
+        return
+    bearer = portal_bearer(current_app)
+    try:
+        outcome = bearer.refresher.current(tokens, iam_grant(relying_party(), requestid.current_request_id()))
+    except Exception:  # the refresh store failing must not take the page down: the tokens stay as they are
+        log.exception("the session's access token could not be refreshed")
+        return
+    if outcome is ENDED:
+        session.clear()
+    elif isinstance(outcome, SessionTokens):
+        outcome.store(session)
 
 
 @bp.get(PERSONAL_HOME)
@@ -120,8 +150,16 @@ def personal_home() -> str:
 
 @bp.route("/esci", methods=["GET", "POST"])
 def logout() -> WerkzeugResponse:
-    """Out of the portal and of IAM: the session ends here, then IAM's end-session brings the user back."""
+    """Out of the portal and of IAM: the refresh token is revoked (RFC 7009, best effort: IAM's end-session
+    ends it too), the session ends here, then IAM's end-session brings the user back."""
     id_token = session.get("id_token")
+    tokens = SessionTokens.from_session(session)
     session.clear()
     rp = relying_party()
+    if tokens is not None and tokens.refresh_token:
+        revoked = client.revoke(
+            rp, token=tokens.refresh_token, hint="refresh_token", request_id=requestid.current_request_id()
+        )
+        if not revoked:
+            log.warning("logout: the refresh token could not be revoked at IAM")
     return redirect(client.end_session_url(rp, id_token, f"{rp.issuer}/"), 303)

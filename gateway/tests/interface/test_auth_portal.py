@@ -1,89 +1,29 @@
 """The portal as OpenID Connect client (gateway/auth): /accedi starts the code flow with PKCE, state and
 nonce; the callback exchanges the code straight with IAM and validates the ID token (D-ENA-1, D-ACC-4).
 
-IAM is played by a small real HTTP server that signs ID tokens with its own ES256 key, so that every
-way a token can be wrong is tried; tests/test_login_e2e.py runs the real IAM."""
+IAM is played by a small real HTTP server (tests/iam_double.py) that signs ID tokens with its own ES256
+key, so that every way a token can be wrong is tried; tests/test_login_e2e.py runs the real IAM."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import ECKey, OctKey
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+from iam_double import ISSUER, FakeIam
 
 from gateway import create_app
 
-ISSUER = "http://portal.test"
 SECRET = "portal-secret-for-tests"
-
-
-class FakeIam:
-    """/oidc/token and /oidc/jwks of an IAM: records the token requests, answers with `claims`."""
-
-    def __init__(self) -> None:
-        self.key = ECKey.generate_key("P-256", private=True, auto_kid=True)
-        self.other_key = ECKey.generate_key("P-256", private=True, auto_kid=True)
-        self.requests: list[dict[str, Any]] = []
-        self.claims: dict[str, Any] = {}
-        self.sign_with: str = "good"
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def id_token(self) -> str:
-        if self.sign_with == "none":
-            header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
-            body = base64.urlsafe_b64encode(json.dumps(self.claims).encode()).rstrip(b"=").decode()
-            return f"{header}.{body}."
-        if self.sign_with == "hs256":
-            public = json.dumps(self.key.as_dict(private=False)).encode()
-            return jwt.encode({"alg": "HS256"}, self.claims, OctKey.import_key(public), algorithms=["HS256"])
-        key = self.key if self.sign_with == "good" else self.other_key
-        return jwt.encode({"alg": "ES256", "kid": key.kid}, self.claims, key, algorithms=["ES256"])
-
-    @Request.application
-    def app(self, request: Request) -> Response:
-        if request.path == "/oidc/jwks":
-            body = {"keys": [{**self.key.as_dict(private=False), "kid": self.key.kid, "alg": "ES256"}]}
-            return Response(json.dumps(body), content_type="application/json")
-        if request.path == "/oidc/token":
-            self.requests.append(
-                {"form": dict(request.form), "authorization": request.headers.get("Authorization")}
-            )
-            body = {
-                "access_token": "at",
-                "token_type": "Bearer",
-                "expires_in": 900,
-                "id_token": self.id_token(),
-            }
-            return Response(json.dumps(body), content_type="application/json")
-        return Response("{}", status=404, content_type="application/json")
-
-
-@pytest.fixture(scope="module")
-def iam() -> Iterator[FakeIam]:
-    fake = FakeIam()
-    fake.thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.thread.join()
 
 
 @pytest.fixture
 def portal(monkeypatch: pytest.MonkeyPatch, iam: FakeIam) -> Any:
     monkeypatch.setenv("POLIS_ENV", "test")
-    iam.requests.clear()
-    iam.sign_with = "good"
+    iam.reset()
     app = create_app(
         {
             "GATEWAY_SERVICES": {"iam": iam.url},
@@ -134,7 +74,8 @@ def test_accedi_starts_the_code_flow_with_pkce_state_and_nonce(portal: Any) -> N
     assert params["response_type"] == "code"
     assert params["client_id"] == "portal"
     assert params["redirect_uri"] == f"{ISSUER}/accedi/callback"
-    assert params["scope"] == "openid profile email"
+    # Issue 5 item 5: the portal also asks for the APIs it calls for the user (not fiscal_number: unused).
+    assert params["scope"] == "openid profile email iam enablement istanze"
     assert params["code_challenge_method"] == "S256"
     assert len(params["code_challenge"]) == 43
     assert len(params["state"]) >= 32 and len(params["nonce"]) >= 32

@@ -1,6 +1,7 @@
 """IAM's pages and OpenID Connect endpoints, forwarded by the gateway with IAM's cookies only."""
 
 import pytest
+from gateway.api import pages
 
 from gateway import create_app
 
@@ -75,3 +76,25 @@ def test_credential_forms_have_the_stricter_per_address_limit(settings, upstream
     assert statuses == [200, 200, 429]
     # Reading pages is not a credential attempt: GETs stay under the general limit only.
     assert client.get(path).status_code == 200
+
+
+def test_issue_5_token_endpoints_have_their_own_limit_not_the_login_one(settings, upstream):
+    app = create_app(
+        {
+            "GATEWAY_SERVICES": {"iam": upstream.url},
+            "RATELIMIT_AUTHENTICATION": "1 per minute",
+            "RATELIMIT_DEFAULT": "1 per minute",
+            "RATELIMIT_TOKEN_ENDPOINTS": "3 per minute",
+            **settings,
+        }
+    )
+    client = app.test_client()
+
+    statuses = {
+        path: [client.post(path, data={"grant_type": "x"}).status_code for _ in range(4)]
+        for path in pages.TOKEN_ENDPOINTS
+    }
+
+    # A partner server's token calls pass the login and general limits, and stop at their own.
+    assert statuses == {path: [200, 200, 200, 429] for path in pages.TOKEN_ENDPOINTS}
+    assert client.post("/oidc/token").headers.get("Retry-After")

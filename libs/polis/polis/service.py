@@ -13,6 +13,7 @@ from flask import Flask, jsonify
 from marshmallow import fields
 from sqlalchemy import MetaData
 
+from polis.auth import Permissions, register_token_auth, token_settings
 from polis.config import ConfigError, Env, apply_overrides
 from polis.db import Database
 from polis.events import broker
@@ -77,10 +78,16 @@ def load_settings(
     *,
     config: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    verifies_tokens: bool = False,
 ) -> dict[str, Any]:
-    """Common settings plus the service's own (read by `own`), then explicit overrides (tests)."""
+    """Common settings plus the service's own (read by `own`), then explicit overrides (tests).
+
+    `verifies_tokens`: the service's API trusts IAM's access tokens (polis.auth), so it needs the issuer
+    and the JWKS address."""
     env = Env(environ)
     settings = common_settings(service, env)
+    if verifies_tokens:
+        settings.update(token_settings(env, service))
     if own is not None:
         settings.update(own(env))
     return apply_overrides(settings, config)
@@ -93,10 +100,13 @@ def create_service_app(
     version: str,
     db: Database,
     demo_data: Sequence[DemoDataLoader] = (),
+    permissions: Permissions | None = None,
 ) -> Flask:
     """A Flask app with JSON logs, its database bound, the platform endpoints and the `demo-data` command.
 
     Readiness means "can do its work": the database answers and the broker accepts a connection.
+    With `permissions` (the service's map), its API verifies IAM's access tokens (polis.auth) and answers
+    GET /api/<service>/v1/me.
     """
     service = settings["SERVICE"]
     configure_logging(service, settings["LOG_LEVEL"])
@@ -112,6 +122,8 @@ def create_service_app(
         readiness={"database": db.ping, "broker": lambda: broker.ping(broker_url)},
     )
     _register_service_root(app, service, version)
+    if permissions is not None:
+        register_token_auth(app, permissions)
     _register_demo_data(app, service, db, demo_data)
     return app
 

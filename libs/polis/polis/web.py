@@ -142,6 +142,7 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
     )
     error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     paths: dict[str, dict[str, Any]] = {}
+    uses_bearer = False
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         operation: Operation | None = getattr(view, "_polis_operation", None)
@@ -168,6 +169,11 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
             for status in operation.errors:
                 responses[str(status)] = {"description": _HTTP_CODES.get(status, "error"), **error_ref}
             entry: dict[str, Any] = {"summary": operation.summary, "responses": responses}
+            # Views guarded by polis.auth name the bearer token and the scope they need.
+            security = getattr(view, "_polis_security", None)
+            if security:
+                entry["security"] = security
+                uses_bearer = True
             if operation.tags:
                 entry["tags"] = list(operation.tags)
             if parameters:
@@ -178,6 +184,11 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
                     "content": {"application/json": {"schema": operation.request}},
                 }
             paths.setdefault(path, {})[method.lower()] = entry
+    if uses_bearer:
+        spec.components.security_scheme(
+            "bearer",
+            {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "IAM access token"},
+        )
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -1,4 +1,4 @@
-"""Enablement settings from the environment: for now only the ones every service has (polis.service)."""
+"""Enablement settings from the environment: the ones every service has, and token verification's."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ SERVICE = "enablement"
 
 def load_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every enablement setting; `config` overrides them (tests)."""
-    return service.load_settings(SERVICE, config=config)
+    return service.load_settings(SERVICE, config=config, verifies_tokens=True)

@@ -27,9 +27,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def demo_loaders() -> list[DemoDataLoader]:
     """The idempotent demo-data loaders of `flask --app iam demo-data` (make run)."""
     from iam.demo import load_demo_data
-    from iam.oidc.demo import ensure_portal_client
+    from iam.oidc.demo import ensure_partner_clients, ensure_portal_client
 
-    return [ensure_portal_client, load_demo_data]
+    return [ensure_portal_client, ensure_partner_clients, load_demo_data]
 
 
 def register_pages(app: Flask) -> None:

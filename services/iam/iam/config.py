@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import polis.service as service
-from polis.config import ConfigError, Env
+from polis.config import ConfigError, Env, Secret
 from polis.events import sealing
 from polis.ui import ui_settings
 
@@ -30,6 +30,10 @@ def _own_settings(env: Env) -> dict[str, Any]:
         **_registration_settings(env),
         # Login and the OpenID Connect provider (oidc area, D-ACC-4).
         **_oidc_settings(env),
+        # Secrets and addresses of the clients that demo data registers (oidc/demo.py; issue 5 item 1).
+        **_demo_client_settings(env),
+        # Back-channel logout deliveries by the worker (oidc/backchannel.py; issue 5 item 4).
+        **_backchannel_settings(env),
         # Recovery, Area Riservata, ops (D-ACC-5 ... D-ACC-7): the ops token has a default only in dev/test.
         "OPS_TOKEN": env.secret("IAM_OPS_TOKEN", dev_default="polis-dev-ops-token"),
         "TEMPORARY_PASSWORD_TTL_MINUTES": env.float("IAM_TEMPORARY_PASSWORD_TTL_MINUTES", 30.0),
@@ -61,6 +65,73 @@ def _oidc_settings(env: Env) -> dict[str, Any]:
         "LOGIN_LOCK_MAX_SECONDS": env.float("IAM_LOGIN_LOCK_MAX_SECONDS", 900.0),
         "LOGIN_FAILURE_RESET_HOURS": env.float("IAM_LOGIN_FAILURE_RESET_HOURS", 12.0),
         "LOGIN_MAX_CONSECUTIVE_FAILURES": env.int("IAM_LOGIN_MAX_CONSECUTIVE_FAILURES", 100),
+        # Token signing keys (iam/oidc/keys.py): the key-encryption key seals their private parts (base64url
+        # 32 bytes; "new,old" while rotating it; the dev default is base64url of a public phrase). A
+        # successor is published a lead before it signs; a retired key stays published for the retention.
+        "KEY_ENCRYPTION_KEY": env.secret(
+            "IAM_KEY_ENCRYPTION_KEY", dev_default="cG9saXMtZGV2LW9ubHktb2lkYy1rZXktZW5jLWtleSE"
+        ),
+        "OIDC_KEY_ROTATION_DAYS": env.float("IAM_OIDC_KEY_ROTATION_DAYS", 30.0),
+        "OIDC_KEY_PUBLISH_LEAD_SECONDS": env.float(
+            "IAM_OIDC_KEY_PUBLISH_LEAD_SECONDS", 3600.0 if env.is_production else 60.0
+        ),
+        "OIDC_KEY_RETENTION_SECONDS": env.float("IAM_OIDC_KEY_RETENTION_SECONDS", 24 * 3600.0),
+    }
+
+
+def _backchannel_settings(env: Env) -> dict[str, Any]:
+    """How IAM's worker delivers back-channel logout tokens, and where it serves its metrics."""
+    name = "IAM_BACKCHANNEL_LOGOUT_RETRY_DELAYS"
+    raw = env.list(name, ["10", "30", "60", "300", "900", "3600"])
+    try:
+        delays = tuple(float(item) for item in raw)
+    except ValueError:
+        raise ConfigError(f"setting {name} must be comma-separated seconds, not {','.join(raw)!r}") from None
+    if not delays or any(delay <= 0 for delay in delays) or list(delays) != sorted(delays):
+        raise ConfigError(f"setting {name} must be positive seconds in growing order")
+    attempts = env.int("IAM_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS", 8)
+    if attempts < 1:
+        raise ConfigError("setting IAM_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS must be at least 1")
+    return {
+        "BACKCHANNEL_LOGOUT_MAX_ATTEMPTS": attempts,
+        "BACKCHANNEL_LOGOUT_RETRY_DELAYS": delays,
+        "BACKCHANNEL_LOGOUT_CONNECT_TIMEOUT": env.float("IAM_BACKCHANNEL_LOGOUT_CONNECT_TIMEOUT", 3.0),
+        "BACKCHANNEL_LOGOUT_READ_TIMEOUT": env.float("IAM_BACKCHANNEL_LOGOUT_READ_TIMEOUT", 5.0),
+        "BACKCHANNEL_LOGOUT_CONCURRENCY": max(1, env.int("IAM_BACKCHANNEL_LOGOUT_CONCURRENCY", 8)),
+        "BACKCHANNEL_LOGOUT_RETENTION_HOURS": env.float("IAM_BACKCHANNEL_LOGOUT_RETENTION_HOURS", 168.0),
+        "WORKER_METRICS_PORT": env.int("IAM_WORKER_METRICS_PORT", 0),  # 0: off
+    }
+
+
+# The partner services registered by demo data (make run): IAM_PARTNER_CLIENT_SECRET_<ID>, ID the client id
+# in capitals with "_" for "-" (e.g. IAM_PARTNER_CLIENT_SECRET_GOVERNANCE_FORMAZIONE).
+PARTNER_CLIENT_IDS = ("pagoinrete", "iscrizioni", "governance-formazione", "assistenti-lingua")
+
+
+def _demo_client_settings(env: Env) -> dict[str, Any]:
+    """Like IAM_PORTAL_CLIENT_SECRET: a development default in dev/test; in production a client whose secret
+    is not set is not registered by demo data (production registers clients with the ops API or command)."""
+
+    def client_secret(name: str, dev_default: str) -> Secret | None:
+        if env.is_production and not env.environ.get(name):
+            return None
+        return env.secret(name, dev_default=dev_default)
+
+    return {
+        "PARTNER_CLIENT_SECRETS": {
+            client_id: client_secret(
+                "IAM_PARTNER_CLIENT_SECRET_" + client_id.upper().replace("-", "_"),
+                f"dev-only-{client_id}-client-secret",
+            )
+            for client_id in PARTNER_CLIENT_IDS
+        },
+        # The service client of the ops and service-to-service examples (grant client_credentials).
+        "OPS_CLIENT_SECRET": client_secret("IAM_OPS_CLIENT_SECRET", "dev-only-polis-ops-client-secret"),
+        # Where the "Pago in rete (demo)" app of examples/ runs (its redirect URIs).
+        "PAGOINRETE_DEMO_URL": env.str(
+            "IAM_PAGOINRETE_DEMO_URL", "" if env.is_production else "http://localhost:8090"
+        ).rstrip("/")
+        or None,
     }
 
 

@@ -1,8 +1,11 @@
-"""The ops API guard: `/api/iam/v1/ops/...` requires `Authorization: Bearer <IAM_OPS_TOKEN>`.
+"""The ops API guard: `/api/iam/v1/ops/...` requires `Authorization: Bearer <token>`, where the token is
 
-A shared static token until issue 5 brings JWT verification; compared in constant time so that the
-answer's timing tells nothing about how much of a guess was right. Every area's ops view uses this one
-decorator: `from iam.ops import ops_required`.
+- an access token IAM issued for its own API (audience urn:polis:iam, scope `iam`) to a service client
+  with the `ops` role, by client credentials (issue 5): the audit trail then names that client; or
+- the static IAM_OPS_TOKEN (break-glass, and for tools that cannot do OAuth), compared in constant time so
+  that the answer's timing tells nothing about how much of a guess was right.
+
+Every area's ops view uses this one decorator: `from iam.ops import ops_required`.
 """
 
 from __future__ import annotations
@@ -14,18 +17,24 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 from polis.config import Secret
-from polis.errors import Unauthorized
+from polis.errors import Forbidden, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 SETTING = "OPS_TOKEN"
-# Who the audit trail names for an ops call until ops tokens carry an identity (issue 5).
+# Who the audit trail names for an ops call made with the static token (a client's token names the client).
 OPS_ACTOR = "ops:token"
+OPS_ROLE = "ops"
 
 
 class OpsTokenRequired(Unauthorized):
     code = "ops_token_required"
-    message = "This operation requires the ops token (Authorization: Bearer <token>)."
+    message = "This operation requires an ops token (Authorization: Bearer <token>)."
+
+
+class OpsRoleRequired(Forbidden):
+    code = "ops_role_required"
+    message = "This token is valid but not an ops token: it needs the ops role and the iam scope."
 
 
 def _presented_token() -> str | None:
@@ -51,9 +60,11 @@ def ops_required(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not token_matches(current_app.config.get(SETTING), _presented_token()):
-            raise OpsTokenRequired()
-        g.ops_actor = OPS_ACTOR
+        presented = _presented_token()
+        if token_matches(current_app.config.get(SETTING), presented):
+            g.ops_actor = OPS_ACTOR
+            return view(*args, **kwargs)
+        g.ops_actor = _ops_client(presented)
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -62,3 +73,16 @@ def ops_required(view: F) -> F:
 def ops_actor() -> str:
     """The actor name of the current ops call, for the audit trail."""
     return str(g.get("ops_actor", OPS_ACTOR))
+
+
+def _ops_client(presented: str | None) -> str:
+    """The actor of an ops call made with an access token of IAM's provider, or the refusal."""
+    from iam.oidc import provider
+
+    record = provider.verify_access_token(presented) if presented else None
+    if record is None:
+        raise OpsTokenRequired()
+    roles = record.claims.get("roles") or []
+    if record.user is not None or OPS_ROLE not in roles or not provider.is_for_api(record, "iam"):
+        raise OpsRoleRequired()
+    return f"client:{record.client_id}"

@@ -1,20 +1,34 @@
-"""The IAM worker (`python -m iam.worker`): publishes IAM's outbox to RabbitMQ."""
+"""The IAM worker (`python -m iam.worker`): publishes IAM's outbox to RabbitMQ and delivers the
+back-channel logout tokens owed to clients (iam.oidc.backchannel); rotates the token signing keys when
+due (iam.oidc.key_admin)."""
 
 from __future__ import annotations
 
 import sys
 
 from polis.service import relay_loop, run_worker
+from prometheus_client import start_http_server
 
 from iam.config import load_settings
 from iam.extensions import db
 from iam.models import outbox
+from iam.oidc.backchannel import delivery_loop
+from iam.oidc.key_admin import rotation_loop
 
 
 def main() -> int:
     settings = load_settings()
+    if settings["WORKER_METRICS_PORT"]:
+        # The worker's counters (back-channel logouts by outcome) are scraped here.
+        start_http_server(settings["WORKER_METRICS_PORT"], addr="127.0.0.1")
     return run_worker(
-        settings, db, lambda: [relay_loop(db=db, table=outbox, broker_url=settings["BROKER_URL"])]
+        settings,
+        db,
+        lambda: [
+            relay_loop(db=db, table=outbox, broker_url=settings["BROKER_URL"]),
+            delivery_loop(db=db, settings=settings),
+            rotation_loop(settings, db),  # scheduled signing-key rotation
+        ],
     )
 
 

@@ -10,13 +10,16 @@ from polis.service import create_service_app
 
 from istanze.config import SERVICE, load_settings
 from istanze.extensions import db
+from istanze.permissions import PERMISSIONS
 
 __version__ = "0.1.0"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """The istanze web application: the platform only, until its first area (procedures) lands."""
-    return create_service_app(__name__, settings=load_settings(config), version=__version__, db=db)
+    """The istanze web application: the platform and token verification (GET /me) for now."""
+    return create_service_app(
+        __name__, settings=load_settings(config), version=__version__, db=db, permissions=PERMISSIONS
+    )
 
 
 __all__ = ["SERVICE", "create_app"]

@@ -12,12 +12,26 @@ from istanze import create_app
 from istanze.extensions import db
 from istanze.models import all_metadata
 from polis.testing import free_port
+from polis.testing.tokens import TestIssuer
+
+
+@pytest.fixture(scope="session")
+def issuer() -> TestIssuer:
+    """IAM's part in these tests: it signs the access tokens, and its JWKS is handed to the app."""
+    return TestIssuer()
 
 
 @pytest.fixture
-def client(database_url: str) -> Iterator[FlaskClient]:
+def client(database_url: str, issuer: TestIssuer) -> Iterator[FlaskClient]:
     """A client of the istanze app on an empty database; the broker points at a closed port."""
-    app = create_app({"DATABASE_URL": database_url, "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F"})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F",
+            "TOKEN_ISSUER": issuer.issuer,
+            "TOKEN_JWKS": issuer.jwks(),
+        }
+    )
     all_metadata().create_all(db.engine)
     yield app.test_client()
     db.dispose()

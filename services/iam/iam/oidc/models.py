@@ -1,4 +1,5 @@
-"""Tables of the OpenID Connect provider: clients, signing keys, codes, access tokens, SSO sessions."""
+"""Tables of the OpenID Connect provider: clients, signing keys, codes, tokens, SSO sessions, consents and
+back-channel logout deliveries."""
 
 from __future__ import annotations
 
@@ -8,38 +9,62 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from iam.accounts import models as _accounts  # noqa: F401 - the accounts table their foreign keys name
 from iam.models import Base
 
 
 class OidcClient(Base):
-    """A registered relying party (issue 3: the portal; issue 5 adds the partner services and an ops API)."""
+    """A registered relying party: the portal, the partner services, service-to-service callers."""
 
     __tablename__ = "oidc_clients"
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    # argon2 hash; null for a public client (issue 5), which must then use PKCE.
+    # A hash of the secret (clients.hash_client_secret); null for a public client, which must use PKCE.
     secret_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # After a rotation the previous secret keeps working until previous_secret_expires_at (a grace period
+    # for the partner to deploy the new one); secret_rotated_at says when the current one was set.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)  # compared exactly
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     trusted: Mapped[bool] = mapped_column(Boolean, default=True)  # first party: no consent screen
+    # Lifetimes in seconds: an access token; one refresh token (each use rotates it); a refresh family,
+    # counted from the login that started it (rotation never extends it).
+    access_token_ttl: Mapped[int] = mapped_column(Integer, default=900)
+    refresh_token_ttl: Mapped[int] = mapped_column(Integer, default=8 * 3600)
+    refresh_family_ttl: Mapped[int] = mapped_column(Integer, default=30 * 24 * 3600)
+    id_token_alg: Mapped[str] = mapped_column(String(16), default="ES256")  # ES256 or RS256
+    # The resource servers (`aud` of the JWT access tokens), e.g. "urn:polis:istanze".
+    audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Roles carried by client-credentials tokens (a service acting for itself), e.g. ["ops"].
+    service_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # OpenID Connect Back-Channel Logout 1.0: where IAM posts a logout token when a session ends.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SigningKey(Base):
-    """An ID token signing key. Issue 5 adds rotation (not_before/retire_after) and encryption at rest."""
+    """A token signing key (ES256 or RS256) through its life: published in the JWKS from created_at, signs
+    from signs_from (later, so every verifier has seen it first), stops signing at retired_at (when its
+    successor starts), and leaves the JWKS at published_until (once the last token it signed expired)."""
 
     __tablename__ = "oidc_signing_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(16))
-    # The private JWK as JSON. Seam for issue 5: keys.py seals/unseals it; today it is stored as is.
+    # The private JWK, encrypted with the key-encryption key (keys.py seals and unseals it).
     private_jwk: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signs_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuthorizationCode(Base):
@@ -62,17 +87,40 @@ class AuthorizationCode(Base):
 
 
 class AccessToken(Base):
-    """An opaque bearer token for /oidc/userinfo, stored hashed; ends with the account's credentials."""
+    """A JWT access token IAM issued (RFC 9068), by its `jti`: what revocation, introspection and userinfo
+    check beyond the signature. Ends with the account's credentials, its refresh family, or a revocation."""
 
     __tablename__ = "oidc_access_tokens"
 
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("oidc_clients.client_id"))
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
-    credentials_version: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
+    credentials_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    refresh_family_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
     scope: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RefreshToken(Base):
+    """A refresh token, stored hashed. Each use rotates it: the used one is marked, a new one of the same
+    family is issued; presenting a used one again revokes the whole family (OAuth 2.0 Security BCP 4.14)."""
+
+    __tablename__ = "oidc_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oidc_clients.client_id"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    sso_session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
+    credentials_version: Mapped[int] = mapped_column(Integer)
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    family_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -103,3 +151,42 @@ class LoginThrottle(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SessionClient(Base):
+    """A client that received tokens in an SSO session: who gets a back-channel logout when it ends."""
+
+    __tablename__ = "oidc_session_clients"
+
+    sso_session_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oidc_clients.client_id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Consent(Base):
+    """The scopes an account granted to a client that is not first party (asked once, until widened)."""
+
+    __tablename__ = "oidc_consents"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oidc_clients.client_id"), primary_key=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LogoutDelivery(Base):
+    """A back-channel logout token owed to a client, written in the transaction that ended the session and
+    delivered by IAM's worker with retries (an outbox of HTTP calls: a session end is never forgotten)."""
+
+    __tablename__ = "oidc_logout_deliveries"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oidc_clients.client_id"))
+    sso_session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    abandoned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)

@@ -1,41 +1,66 @@
-"""The OpenID Connect provider on Authlib's Flask server: authorization code + PKCE (S256), ID tokens ES256.
+"""The OpenID Connect provider on Authlib's Flask server.
 
-Issue 5 grows it: refresh and client-credentials grants register here (`build_server`), keys rotate in
-keys.py, clients get an ops API in clients.py; nothing in the endpoints has to change for that.
+Grants: authorization code with PKCE (S256, required of every client), refresh token (rotated at each use,
+a reused one revokes its family), client credentials (service to service). Tokens: JWT access tokens
+(RFC 9068, `typ: at+jwt`) and ID tokens, signed by keys.py (ES256, or RS256 for a client that asks);
+revocation (RFC 7009) and introspection (RFC 7662). Access tokens of end users are also recorded by `jti`,
+so that revocation, a refresh family's end and a credentials change (password change or reset, disable,
+revocation) end them for userinfo and introspection at once; resource servers see them end at expiry.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import secrets
+import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
-from authlib.oauth2.rfc6749 import InvalidRequestError, TokenMixin, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    TokenMixin,
+    grants,
+    scope_to_list,
+)
 from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.models import AuthorizationCodeMixin
-from flask import Flask, current_app
-from sqlalchemy import Table, delete, insert
+from flask import Flask, current_app, g
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from iam.accounts.models import Account, AccountState
 from iam.extensions import db
 from iam.oidc import clients, keys
-from iam.oidc.models import AccessToken, AuthorizationCode
+from iam.oidc.models import AccessToken, AuthorizationCode, RefreshToken, SessionClient
 from iam.oidc.sessions import as_utc
 
 SERVER = "iam.oidc_server"
 CODE_TTL = timedelta(minutes=2)
-ACCESS_TOKEN_TTL = 900
+ACCESS_TOKEN_TTL = 900  # the default of a client's access_token_ttl
 ID_TOKEN_TTL = 300
 ALG = keys.ALG
+ALGORITHMS = list(clients.ID_TOKEN_ALGORITHMS)
 USABLE_STATES = (AccountState.ACTIVE.value,)
+FISCAL_NUMBER_CLAIM = "https://attributes.eid.gov.it/fiscal_number"
+INTROSPECTION_ROLE = "introspection"  # a client with this service role may introspect any token
+MAX_TOKEN_LENGTH = 4096
 
 
 def sha256(value: str) -> str:
@@ -58,6 +83,8 @@ class User:
     email_verified: bool
     language: str
     credentials_version: int
+    codice_fiscale: str | None = None
+    roles: tuple[str, ...] = ()
     sso_session_id: uuid.UUID | None = None
     auth_time: int | None = None  # when the user typed the password (the SSO session's start)
 
@@ -75,6 +102,8 @@ class User:
             email_verified=verified,
             language=account.language,
             credentials_version=account.credentials_version,
+            codice_fiscale=account.codice_fiscale,
+            roles=tuple(account.roles or ()),
             sso_session_id=sso_session_id,
             auth_time=auth_time,
         )
@@ -84,11 +113,13 @@ class User:
 
     @property
     def subject(self) -> str:
-        # Stable and opaque: the account id never changes, unlike a username (issue 5 may make it pairwise).
+        # Stable and opaque: the account id never changes, unlike a username or an email address.
         return str(self.account_id)
 
     def claims(self, scope: str) -> UserInfo:
-        return UserInfo(
+        """The claims this scope releases: profile, email, and the codice fiscale under `fiscal_number`
+        with the claim name SPID/CIE relying parties already read."""
+        info = UserInfo(
             sub=self.subject,
             preferred_username=self.username,
             given_name=self.first_name,
@@ -98,14 +129,19 @@ class User:
             email=self.email,
             email_verified=self.email_verified,
         ).filter(scope)
+        if self.codice_fiscale and "fiscal_number" in scope_to_list(scope or ""):
+            info[FISCAL_NUMBER_CLAIM] = self.codice_fiscale
+        return info
 
 
-def load_user(account_id: uuid.UUID, sso_session_id: uuid.UUID | None = None) -> User | None:
+def load_user(
+    account_id: uuid.UUID, sso_session_id: uuid.UUID | None = None, auth_time: int | None = None
+) -> User | None:
     with db.transaction() as session:
         account = session.get(Account, account_id)
         if account is None or account.state not in USABLE_STATES:
             return None
-        return User.of(account, sso_session_id)
+        return User.of(account, sso_session_id, auth_time)
 
 
 @dataclass(frozen=True)
@@ -141,16 +177,28 @@ class Code(AuthorizationCodeMixin):
 
 
 def new_token() -> str:
-    """A code or access token: 256 bits from the CSPRNG in one call (Authlib's default draws each of its 48
-    characters with its own SystemRandom.choice, about a hundred urandom calls per login)."""
+    """A code or refresh token: 256 bits from the CSPRNG in one call (Authlib's default draws each of its
+    48 characters with its own SystemRandom.choice, about a hundred urandom calls per token)."""
     return secrets.token_urlsafe(32)
 
 
-def _access_token(*_args: Any, **_kwargs: Any) -> str:
-    return new_token()
+class ClientScopes:
+    """A grant may ask only for scopes the server supports *and* the client is allowed: anything beyond is
+    refused with invalid_scope (never silently narrowed), so a misconfigured client finds out at once."""
+
+    request: Any
+    server: Any
+
+    def validate_requested_scope(self) -> None:
+        scope = self.request.payload.scope
+        client = self.request.client
+        if scope and client is not None:
+            requested = set(scope_to_list(scope))
+            if not requested <= set(clients.SUPPORTED_SCOPES) or not requested <= set(client.scopes):
+                raise InvalidScopeError(state=self.request.payload.state)
 
 
-class CodeGrant(grants.AuthorizationCodeGrant):
+class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def generate_authorization_code(self) -> str:
@@ -160,11 +208,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         user: User = request.user
         data = request.payload.data
         now = datetime.now(UTC)
-        with db.transaction() as session:  # a plain INSERT: no ORM unit of work for one new row
+        client_id = request.client.get_client_id()
+        with db.transaction() as session:  # plain INSERTs: no ORM unit of work for new rows
             session.execute(
                 insert(_table(AuthorizationCode)).values(
                     code_hash=sha256(code),
-                    client_id=request.client.get_client_id(),
+                    client_id=client_id,
                     account_id=user.account_id,
                     sso_session_id=user.sso_session_id,
                     redirect_uri=request.payload.redirect_uri,
@@ -177,6 +226,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                     expires_at=now + CODE_TTL,
                 )
             )
+            if user.sso_session_id is not None:  # who gets a back-channel logout when this session ends
+                session.execute(
+                    _insert_ignoring_duplicate(SessionClient).values(
+                        sso_session_id=user.sso_session_id, client_id=client_id, created_at=now
+                    )
+                )
 
     def query_authorization_code(self, code: str, client: Any) -> Code | None:
         # Taken and deleted in one statement: a code works once even when two requests race (RFC 6749 4.1.2).
@@ -193,7 +248,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             # The account in the same transaction (one round trip less than authenticate_user's own).
             account = session.get(Account, row.account_id)
             user = (
-                User.of(account, row.sso_session_id)
+                User.of(account, row.sso_session_id, row.auth_time)
                 if account is not None and account.state in USABLE_STATES
                 else None
             )
@@ -242,13 +297,17 @@ class IdToken(OpenIDCode):
         return False  # the nonce protects the client, which checks it against its own session
 
     def get_client_algorithm(self, client: Any) -> str:
-        return ALG
-
-    def resolve_client_private_key(self, client: Any) -> Any:
-        return keys.active_key(db)[1]
+        return str(client.id_token_alg)
 
     def get_encode_header(self, client: Any) -> dict[str, str]:
-        return {"alg": ALG, "kid": keys.active_key(db)[0], "typ": "JWT"}
+        # Authlib asks for the header, then for the key: both from one lookup, so that a key switch
+        # between the two calls cannot pair one key's kid with another key's signature.
+        kid, key = keys.active_key(db, client.id_token_alg)
+        g.iam_id_token_key = key
+        return {"alg": client.id_token_alg, "kid": kid, "typ": "JWT"}
+
+    def resolve_client_private_key(self, client: Any) -> Any:
+        return g.pop("iam_id_token_key", None) or keys.active_key(db, client.id_token_alg)[1]
 
     def get_client_claims(self, client: Any) -> dict[str, Any]:
         now = int(time.time())
@@ -257,14 +316,414 @@ class IdToken(OpenIDCode):
     def generate_user_info(self, user: User, scope: str) -> dict[str, Any]:
         claims: dict[str, Any] = dict(user.claims(scope))
         if user.sso_session_id is not None:
-            claims["sid"] = str(user.sso_session_id)  # for RP-initiated and (issue 5) back-channel logout
+            claims["sid"] = str(user.sso_session_id)  # for RP-initiated and back-channel logout
         return claims
 
 
-class Bearer(TokenMixin):
-    def __init__(self, row: AccessToken, client: clients.Client | None, user: User | None) -> None:
-        self.row, self.client, self.user = row, client, user
-        self.scope = row.scope
+# --- refresh tokens -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshRecord(TokenMixin):
+    """A refresh token row that is still good, read by the refresh grant (rotated in save_token)."""
+
+    token_hash: str
+    family_id: uuid.UUID
+    client_id: str
+    scope: str
+    auth_time: int
+    sso_session_id: uuid.UUID | None
+    family_expires_at: datetime
+    expires_at: datetime
+    issued_at: datetime
+    user: User
+
+    def check_client(self, client: Any) -> bool:
+        return bool(client.get_client_id() == self.client_id)
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.expires_at - self.issued_at).total_seconds())
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= datetime.now(UTC)
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+class RefreshGrant(ClientScopes, grants.RefreshTokenGrant):
+    """Refresh with rotation: each use returns a new refresh token of the same family and spends the old
+    one; a spent or revoked token presented again revokes the whole family (OAuth 2.0 Security BCP 4.14)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        if not refresh_token or len(refresh_token) > 200:
+            return None
+        now = datetime.now(UTC)
+        with db.transaction() as session:
+            found = session.execute(
+                select(RefreshToken, Account)
+                .join(Account, Account.id == RefreshToken.account_id)
+                .where(RefreshToken.token_hash == sha256(refresh_token))
+            ).first()
+        if found is None:
+            return None
+        row, account = found
+        if row.used_at is not None or row.revoked_at is not None:
+            if row.revoked_at is None or row.used_at is not None:
+                revoke_family(row.family_id, now=now)  # replay of a spent token: the family is compromised
+            return None
+        client = self.request.client
+        if client is not None and row.client_id != client.get_client_id():
+            return None  # Authlib answers invalid_grant; the token stays good for its own client
+        if as_utc(row.expires_at) <= now or as_utc(row.family_expires_at) <= now:
+            return None
+        if account.state not in USABLE_STATES or account.credentials_version != row.credentials_version:
+            return None  # a password change or reset, a disable or a revocation ended it
+        return RefreshRecord(
+            token_hash=row.token_hash,
+            family_id=row.family_id,
+            client_id=row.client_id,
+            scope=row.scope,
+            auth_time=row.auth_time,
+            sso_session_id=row.sso_session_id,
+            family_expires_at=as_utc(row.family_expires_at),
+            expires_at=as_utc(row.expires_at),
+            issued_at=as_utc(row.issued_at),
+            user=User.of(account, row.sso_session_id, row.auth_time),
+        )
+
+    def authenticate_user(self, refresh_token: RefreshRecord) -> User:
+        return refresh_token.user
+
+    def revoke_old_credential(self, refresh_token: RefreshRecord) -> None:
+        pass  # spent in save_token, in the transaction that stores its successor
+
+
+def revoke_family(family_id: uuid.UUID, *, now: datetime | None = None) -> None:
+    """End a refresh family: every refresh token of it, and the access tokens issued from it."""
+    now = now or datetime.now(UTC)
+    with db.transaction() as session:
+        session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        session.execute(
+            update(AccessToken)
+            .where(AccessToken.refresh_family_id == family_id, AccessToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+
+class ServiceGrant(ClientScopes, grants.ClientCredentialsGrant):
+    """Client credentials: a confidential service acting for itself (its service_roles as `roles`)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+# --- the tokens -----------------------------------------------------------------------------------------
+
+
+def _audiences(client: clients.Client, scopes: Iterable[str]) -> list[str]:
+    """The resource servers of a token: the client's audiences, an API's only when its scope is granted."""
+    granted = set(scopes)
+    prefix = clients.AUDIENCE_PREFIX
+    chosen = [a for a in client.audiences if not a.startswith(prefix) or a[len(prefix) :] in granted]
+    return chosen or [issuer()]
+
+
+def _default_service_scope(client: clients.Client) -> str:
+    return " ".join(s for s in client.scopes if s in clients.API_SCOPES)
+
+
+def generate_token(
+    grant_type: str,
+    client: clients.Client,
+    user: User | None = None,
+    scope: str | None = None,
+    expires_in: int | None = None,
+    include_refresh_token: bool = True,
+) -> dict[str, Any]:
+    """The token response: a JWT access token (RFC 9068), an opaque refresh token when the client may
+    refresh (end users only), and on refresh a fresh ID token (OpenID Connect Core 12.2)."""
+    if user is None and not scope:
+        scope = _default_service_scope(client)
+    scope = scope or ""
+    scopes = scope_to_list(scope)
+    now = int(time.time())
+    ttl = int(expires_in or client.access_token_ttl)
+    claims: dict[str, Any] = {
+        "iss": issuer(),
+        "aud": _audiences(client, scopes),
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": secrets.token_urlsafe(16),
+        "scope": scope,
+    }
+    if user is not None:
+        claims["sub"] = user.subject
+        claims["roles"] = ["user", *user.roles]
+        if user.auth_time is not None:
+            claims["auth_time"] = user.auth_time
+        if user.sso_session_id is not None:
+            claims["sid"] = str(user.sso_session_id)
+    else:
+        claims["sub"] = client.client_id
+        claims["roles"] = list(client.service_roles)
+    token: dict[str, Any] = {
+        "token_type": "Bearer",
+        "access_token": keys.sign(db, claims, typ="at+jwt"),
+        "expires_in": ttl,
+        "scope": scope,
+    }
+    if include_refresh_token and user is not None and client.check_grant_type("refresh_token"):
+        token["refresh_token"] = new_token()
+    if grant_type == "refresh_token" and user is not None and "openid" in scopes:
+        token["id_token"] = _refreshed_id_token(client, user, scope, now)
+    return token
+
+
+def _refreshed_id_token(client: clients.Client, user: User, scope: str, now: int) -> str:
+    claims: dict[str, Any] = dict(user.claims(scope))
+    claims.update({"iss": issuer(), "aud": [client.client_id], "iat": now, "exp": now + ID_TOKEN_TTL})
+    if user.auth_time is not None:
+        claims["auth_time"] = user.auth_time
+    if user.sso_session_id is not None:
+        claims["sid"] = str(user.sso_session_id)
+    return keys.sign(db, claims, alg=client.id_token_alg, typ="JWT")
+
+
+def unverified_claims(compact: str) -> dict[str, Any]:
+    """The payload of a JWS this process just signed (no verification: for bookkeeping only)."""
+    payload = compact.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+def save_token(token: dict[str, Any], request: Any) -> None:
+    """Record what was issued, in one transaction: the access token's jti (end users' tokens), and the
+    refresh token — spending the one it replaces, so that two racing refreshes cannot both succeed."""
+    user: User | None = request.user
+    client: clients.Client = request.client
+    if user is None:
+        return  # client credentials: nothing to record (a revocation adds a deny row)
+    now = datetime.now(UTC)
+    claims = unverified_claims(token["access_token"])
+    previous: RefreshRecord | None = getattr(request, "refresh_token", None)
+    new_refresh = token.get("refresh_token")
+    family_id = previous.family_id if previous is not None else (uuid.uuid4() if new_refresh else None)
+    with db.transaction() as session:
+        if previous is not None:
+            spent = session.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.token_hash == previous.token_hash,
+                    RefreshToken.used_at.is_(None),
+                    RefreshToken.revoked_at.is_(None),
+                )
+                .values(used_at=now)
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                raise _Replayed(previous.family_id)
+        session.execute(
+            insert(_table(AccessToken)).values(
+                jti=claims["jti"],
+                client_id=client.client_id,
+                account_id=user.account_id,
+                credentials_version=user.credentials_version,
+                refresh_family_id=family_id,
+                scope=token.get("scope", ""),
+                issued_at=now,
+                expires_at=now + timedelta(seconds=int(token["expires_in"])),
+            )
+        )
+        if new_refresh and family_id is not None:
+            family_expires_at = (
+                previous.family_expires_at
+                if previous is not None
+                else now + timedelta(seconds=client.refresh_family_ttl)
+            )
+            session.execute(
+                insert(_table(RefreshToken)).values(
+                    token_hash=sha256(new_refresh),
+                    family_id=family_id,
+                    client_id=client.client_id,
+                    account_id=user.account_id,
+                    sso_session_id=user.sso_session_id,
+                    credentials_version=user.credentials_version,
+                    scope=token.get("scope", ""),
+                    auth_time=user.auth_time or int(now.timestamp()),
+                    issued_at=now,
+                    expires_at=min(now + timedelta(seconds=client.refresh_token_ttl), family_expires_at),
+                    family_expires_at=family_expires_at,
+                )
+            )
+
+
+class _Replayed(InvalidGrantError):
+    """Two requests spent the same refresh token: the loser ends the family (see save_token)."""
+
+    def __init__(self, family_id: uuid.UUID) -> None:
+        revoke_family(family_id)
+        super().__init__()
+
+
+# --- verifying access tokens (userinfo, introspection, IAM's own API) --------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessRecord(TokenMixin):
+    """A verified, live access token: its claims, and the end user for a user's token."""
+
+    claims: dict[str, Any]
+    user: User | None
+    client: clients.Client | None
+
+    @property
+    def client_id(self) -> str:
+        return str(self.claims.get("client_id", ""))
+
+    @property
+    def scope(self) -> str:  # Authlib's userinfo endpoint reads the attribute
+        return self.get_scope()
+
+    def check_client(self, client: Any) -> bool:
+        return bool(client.get_client_id() == self.client_id)
+
+    def get_scope(self) -> str:
+        return str(self.claims.get("scope", ""))
+
+    def get_expires_in(self) -> int:
+        return int(self.claims["exp"]) - int(self.claims["iat"])
+
+    def is_expired(self) -> bool:
+        return int(self.claims["exp"]) <= time.time()
+
+    def is_revoked(self) -> bool:
+        return False  # verify_access_token returns live tokens only
+
+    def get_user(self) -> User | None:
+        return self.user
+
+    def get_client(self) -> clients.Client | None:
+        return self.client
+
+
+_key_set_lock = threading.Lock()
+_key_set: tuple[float, KeySet] | None = None
+KEY_SET_SECONDS = 30.0
+
+
+def _verification_keys(kid: str | None) -> KeySet:
+    """IAM's own published keys, cached briefly; an unknown kid reloads them (a key just rotated in)."""
+    global _key_set
+    cached = _key_set
+    fresh = cached is not None and time.monotonic() - cached[0] < KEY_SET_SECONDS
+    if cached is not None and fresh and (kid is None or any(key.kid == kid for key in cached[1].keys)):
+        return cached[1]
+    with _key_set_lock:
+        key_set = KeySet.import_key_set(keys.public_jwks(db))  # type: ignore[arg-type]
+        _key_set = (time.monotonic(), key_set)
+        return key_set
+
+
+def forget_cached() -> None:
+    global _key_set
+    _key_set = None
+
+
+def verify_access_token(token_string: str) -> AccessRecord | None:
+    """The access token if IAM issued it and it still stands: signature by a published key, `at+jwt`,
+    this issuer, not expired; a user's token also recorded, not revoked, and its account's credentials
+    unchanged. None otherwise (never an exception)."""
+    if not token_string or len(token_string) > MAX_TOKEN_LENGTH or token_string.count(".") != 2:
+        return None
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token_string.split(".")[0] + "=="))
+        if str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+            return None
+        token = jwt.decode(token_string, _verification_keys(header.get("kid")), algorithms=ALGORITHMS)
+    except (JoseError, ValueError, TypeError, UnicodeDecodeError):
+        return None
+    claims = dict(token.claims)
+    now = time.time()
+    if claims.get("iss") != issuer() or not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
+        return None
+    if not claims.get("jti") or not claims.get("client_id") or not claims.get("sub"):
+        return None
+    client = clients.find(db, str(claims["client_id"]))
+    if client is None:
+        return None
+    with db.transaction() as session:
+        found = session.execute(
+            select(AccessToken, Account)
+            .outerjoin(Account, Account.id == AccessToken.account_id)
+            .where(AccessToken.jti == str(claims["jti"]))
+        ).first()
+    if found is None:
+        # Only a service's own token (client credentials) is unrecorded; its sub is its client id.
+        if claims["sub"] != client.client_id:
+            return None
+        return AccessRecord(claims=claims, user=None, client=client)
+    row, account = found
+    if row.revoked_at is not None:
+        return None
+    if row.account_id is None:
+        return AccessRecord(claims=claims, user=None, client=client)
+    if (
+        account is None
+        or account.state not in USABLE_STATES
+        or account.credentials_version != row.credentials_version
+    ):
+        return None
+    user = User.of(account, _uuid_or_none(claims.get("sid")), claims.get("auth_time"))
+    return AccessRecord(claims=claims, user=user, client=client)
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def is_for_api(record: AccessRecord, api: str) -> bool:
+    """Whether a verified token was issued for this Polis API: its audience and its scope."""
+    audiences = record.claims.get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+    return clients.audience_of(api) in audiences and api in scope_to_list(record.get_scope())
+
+
+class BearerValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string: str) -> AccessRecord | None:
+        return verify_access_token(token_string)
+
+
+class UserInfoView(UserInfoEndpoint):
+    def get_issuer(self) -> str:
+        return issuer()
+
+    def generate_user_info(self, user: User, scope: str) -> UserInfo:
+        return user.claims(scope)
+
+    def resolve_private_key(self) -> Any:
+        return keys.active_key(db)[1]
+
+
+# --- revocation (RFC 7009) and introspection (RFC 7662) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshRow(TokenMixin):
+    """A refresh token as revocation and introspection see it (live or not)."""
+
+    row: RefreshToken
 
     def check_client(self, client: Any) -> bool:
         return bool(client.get_client_id() == self.row.client_id)
@@ -279,73 +738,112 @@ class Bearer(TokenMixin):
         return as_utc(self.row.expires_at) <= datetime.now(UTC)
 
     def is_revoked(self) -> bool:
-        # Ended by revocation, or by the account's credentials moving on (password change, revocation).
-        return (
-            self.row.revoked_at is not None
-            or self.user is None
-            or self.user.credentials_version != self.row.credentials_version
-        )
-
-    def get_user(self) -> User | None:
-        return self.user
-
-    def get_client(self) -> clients.Client | None:
-        return self.client
+        return self.row.revoked_at is not None or self.row.used_at is not None
 
 
-class BearerValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> Bearer | None:
-        if not token_string or len(token_string) > 200:
-            return None
+def _find_token(token_string: str, hint: str | None) -> AccessRecord | RefreshRow | None:
+    if not token_string or len(token_string) > MAX_TOKEN_LENGTH:
+        return None
+    if token_string.count(".") == 2:  # whatever the hint says (RFC 7009 2.1: it only speeds up the lookup)
+        return verify_access_token(token_string)
+    with db.transaction() as session:
+        row = session.get(RefreshToken, sha256(token_string))
+    return RefreshRow(row) if row is not None else None
+
+
+class Revocation(RevocationEndpoint):
+    """Revoking a refresh token ends its family and the access tokens issued from it; revoking an access
+    token ends that token (a service's token gets a deny row). Unknown tokens: 200, as RFC 7009 says."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> AccessRecord | RefreshRow | None:
+        return _find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: AccessRecord | RefreshRow, request: Any) -> None:
+        now = datetime.now(UTC)
+        if isinstance(token, RefreshRow):
+            revoke_family(token.row.family_id, now=now)
+            return
+        claims = token.claims
         with db.transaction() as session:
-            row = session.get(AccessToken, sha256(token_string))
-        if row is None:
-            return None
-        return Bearer(row, clients.find(db, row.client_id), load_user(row.account_id))
+            done = session.execute(
+                update(AccessToken).where(AccessToken.jti == str(claims["jti"])).values(revoked_at=now)
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                session.execute(
+                    insert(_table(AccessToken)).values(
+                        jti=str(claims["jti"]),
+                        client_id=token.client_id,
+                        scope=token.get_scope(),
+                        issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
+                        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                        revoked_at=now,
+                    )
+                )
 
 
-class UserInfoView(UserInfoEndpoint):
-    def get_issuer(self) -> str:
-        return issuer()
+class Introspection(IntrospectionEndpoint):
+    """A client may introspect the tokens issued to it; a client with the `introspection` service role
+    (a resource server of a partner) any token."""
 
-    def generate_user_info(self, user: User, scope: str) -> UserInfo:
-        return user.claims(scope)
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
-    def resolve_private_key(self) -> Any:
-        return keys.active_key(db)[1]
+    def query_token(self, token_string: str, token_type_hint: str | None) -> AccessRecord | RefreshRow | None:
+        return _find_token(token_string, token_type_hint)
+
+    def check_permission(self, token: Any, client: Any, request: Any) -> bool:
+        return bool(token.check_client(client) or INTROSPECTION_ROLE in client.service_roles)
+
+    def introspect_token(self, token: AccessRecord | RefreshRow) -> dict[str, Any]:
+        if isinstance(token, RefreshRow):
+            row = token.row
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "client_id": row.client_id,
+                "scope": row.scope,
+                "sub": str(row.account_id),
+                "iss": issuer(),
+                "iat": int(as_utc(row.issued_at).timestamp()),
+                "exp": int(as_utc(row.expires_at).timestamp()),
+            }
+        claims = token.claims
+        payload: dict[str, Any] = {
+            key: claims[key] for key in ("sub", "aud", "iss", "exp", "iat", "jti", "scope") if key in claims
+        }
+        payload.update({"active": True, "token_type": "Bearer", "client_id": token.client_id})
+        if token.user is not None and token.user.username:
+            payload["username"] = token.user.username
+        return payload
+
+    def create_introspection_payload(self, token: Any) -> dict[str, Any]:
+        if token is None or token.is_expired() or token.is_revoked():
+            return {"active": False}
+        return self.introspect_token(token)
+
+
+# --- the server ------------------------------------------------------------------------------------------
 
 
 def query_client(client_id: str) -> clients.Client | None:
     return clients.find(db, client_id)
 
 
-def save_token(token: dict[str, Any], request: Any) -> None:
-    user: User = request.user
-    now = datetime.now(UTC)
-    with db.transaction() as session:  # a plain INSERT: no ORM unit of work for one new row
-        session.execute(
-            insert(_table(AccessToken)).values(
-                token_hash=sha256(token["access_token"]),
-                client_id=request.client.get_client_id(),
-                account_id=user.account_id,
-                credentials_version=user.credentials_version,
-                scope=token.get("scope", ""),
-                issued_at=now,
-                expires_at=now + timedelta(seconds=int(token.get("expires_in", ACCESS_TOKEN_TTL))),
-            )
-        )
-
-
 def build_server(app: Flask) -> AuthorizationServer:
-    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": ACCESS_TOKEN_TTL})
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(clients.SUPPORTED_SCOPES))
-    app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", _access_token)
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_token_generator("default", generate_token)
     server.register_grant(CodeGrant, [S256Challenge(required=True), IdToken(require_nonce=False)])
+    server.register_grant(RefreshGrant)
+    server.register_grant(ServiceGrant)
     protector = ResourceProtector()
     protector.register_token_validator(BearerValidator())
     server.register_endpoint(UserInfoView(resource_protector=protector))
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
     app.extensions[SERVER] = server
+    forget_cached()
     return server
 
 
@@ -354,7 +852,9 @@ def server() -> AuthorizationServer:
 
 
 def discovery() -> dict[str, Any]:
+    """The provider metadata: exactly what is supported, nothing more."""
     base = issuer()
+    secret_methods = ["client_secret_basic", "client_secret_post"]
     return {
         "issuer": base,
         "authorization_endpoint": f"{base}/oidc/authorize",
@@ -362,14 +862,20 @@ def discovery() -> dict[str, Any]:
         "userinfo_endpoint": f"{base}/oidc/userinfo",
         "jwks_uri": f"{base}/oidc/jwks",
         "end_session_endpoint": f"{base}/oidc/logout",
+        "revocation_endpoint": f"{base}/oidc/revoke",
+        "introspection_endpoint": f"{base}/oidc/introspect",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(clients.SUPPORTED_GRANTS),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ALG],
+        "id_token_signing_alg_values_supported": list(clients.ID_TOKEN_ALGORITHMS),
+        "userinfo_signing_alg_values_supported": [],
         "scopes_supported": list(clients.SUPPORTED_SCOPES),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [*secret_methods, "none"],
+        "revocation_endpoint_auth_methods_supported": [*secret_methods, "none"],
+        "introspection_endpoint_auth_methods_supported": secret_methods,
         "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": [
             "sub",
             "iss",
@@ -387,36 +893,39 @@ def discovery() -> dict[str, Any]:
             "locale",
             "email",
             "email_verified",
+            FISCAL_NUMBER_CLAIM,
         ],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 
 def decode_id_token_hint(hint: str) -> dict[str, Any] | None:
     """The claims of an ID token this provider signed (expired ones too: logout accepts them), else None."""
-    from joserfc import jwt
-    from joserfc.errors import JoseError
-    from joserfc.jwk import KeySet
-
-    if not hint or len(hint) > 4096:
+    if not hint or len(hint) > MAX_TOKEN_LENGTH:
         return None
     try:
-        key_set = KeySet.import_key_set(keys.public_jwks(db))  # type: ignore[arg-type]
-        token = jwt.decode(hint, key_set, algorithms=[ALG])
+        token = jwt.decode(hint, _verification_keys(None), algorithms=ALGORITHMS)
     except (JoseError, ValueError):
         return None
     claims = dict(token.claims)
     return claims if claims.get("iss") == issuer() else None
 
 
-__all__ = ["User", "build_server", "decode_id_token_hint", "discovery", "server"]
+__all__ = ["User", "build_server", "decode_id_token_hint", "discovery", "server", "verify_access_token"]
 
 
 def _table(model: type[Any]) -> Table:
     """A model's table, typed as one (the declarative attribute is typed as any FromClause)."""
     table: Table = model.__table__
     return table
+
+
+def _insert_ignoring_duplicate(model: type[Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the dialect of the database."""
+    dialect = postgresql if not db.is_sqlite else sqlite
+    return dialect.insert(_table(model)).on_conflict_do_nothing()

@@ -5,6 +5,12 @@ session. A session ends at its idle timeout, at its absolute timeout, on logout,
 account's `credentials_version` moves on (password change or reset, revocation: bump it to end every
 session of an account). Areas that change a password for a signed-in user and want to keep *this* browser
 signed in call `start_session` in the same transaction after the bump, then `set_cookie` on the response.
+
+Ending a session ends what was issued in it, in the caller's transaction (issue 5 item 4): `end_session`
+(logout) revokes the refresh token families of that session and their access tokens; `end_all_sessions`
+(to be called in the same transaction as every credentials_version bump, disable or revocation) revokes
+every refresh and access token of the account. Both owe a back-channel logout to every client of the
+ended sessions that registered a URI for it (backchannel.schedule; IAM's worker delivers them).
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from urllib.parse import urlencode
 
 from flask import current_app, g, redirect, request
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from iam.accounts.models import Account, AccountState
 from iam.audit.service import Origin
 from iam.extensions import db
-from iam.oidc.models import SsoSession
+from iam.oidc import backchannel
+from iam.oidc.models import AccessToken, RefreshToken, SsoSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R", bound=BaseResponse)
@@ -96,19 +103,71 @@ def start_session(
 
 
 def end_session(session: Session, *, token: str, now: datetime | None = None) -> SsoSession | None:
-    """End the session of this cookie token (logout); returns it, or None when there was none."""
-    row = session.execute(select(SsoSession).where(SsoSession.token_hash == hash_token(token))).scalar()
+    """End the session of this cookie token (logout) with its tokens, and owe its clients a back-channel
+    logout; returns it, or None when there was none. Ending an ended session again does nothing."""
+    now = now or datetime.now(UTC)
+    row = session.execute(
+        select(SsoSession).where(SsoSession.token_hash == hash_token(token)).with_for_update()
+    ).scalar()
     if row is not None and row.ended_at is None:
-        row.ended_at = now or datetime.now(UTC)
+        row.ended_at = now
+        _revoke_session_tokens(session, sso_session_id=row.id, now=now)
+        backchannel.schedule(session, account_id=row.account_id, sso_session_ids=[row.id], now=now)
     return row
 
 
 def end_all_sessions(session: Session, *, account_id: uuid.UUID, now: datetime | None = None) -> None:
-    """End every open session of an account (bumping credentials_version does it implicitly, too)."""
+    """End every session and token of an account, and owe a back-channel logout to the clients of every
+    session still standing: call it in the transaction that bumps credentials_version, disables or revokes
+    the account (the bump alone already stops them at their next use; this tells the clients now)."""
+    now = now or datetime.now(UTC)
+    # Not ended and not past the absolute timeout: an idle session is included, since the clients it
+    # signed in may still be running sessions of their own.
+    standing = list(
+        session.scalars(
+            select(SsoSession.id).where(
+                SsoSession.account_id == account_id,
+                SsoSession.ended_at.is_(None),
+                SsoSession.expires_at > now,
+            )
+        )
+    )
     session.execute(
         update(SsoSession)
         .where(SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))
-        .values(ended_at=now or datetime.now(UTC))
+        .values(ended_at=now)
+    )
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.execute(
+        update(AccessToken)
+        .where(
+            AccessToken.account_id == account_id,
+            AccessToken.revoked_at.is_(None),
+            AccessToken.expires_at > now,
+        )
+        .values(revoked_at=now)
+    )
+    backchannel.schedule(session, account_id=account_id, sso_session_ids=standing, now=now)
+
+
+def _revoke_session_tokens(session: Session, *, sso_session_id: uuid.UUID, now: datetime) -> None:
+    """Revoke the refresh token families begun in this SSO session, and the access tokens of those
+    families (an access token carries its family, not its session)."""
+    begun = aliased(RefreshToken)  # its own name: a subquery on the updated table must not correlate to it
+    families = select(begun.family_id).where(begun.sso_session_id == sso_session_id)
+    session.execute(
+        update(AccessToken)
+        .where(AccessToken.refresh_family_id.in_(families), AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id.in_(families), RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
     )
 
 

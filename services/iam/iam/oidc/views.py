@@ -3,13 +3,16 @@ service functions in login.py, provider.py and sessions.py."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext
 from polis.errors import NotFound
@@ -18,9 +21,11 @@ from polis.web import api_doc
 from iam.accounts.models import AccountState
 from iam.audit.origin import current_origin
 from iam.extensions import db
-from iam.oidc import clients, keys, login, provider, sessions
+from iam.oidc import clients, consent, keys, login, provider, sessions
 from iam.oidc.cli import register_cli
+from iam.oidc.key_admin import register_key_admin
 from iam.oidc.login import LoginPolicy, Outcome
+from iam.oidc.registry_api import register_registry_and_consent
 from iam.oidc.txn import write_transaction
 from iam.ops import ops_actor, ops_required
 
@@ -38,6 +43,7 @@ AREA_RISERVATA = "/iam/area-riservata"
 def register_oidc(app: Flask) -> None:
     # The in-process caches belong to one database: a new app (tests) starts with empty ones.
     keys.forget_cached()
+    register_key_admin(app)  # the keys' settings, their ops API and `oidc-keys` commands
     clients.forget_cached()
     sessions.register_sessions(app)
     app.extensions[LOGIN_POLICY] = LoginPolicy.from_settings(app.config)
@@ -46,6 +52,8 @@ def register_oidc(app: Flask) -> None:
     app.register_blueprint(pages)
     app.register_blueprint(ops)
     register_cli(app)
+    app.after_request(allow_client_form_action)
+    register_registry_and_consent(app)  # the clients' ops API and the consent page
     # CSRF: iam.pages exempts /oidc/ and /api/ (their own protocol checks protect them).
 
 
@@ -74,24 +82,112 @@ def jwks() -> ResponseReturnValue:
 
 @protocol.get("/oidc/authorize")
 def authorize() -> ResponseReturnValue:
+    """The authorization endpoint: errors before the redirect URI is known to be the client's are shown
+    here; after that they go back to the client. `prompt` (none, login, consent) and `max_age` decide
+    whether the SSO session is enough, a fresh password is needed, or (prompt=none) the client is told."""
     server = provider.server()
+    args = request.args
+    prompts = set(args.get("prompt", "").split())
     current = sessions.signed_in()
     user = None
     if current is not None and current.account.state == AccountState.ACTIVE.value:
         auth_time = int(sessions.as_utc(current.session.created_at).timestamp())
-        user = provider.User.of(current.account, current.session.id, auth_time)
+        if _fresh_enough(auth_time, prompts, args):
+            user = provider.User.of(current.account, current.session.id, auth_time)
     try:
         grant = server.get_consent_grant(end_user=user)
+        _check_max_age(args.get("max_age"))
     except OAuth2Error as error:
         if error.redirect_uri:  # the redirect URI is the client's own, checked: the error goes back there
             return server.handle_error_response(request, error)
         return _authorize_error(error)
-    here = request.full_path
+    client = grant.client
+    state = args.get("state")
+    redirect_uri = grant.redirect_uri
     if current is not None and current.account.state == AccountState.MUST_CHANGE_PASSWORD.value:
-        return redirect(f"{sessions.CHANGE_PASSWORD_PATH}?{urlencode({'next': here})}")
-    if user is None:  # prompt=login and max_age come with issue 5
-        return redirect(sessions.login_url(here))
+        if "none" in prompts:
+            return _to_client(InteractionRequiredError(state=state, redirect_uri=redirect_uri))
+        return redirect(f"{sessions.CHANGE_PASSWORD_PATH}?{urlencode({'next': request.full_path})}")
+    if user is None:
+        # prompt=none without a usable session was answered login_required by Authlib above.
+        return redirect(sessions.login_url(_with_auth_after(request.full_path)))
+    if not client.trusted:
+        if args.get(CONSENT_PARAM) == "denied":
+            return _to_client(AccessDeniedError(state=state, redirect_uri=redirect_uri))
+        if consent.needs_consent(db, user.account_id, client, grant.request.payload.scope or ""):
+            if "none" in prompts:
+                return _to_client(ConsentRequiredError(state=state, redirect_uri=redirect_uri))
+            return redirect(f"{consent.CONSENT_PATH}?{urlencode({'next': request.full_path})}")
     return server.create_authorization_response(grant=grant, grant_user=user)
+
+
+# After a login asked by prompt=login or max_age, the authorize URL comes back with this parameter: the
+# session must have started at or after it (it can only make the check stricter, so a client may set it).
+AUTH_AFTER_PARAM = "auth_after"
+CONSENT_PARAM = "consent"
+
+
+def _fresh_enough(auth_time: int, prompts: set[str], args: Any) -> bool:
+    after = args.get(AUTH_AFTER_PARAM, "")
+    if after.isdigit():
+        return auth_time >= int(after)
+    if "login" in prompts:
+        return False
+    max_age = args.get("max_age", "")
+    return not max_age.isdigit() or time.time() - auth_time <= int(max_age)
+
+
+def _check_max_age(value: str | None) -> None:
+    if value is not None and not value.isdigit():
+        raise InvalidRequestError(
+            "'max_age' must be a number of seconds.",
+            state=request.args.get("state"),
+            redirect_uri=request.args.get("redirect_uri"),
+        )
+
+
+def _with_auth_after(path: str) -> str:
+    """The authorize URL the login page returns to: with auth_after=now when a fresh login is required."""
+    prompts = set(request.args.get("prompt", "").split())
+    if "login" not in prompts and not request.args.get("max_age", "").isdigit():
+        return path
+    if request.args.get(AUTH_AFTER_PARAM):
+        return path
+    return f"{path}&{urlencode({AUTH_AFTER_PARAM: int(time.time())})}"
+
+
+def _to_client(error: OAuth2Error) -> ResponseReturnValue:
+    return provider.server().handle_error_response(request, error)
+
+
+# Read by the gateway (gateway/security.py): the one extra origin the page's forms may end at.
+FORM_ACTION_HEADER = "X-Polis-Form-Action"
+
+
+def allow_client_form_action(response: Response) -> Response:
+    """On a page whose form continues an authorization request (login, forced change, consent), name the
+    client's redirect origin: the form's POST ends there after IAM's redirects, and the browser checks the
+    page's CSP form-action along the whole chain."""
+    next_value = request.values.get("next") if response.mimetype == "text/html" else None
+    if next_value:
+        origin = client_redirect_origin(next_value)
+        if origin is not None:
+            response.headers[FORM_ACTION_HEADER] = origin
+    return response
+
+
+def client_redirect_origin(next_path: str) -> str | None:
+    """The origin of the redirect URI of the authorization request in `next`, if it is the client's own."""
+    parts = urlsplit(next_path)
+    if parts.scheme or parts.netloc or parts.path != "/oidc/authorize":
+        return None
+    params = parse_qs(parts.query)
+    client = clients.find(db, (params.get("client_id") or [""])[0])
+    redirect_uri = (params.get("redirect_uri") or [""])[0]
+    if client is None or redirect_uri not in client.redirect_uris:
+        return None
+    target = urlsplit(redirect_uri)
+    return f"{target.scheme}://{target.netloc}"
 
 
 def _authorize_error(error: OAuth2Error) -> ResponseReturnValue:
@@ -114,6 +210,18 @@ def token() -> ResponseReturnValue:
 @protocol.route("/oidc/userinfo", methods=["GET", "POST"])
 def userinfo() -> ResponseReturnValue:
     return provider.server().create_endpoint_response("userinfo")
+
+
+@protocol.post("/oidc/revoke")
+def revoke() -> ResponseReturnValue:
+    """RFC 7009: a client revokes its refresh token (the family ends) or access token."""
+    return provider.server().create_endpoint_response("revocation")
+
+
+@protocol.post("/oidc/introspect")
+def introspect() -> ResponseReturnValue:
+    """RFC 7662: whether a token is active, for the client it was issued to (or an introspection role)."""
+    return provider.server().create_endpoint_response("introspection")
 
 
 @protocol.route("/oidc/logout", methods=["GET", "POST"])

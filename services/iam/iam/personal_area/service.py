@@ -26,6 +26,7 @@ from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.models import outbox
+from iam.oidc.sessions import end_all_sessions
 from iam.passwords.hashing import hash_secret, hasher, verify_secret
 from iam.passwords.policy import check_password
 from iam.personal_area.models import EmailVerification
@@ -228,6 +229,7 @@ def change_password(
         account.password_hash = hash_secret(new_password, ph=policy.hasher)
         account.password_changed_at = now
         account.credentials_version += 1  # every session and token of the account ends
+        end_all_sessions(session, account_id=account.id, now=now)  # and their clients are told (issue 5)
         temporary.expire_outstanding(session, account_id=account.id, now=now)
         events_outbox.record(
             session,

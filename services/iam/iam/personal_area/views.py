@@ -44,15 +44,16 @@ def policy() -> service.PersonalAreaPolicy:
 
 
 def _bearer_account() -> Account | None:
-    """The account of an OpenID Connect access token (`Authorization: Bearer ...`), if it is still good."""
+    """The account of an access token IAM issued for its own API (`Authorization: Bearer ...`: audience
+    urn:polis:iam, scope iam), if the token is still good (not revoked, credentials unchanged)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    bearer = provider.BearerValidator().authenticate_token(token.strip())
-    if bearer is None or bearer.is_expired() or bearer.is_revoked():
+    bearer = provider.verify_access_token(token.strip())
+    if bearer is None or bearer.user is None or not provider.is_for_api(bearer, "iam"):
         return None
     with db.transaction() as session:
-        account = session.get(Account, bearer.row.account_id)
+        account = session.get(Account, bearer.user.account_id)
         if account is not None:
             session.expunge(account)
     return account

@@ -55,7 +55,7 @@ def test_discovery_states_what_is_supported(client: FlaskClient) -> None:
     assert doc["jwks_uri"] == f"{ISSUER}/oidc/jwks"
     assert doc["end_session_endpoint"] == f"{ISSUER}/oidc/logout"
     assert doc["code_challenge_methods_supported"] == ["S256"]
-    assert doc["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
     assert doc["response_types_supported"] == ["code"]
 
 

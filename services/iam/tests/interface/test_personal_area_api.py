@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,10 +13,9 @@ from iam import create_app
 from iam.accounts.models import AccountState
 from iam.extensions import db
 from iam.models import all_metadata
-from iam.oidc import sessions
+from iam.oidc import keys, sessions
 from iam.oidc.demo import ensure_portal_client
 from iam.oidc.models import AccessToken
-from iam.oidc.provider import sha256
 from iam_recovery_support import PASSWORD, app_config, events, load_account, make_account, sign_in, unseal
 from polis.testing import free_port
 
@@ -132,20 +132,34 @@ def test_d_acc_7_the_language_preference_changes(app: Flask, client: FlaskClient
     assert len(events(db, "iam.account_profile_changed")) == 1
 
 
-def access_token(app: Flask, account_id: object, *, credentials_version: int = 1) -> str:
-    """An access token of IAM's OpenID Connect provider for the account (as the token endpoint stores it)."""
-    token = "test-access-token-" + str(account_id)
+def access_token(
+    app: Flask, account_id: object, *, credentials_version: int = 1, scope: str = "openid iam"
+) -> str:
+    """A JWT access token of IAM's provider for the account, recorded as the token endpoint records it."""
     now = datetime.now(UTC)
+    jti = secrets.token_urlsafe(16)
     with app.app_context():
         ensure_portal_client(db)
+        claims = {
+            "iss": app.config["OIDC_ISSUER"],
+            "sub": str(account_id),
+            "aud": ["urn:polis:iam"],
+            "client_id": "portal",
+            "scope": scope,
+            "roles": ["user"],
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + 300,
+            "jti": jti,
+        }
+        token = keys.sign(db, claims, typ="at+jwt")
         with db.transaction() as session:
             session.add(
                 AccessToken(
-                    token_hash=sha256(token),
+                    jti=jti,
                     client_id="portal",
                     account_id=account_id,
                     credentials_version=credentials_version,
-                    scope="openid profile email",
+                    scope=scope,
                     issued_at=now,
                     expires_at=now + timedelta(minutes=5),
                 )
@@ -171,3 +185,11 @@ def test_d_acc_7_the_api_accepts_an_access_token_as_it_comes_through_the_gateway
     # The change ended every session and token, this one too.
     assert client.get("/api/iam/v1/me", headers=bearer).status_code == 401
     assert client.get("/api/iam/v1/me", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+
+def test_issue_5_the_api_refuses_a_token_not_issued_for_it(app: Flask, client: FlaskClient) -> None:
+    account = make_account(db)
+    # A good token of the same user, but without the `iam` scope: issued for another API or for userinfo.
+    bearer = {"Authorization": f"Bearer {access_token(app, account.id, scope='openid profile')}"}
+
+    assert client.get("/api/iam/v1/me", headers=bearer).status_code == 401

@@ -1,0 +1,159 @@
+"""Verification of IAM's access tokens (JWT, RFC 9068 profile) into a Principal; no Flask here.
+
+What a token must be, checked in this order so that nothing of an unverified token is trusted:
+- a compact JWS whose header names an allowed algorithm (ES256 or RS256: never `none`, never an HMAC,
+  whatever key the attacker hopes it is checked with), the type `at+jwt` (an ID token, type `JWT`, is not an
+  access token) and the id of a key in IAM's JWKS;
+- a valid signature by that key (an EC key for ES256, an RSA key for RS256);
+- issued by the configured issuer, for an audience that includes this service (`urn:polis:<service>`), not
+  expired, not used before `nbf` nor issued in the future (with a small clock skew either way), naming its
+  subject, client and id (`sub`, `client_id`, `jti`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+
+from polis.auth.errors import InvalidToken
+from polis.auth.keys import JwksCache
+
+ALGORITHMS = ("ES256", "RS256")
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 section 2.1; media types are case-blind
+MAX_TOKEN_BYTES = 8192
+USER = "user"
+SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the verified token says: an end user (through a client) or a service itself."""
+
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    roles: frozenset[str]
+    kind: str  # USER or SERVICE
+    auth_time: int | None
+    claims: Mapping[str, Any]
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind == USER
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any]) -> Principal:
+        scope = claims.get("scope")
+        roles = claims.get("roles")
+        if scope is not None and not isinstance(scope, str):
+            raise InvalidToken("The access token's scope claim is malformed.")
+        if roles is not None and (not isinstance(roles, list) or not all(isinstance(r, str) for r in roles)):
+            raise InvalidToken("The access token's roles claim is malformed.")
+        auth_time = claims.get("auth_time")
+        # Client credentials: IAM issues the token to the client itself, with sub = client_id and no login.
+        is_service = claims["sub"] == claims["client_id"] and auth_time is None
+        return cls(
+            subject=claims["sub"],
+            client_id=claims["client_id"],
+            scopes=frozenset((scope or "").split()),
+            roles=frozenset(roles or ()),
+            kind=SERVICE if is_service else USER,
+            auth_time=auth_time if isinstance(auth_time, int) else None,
+            claims=dict(claims),
+        )
+
+
+class TokenVerifier:
+    """Checks an access token for one audience; keeps IAM's keys in a JwksCache."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        keys: JwksCache,
+        clock_skew: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self.keys = keys
+        self.clock_skew = clock_skew
+        self._clock = clock
+
+    def verify(self, token: str) -> Principal:
+        """The token's principal; InvalidToken (401) with a reason for the log otherwise."""
+        if not token or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+            raise InvalidToken("The access token is not a signed JWT.")
+        header = _header(token)
+        alg = header.get("alg")
+        if alg not in ALGORITHMS:
+            raise InvalidToken("The access token's signing algorithm is not accepted.")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise InvalidToken("The token is not an access token (typ at+jwt).")
+        if "crit" in header:
+            raise InvalidToken("The access token has critical header parameters this service does not know.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("The access token names no signing key.")
+        key = self.keys.key(kid)
+        if key is None:
+            raise InvalidToken("The access token is signed with a key the issuer does not publish.")
+        if (alg == "ES256") != isinstance(key, ECKey) or (alg == "RS256") != isinstance(key, RSAKey):
+            raise InvalidToken("The access token's algorithm does not match its key.")
+        try:
+            payload = jws.deserialize_compact(token, key, algorithms=[alg]).payload
+            claims = json.loads(payload)
+        except (JoseError, ValueError) as error:
+            raise InvalidToken("The access token's signature is not valid.") from error
+        if not isinstance(claims, dict):
+            raise InvalidToken("The access token's claims are malformed.")
+        self._check_claims(claims)
+        return Principal.from_claims(claims)
+
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        if claims.get("iss") != self.issuer:
+            raise InvalidToken("The access token comes from another issuer.")
+        audience = claims.get("aud")
+        audiences = [audience] if isinstance(audience, str) else audience
+        if not isinstance(audiences, list) or self.audience not in audiences:
+            raise InvalidToken("The access token is not meant for this service.")
+        now = self._clock()
+        exp, iat = _time(claims, "exp"), _time(claims, "iat")
+        nbf = _time(claims, "nbf") if "nbf" in claims else iat
+        if now - self.clock_skew >= exp:
+            raise InvalidToken("The access token has expired.")
+        if now + self.clock_skew < max(iat, nbf):
+            raise InvalidToken("The access token is not valid yet.")
+        for name in ("sub", "client_id", "jti"):
+            value = claims.get(name)
+            if not isinstance(value, str) or not value:
+                raise InvalidToken(f"The access token has no {name}.")
+
+
+def _header(token: str) -> dict[str, Any]:
+    encoded = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (binascii.Error, ValueError) as error:
+        raise InvalidToken("The access token's header is malformed.") from error
+    if not isinstance(header, dict):
+        raise InvalidToken("The access token's header is malformed.")
+    return header
+
+
+def _time(claims: Mapping[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidToken("The access token's times are missing or malformed.")
+    return float(value)
