@@ -402,6 +402,8 @@ class Stack:
                 # Services verify IAM's access tokens (polis.auth): its issuer, and its keys at its own port.
                 "POLIS_OIDC_ISSUER": self.gateway_url,
                 "POLIS_OIDC_JWKS_URL": f"{self.service_url('iam')}/oidc/jwks",
+                # The gateway's workers share refresh outcomes and back-channel logouts through this file.
+                "GATEWAY_SESSION_STORE": f"sqlite:///{self.base_dir / 'gateway' / 'sessions.sqlite3'}",
             }
         )
         for svc in SERVICES:

@@ -72,7 +72,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GATEWAY_TOKEN_REFRESH_MARGIN": env.int("GATEWAY_TOKEN_REFRESH_MARGIN", 60),
         # Where concurrent requests share the outcome of a refresh (gateway/auth/tokens.py), so a rotated
         # refresh token is never sent twice: memory:// (one process) or redis://, shared by every process.
-        "GATEWAY_REFRESH_STORE": _refresh_store(env),
+        "GATEWAY_SESSION_STORE": _refresh_store(env),
         # How long that outcome is kept for requests that still carry the spent refresh token.
         "GATEWAY_REFRESH_GRACE": env.int("GATEWAY_REFRESH_GRACE", 120),
         "RATELIMIT_KEY_PREFIX": "polis-gateway",
@@ -94,15 +94,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def _refresh_store(env: Env) -> str:
-    """memory:// in dev/test; in production the rate limits' Redis unless GATEWAY_REFRESH_STORE says."""
+    """Where the gateway's processes share refresh outcomes and ended sessions: memory:// by default in
+    dev/test (make run points it at a SQLite file under var/, shared by the workers); in production the
+    rate limits' Redis unless GATEWAY_SESSION_STORE says."""
     if not env.is_production:
-        store = env.str("GATEWAY_REFRESH_STORE", "memory://")
+        store = env.str("GATEWAY_SESSION_STORE", "memory://")
     else:
         shared = env.environ.get("GATEWAY_RATELIMIT_STORAGE", "")
         default = shared if shared.startswith(("redis://", "rediss://")) else None
-        store = env.str("GATEWAY_REFRESH_STORE", default)
-    if not store.startswith(("memory://", "redis://", "rediss://")):
-        raise ConfigError("GATEWAY_REFRESH_STORE must be memory:// or a redis:// URL")
+        store = env.str("GATEWAY_SESSION_STORE", default)
+    allowed = ("memory://", "redis://", "rediss://") + (() if env.is_production else ("sqlite:///",))
+    if not store.startswith(allowed):
+        raise ConfigError("GATEWAY_SESSION_STORE must be memory://, a redis:// URL or (dev) sqlite:///path")
     return store
 
 

@@ -23,6 +23,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
 
 ALGORITHMS = ["ES256"]
+LOGOUT_ALGORITHMS = ["ES256", "RS256"]  # as IAM signs for the client (its id_token_alg)
 # The identity the portal shows, and the APIs it calls for the user (their access token's audiences and
 # scopes). fiscal_number is not asked for: the portal does not show the codice fiscale.
 SCOPE = "openid profile email iam enablement istanze"
@@ -292,4 +293,40 @@ def validate_id_token(rp: RelyingParty, id_token: str, *, nonce: str) -> dict[st
         raise LoginFailed("ID token refused: wrong audience")
     if len(audiences) > 1 and claims.get("azp") not in (None, rp.client_id):
         raise LoginFailed("ID token refused: wrong authorized party")
+    return claims
+
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_MAX_AGE = 300  # seconds: an older logout token is refused (a replay, or a clock far off)
+
+
+def validate_logout_token(rp: RelyingParty, logout_token: str) -> dict[str, Any]:
+    """The claims of a back-channel logout token (OpenID Connect Back-Channel Logout 1.0, 2.6): signed by
+    IAM, typ logout+jwt, for this client, recent, carrying the logout event and a sid, and no nonce."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(logout_token.split(".")[0] + "=="))
+        if str(header.get("typ", "")).lower() not in ("logout+jwt", "application/logout+jwt"):
+            raise LoginFailed("logout token refused: typ")
+        token = jwt.decode(logout_token, jwks.key_set(rp, header.get("kid")), algorithms=LOGOUT_ALGORITHMS)
+        JWTClaimsRegistry(
+            leeway=LEEWAY,
+            iss={"essential": True, "value": rp.issuer},
+            iat={"essential": True},
+            exp={"essential": True},
+            sid={"essential": True},
+        ).validate(token.claims)
+    except LoginFailed:
+        raise
+    except (JoseError, ValueError, IndexError, UnicodeDecodeError) as error:
+        raise LoginFailed(f"logout token refused: {type(error).__name__}") from None
+    claims = dict(token.claims)
+    audiences = claims.get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+    events = claims.get("events")
+    if rp.client_id not in audiences:
+        raise LoginFailed("logout token refused: audience")
+    if not isinstance(events, dict) or BACKCHANNEL_EVENT not in events or "nonce" in claims:
+        raise LoginFailed("logout token refused: not a logout event")
+    if time.time() - float(claims["iat"]) > LOGOUT_TOKEN_MAX_AGE:
+        raise LoginFailed("logout token refused: too old")
     return claims

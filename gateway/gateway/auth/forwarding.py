@@ -20,7 +20,14 @@ from flask import Flask
 from polis import requestid
 
 from gateway.auth.client import RelyingParty
-from gateway.auth.tokens import ENDED, Refresher, SessionTokens, iam_grant, outcome_store
+from gateway.auth.tokens import (
+    ENDED,
+    Refresher,
+    SessionTokens,
+    iam_grant,
+    outcome_store,
+    session_ended_at_iam,
+)
 from gateway.sessions import SessionCookies
 
 log = logging.getLogger("gateway.auth")
@@ -70,6 +77,8 @@ class PortalBearer:
         tokens = SessionTokens.from_session(session) if session else None
         if session is None or tokens is None:
             return None, []
+        if session_ended_at_iam(self.refresher.store, session):  # logged out elsewhere: back-channel logout
+            return None, [self.cookies.expire()]
         if method in UNSAFE and not same_origin(environ, self.public_origin):
             log.info("session token not attached: cross-site %s", method)
             return None, []
@@ -96,7 +105,7 @@ def portal_bearer(app: Flask) -> PortalBearer:
         config = app.config
         refresher = Refresher(
             store=outcome_store(
-                config["GATEWAY_REFRESH_STORE"],
+                config["GATEWAY_SESSION_STORE"],
                 timeout=config["GATEWAY_CONNECT_TIMEOUT"] + config["GATEWAY_READ_TIMEOUT"],
             ),
             margin=config["GATEWAY_TOKEN_REFRESH_MARGIN"],

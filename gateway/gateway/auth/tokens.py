@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -188,13 +192,100 @@ class RedisOutcomes:
             time.sleep(self.POLL)
 
 
+class SqliteOutcomes:
+    """A store shared by the gateway's processes on one machine (make run: a file under var/), in SQLite
+    through the standard library; wall-clock deadlines, since processes share no monotonic clock."""
+
+    POLL = 0.02
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._clock = clock
+        self._local = threading.local()
+        self._claims = itertools.count(1)
+        with closing(self._connect()) as connection:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS outcomes"
+                " (key TEXT PRIMARY KEY, value BLOB, deadline REAL NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    def _db(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        return connection
+
+    def claim(self, key: str, ttl: float) -> bool:
+        db, now = self._db(), self._clock()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM outcomes WHERE key = ? AND deadline <= ?", (key, now))
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO outcomes (key, value, deadline) VALUES (?, NULL, ?)", (key, now + ttl)
+            ).rowcount
+            if inserted and next(self._claims) % 500 == 0:  # forget finished entries now and then
+                db.execute("DELETE FROM outcomes WHERE deadline <= ?", (now,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return inserted == 1
+
+    def put(self, key: str, value: bytes, ttl: float) -> None:
+        self._db().execute(
+            "INSERT OR REPLACE INTO outcomes (key, value, deadline) VALUES (?, ?, ?)",
+            (key, value, self._clock() + ttl),
+        )
+
+    def release(self, key: str) -> None:
+        self._db().execute("DELETE FROM outcomes WHERE key = ?", (key,))
+
+    def wait(self, key: str, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self._db().execute("SELECT value, deadline FROM outcomes WHERE key = ?", (key,)).fetchone()
+            if row is None or row[1] <= self._clock():
+                return None
+            if row[0] is not None:
+                return bytes(row[0])
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(self.POLL)
+
+
+# IAM's back-channel logout marks an ended SSO session here, for longer than any portal session lives: every
+# gateway process then ends the portal sessions born of it at their next request.
+ENDED_SESSION_TTL = 24 * 3600.0
+
+
+def ended_session_key(iam_sid: str) -> str:
+    return f"ended-sso-session:{iam_sid}"
+
+
+def session_ended_at_iam(store: OutcomeStore, session: Mapping[str, Any]) -> bool:
+    user = session.get("user")
+    iam_sid = user.get("iam_sid") if isinstance(user, dict) else None
+    return bool(iam_sid) and store.wait(ended_session_key(str(iam_sid)), 0) is not None
+
+
 def outcome_store(url: str, *, timeout: float) -> OutcomeStore:
-    """memory:// (one process) or redis[s]://... (shared)."""
+    """memory:// (one process), sqlite:///path (the processes of one machine) or redis[s]://... (shared)."""
     if url.startswith("memory://"):
         return LocalOutcomes()
+    if url.startswith("sqlite:///"):
+        return SqliteOutcomes(url.removeprefix("sqlite://"))
     if url.startswith(("redis://", "rediss://")):
         return RedisOutcomes.from_url(url, timeout=timeout)
-    raise ValueError(f"the refresh store must be memory:// or redis[s]://, not {url.split(':', 1)[0]}://")
+    raise ValueError(
+        f"the session store must be memory://, sqlite:/// or redis[s]://, not {url.split(':', 1)[0]}://"
+    )
 
 
 # --- refreshing -------------------------------------------------------------------------------------------

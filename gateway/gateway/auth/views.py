@@ -10,14 +10,33 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from polis import requestid
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from gateway.auth import client
 from gateway.auth.client import LoginFailed, Pending, RelyingParty
 from gateway.auth.forwarding import portal_bearer
-from gateway.auth.tokens import ENDED, SessionTokens, iam_grant
+from gateway.auth.tokens import (
+    ENDED,
+    ENDED_SESSION_TTL,
+    SessionTokens,
+    ended_session_key,
+    iam_grant,
+    session_ended_at_iam,
+)
+from gateway.extensions import csrf, limiter
 from gateway.pages.views import safe_local_path
 
 log = logging.getLogger("gateway.auth")
@@ -116,6 +135,35 @@ def callback() -> Any:
         api_tokens.store(session)
     next_path = safe_local_path(pending.get("next"))
     return redirect(next_path if next_path != "/" else PERSONAL_HOME, 303)
+
+
+@bp.post("/accedi/backchannel-logout")
+@csrf.exempt  # a server-to-server call from IAM, authenticated by its signed logout token
+@limiter.limit(lambda: current_app.config["RATELIMIT_TOKEN_ENDPOINTS"], override_defaults=True)
+def backchannel_logout() -> Any:
+    """OpenID Connect Back-Channel Logout: IAM says an SSO session ended (a logout at another client, a
+    password change...). The portal sessions born of it end at their next request, in every process."""
+    try:
+        claims = client.validate_logout_token(relying_party(), request.form.get("logout_token", ""))
+    except LoginFailed as failure:
+        log.info("back-channel logout refused: %s", failure.reason)
+        answer = jsonify(error="invalid_request", error_description="The logout token is not acceptable.")
+        return answer, 400, {"Cache-Control": "no-store"}
+    store = portal_bearer(current_app).refresher.store
+    store.put(ended_session_key(str(claims["sid"])), b"1", ttl=ENDED_SESSION_TTL)
+    log.info("back-channel logout: IAM session ended, portal sessions of it will end")
+    return "", 200, {"Cache-Control": "no-store"}
+
+
+@bp.before_app_request
+def end_sessions_ended_at_iam() -> None:
+    if request.endpoint == "static" or request.path.startswith(
+        ("/static/", "/healthz", "/readyz", "/metrics")
+    ):
+        return
+    """A portal session whose SSO session IAM ended (back-channel logout) ends at its next request."""
+    if session.get(USER) and session_ended_at_iam(portal_bearer(current_app).refresher.store, session):
+        session.clear()
 
 
 @bp.before_app_request

@@ -310,3 +310,98 @@ def test_the_session_cookie_stays_well_under_the_browsers_limit(portal: Any, iam
     login(portal, iam)
 
     assert len(cookie(portal)) < 3000  # browsers keep cookies up to 4096 bytes
+
+
+# --- back-channel logout (issue 5 item 4) -----------------------------------------------------------------
+
+
+def logout_token(iam: FakeIam, **overrides: Any) -> str:
+    from joserfc import jwt
+
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": "portal",
+        "iat": now,
+        "exp": now + 120,
+        "jti": f"jti-{now}-{len(overrides)}",
+        "sub": "9b1d2c1e-0000-4000-8000-000000000001",
+        "sid": "s-1",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        **overrides,
+    }
+    claims = {name: value for name, value in claims.items() if value is not None}
+    header = {"alg": "ES256", "kid": iam.key.kid, "typ": "logout+jwt"}
+    return jwt.encode(header, claims, iam.key, algorithms=["ES256"])
+
+
+def backchannel(portal: Any, token: str) -> Any:
+    return portal.post("/accedi/backchannel-logout", data={"logout_token": token})
+
+
+def test_issue_5_a_back_channel_logout_ends_the_portal_session_born_of_that_sso_session(
+    app: Any, iam: FakeIam
+) -> None:
+    portal = app.test_client()
+    login(portal, iam)
+    assert portal.get("/area-personale").status_code == 200
+    assert sent_authorization(portal.get(API))
+
+    answer = app.test_client().post("/accedi/backchannel-logout", data={"logout_token": logout_token(iam)})
+
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    # The API call no longer carries the user's token, and the pages ask for the login again.
+    assert sent_authorization(portal.get(API)) is None
+    assert portal.get("/area-personale").status_code == 302
+
+
+def test_issue_5_a_back_channel_logout_of_another_sso_session_changes_nothing(
+    portal: Any, iam: FakeIam
+) -> None:
+    login(portal, iam)
+
+    assert backchannel(portal, logout_token(iam, sid="another-session")).status_code == 200
+
+    assert portal.get("/area-personale").status_code == 200
+    assert sent_authorization(portal.get(API))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aud": "pagoinrete"},  # for another client
+        {"iss": "https://elsewhere.example.org"},
+        {"events": None},  # not a logout event
+        {"nonce": "n-1"},  # an ID token's nonce: refused by the spec
+        {"sid": None},
+        {"iat": int(time.time()) - 3600, "exp": int(time.time()) + 60},  # too old
+    ],
+)
+def test_issue_5_a_bad_logout_token_is_refused_and_ends_nothing(
+    portal: Any, iam: FakeIam, overrides: dict[str, Any]
+) -> None:
+    login(portal, iam)
+
+    answer = backchannel(portal, logout_token(iam, **overrides))
+
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_request"
+    assert portal.get("/area-personale").status_code == 200
+
+
+def test_issue_5_a_logout_token_signed_by_someone_else_or_typed_otherwise_is_refused(
+    portal: Any, iam: FakeIam
+) -> None:
+    from joserfc import jwt
+
+    login(portal, iam)
+    good = logout_token(iam)
+    claims = jwt.decode(good, iam.key).claims
+    forged = jwt.encode(
+        {"alg": "ES256", "kid": iam.key.kid, "typ": "logout+jwt"}, claims, iam.other_key, algorithms=["ES256"]
+    )
+    id_token_typed = jwt.encode({"alg": "ES256", "kid": iam.key.kid}, claims, iam.key, algorithms=["ES256"])
+
+    assert backchannel(portal, forged).status_code == 400
+    assert backchannel(portal, id_token_typed).status_code == 400
+    assert backchannel(portal, "not-a-token").status_code == 400
+    assert portal.get("/area-personale").status_code == 200

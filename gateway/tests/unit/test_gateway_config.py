@@ -51,7 +51,7 @@ def test_a_service_address_without_a_scheme_is_refused():
 
 def test_the_refresh_store_is_memory_in_development_and_the_shared_redis_in_production():
     """Issue 5 item 5: refresh outcomes are shared by every gateway process in production."""
-    assert load_settings({"POLIS_ENV": "dev"})["GATEWAY_REFRESH_STORE"] == "memory://"
+    assert load_settings({"POLIS_ENV": "dev"})["GATEWAY_SESSION_STORE"] == "memory://"
     production = {
         "POLIS_ENV": "production",
         "GATEWAY_SECRET_KEY": "s",
@@ -59,8 +59,8 @@ def test_the_refresh_store_is_memory_in_development_and_the_shared_redis_in_prod
         "GATEWAY_OIDC_ISSUER": "https://istanze.example.it",
     }
     redis = {**production, "GATEWAY_RATELIMIT_STORAGE": "redis://r:6379/0"}
-    assert load_settings(redis)["GATEWAY_REFRESH_STORE"] == "redis://r:6379/0"
-    with pytest.raises(ConfigError, match="GATEWAY_REFRESH_STORE"):
+    assert load_settings(redis)["GATEWAY_SESSION_STORE"] == "redis://r:6379/0"
+    with pytest.raises(ConfigError, match="GATEWAY_SESSION_STORE"):
         load_settings({**production, "GATEWAY_RATELIMIT_STORAGE": "memcached://m:11211"})
-    with pytest.raises(ConfigError, match="GATEWAY_REFRESH_STORE"):
-        load_settings({**redis, "GATEWAY_REFRESH_STORE": "file:///tmp/x"})
+    with pytest.raises(ConfigError, match="GATEWAY_SESSION_STORE"):
+        load_settings({**redis, "GATEWAY_SESSION_STORE": "file:///tmp/x"})

@@ -62,6 +62,7 @@ def ensure_portal_client(db: Database) -> str:
         scopes=scopes,
         grant_types=["authorization_code", "refresh_token"],
         audiences=[clients.audience_of(api) for api in clients.API_SCOPES],
+        backchannel_logout_uri=f"{base}/accedi/backchannel-logout",  # gateway/auth/views.py
         actor=DEMO_ACTOR,
     )
     return f"oidc client {PORTAL_CLIENT_ID} {outcome} ({base}/accedi/callback)"
