@@ -16,6 +16,9 @@ import pytest
 from polis.testing.postgres import PostgresCluster, PostgresUnavailable
 from polis.testing.rabbitmq import RabbitMQNode, RabbitMQUnavailable
 
+# Shared test classes get pytest's detailed assertion messages too (imported by the test modules later).
+pytest.register_assert_rewrite("polis.testing.token_contract")
+
 DATABASE_KINDS = ("sqlite", "postgresql")
 
 
