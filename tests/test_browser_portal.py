@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support.stack import SystemStack
@@ -95,5 +96,41 @@ def test_the_registration_captcha_is_solved_in_the_browser_and_accepted(
     browser.find_element(By.CSS_SELECTOR, "form button[type='submit']").click()
 
     wait.until(expected_conditions.url_contains("/iam/registrazione/step2"))
+    problems = console_problems(browser)
+    assert problems == [], "\n".join(p[:200] + " ... " + p[-300:] for p in problems)
+
+
+def test_issue_5_a_person_signs_in_to_a_partner_service_with_the_istanze_credentials(
+    stack_factory: Any, browser: webdriver.Chrome
+) -> None:
+    """From the partner's own "Accedi" (no portal session first): IAM's login page, then back to the partner
+    with the claims. The browser checks the login page's CSP form-action along the redirects that end at
+    the partner, on another origin: IAM names that origin and the gateway allows it for that page."""
+    from devstack import free_port
+    from iam.demo import DEMO_ACCOUNTS
+    from partner_demo import start_demo
+
+    demo_port = free_port()
+    stack = stack_factory(
+        env={
+            "IAM_PAGOINRETE_DEMO_URL": f"http://localhost:{demo_port}",
+            "IAM_PARTNER_CLIENT_SECRET_PAGOINRETE": "browser-test-pagoinrete-secret",
+        }
+    )
+    start_demo(stack, demo_port)
+    demo = f"http://localhost:{demo_port}"
+    wait = WebDriverWait(browser, 20)
+
+    browser.get(f"{demo}/")
+    browser.find_element(By.LINK_TEXT, "Accedi con le credenziali di Istanze OnLine").click()
+    wait.until(expected_conditions.presence_of_element_located((By.NAME, "username")))
+    assert "/iam/accedi" in browser.current_url
+    browser.find_element(By.NAME, "username").send_keys(USERNAME)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type='submit']").click()
+
+    wait.until(lambda chrome: chrome.current_url.startswith(f"{demo}/") and USERNAME in chrome.page_source)
+    mario = next(entry for entry in DEMO_ACCOUNTS if entry.username == USERNAME)
+    assert mario.codice_fiscale in browser.find_element(By.TAG_NAME, "body").text  # the fiscal number claim
     problems = console_problems(browser)
     assert problems == [], "\n".join(p[:200] + " ... " + p[-300:] for p in problems)
