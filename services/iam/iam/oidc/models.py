@@ -97,6 +97,8 @@ class AccessToken(Base):
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
     credentials_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_family_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
+    # The SSO session it was issued in: a logout ends it even when it came without a refresh token.
+    sso_session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
     scope: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

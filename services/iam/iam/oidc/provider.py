@@ -528,6 +528,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
                 "account_id": user.account_id,
                 "credentials_version": user.credentials_version,
                 "refresh_family_id": family_id,
+                "sso_session_id": user.sso_session_id,
                 "scope": token.get("scope", ""),
                 "issued_at": now,
                 "expires_at": now + timedelta(seconds=int(token["expires_in"])),

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import current_app, g, redirect, request
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -155,13 +155,16 @@ def end_all_sessions(session: Session, *, account_id: uuid.UUID, now: datetime |
 
 
 def _revoke_session_tokens(session: Session, *, sso_session_id: uuid.UUID, now: datetime) -> None:
-    """Revoke the refresh token families begun in this SSO session, and the access tokens of those
-    families (an access token carries its family, not its session)."""
+    """Revoke the refresh token families begun in this SSO session, and the access tokens issued in it or
+    from those families."""
     begun = aliased(RefreshToken)  # its own name: a subquery on the updated table must not correlate to it
     families = select(begun.family_id).where(begun.sso_session_id == sso_session_id)
     session.execute(
         update(AccessToken)
-        .where(AccessToken.refresh_family_id.in_(families), AccessToken.revoked_at.is_(None))
+        .where(
+            or_(AccessToken.sso_session_id == sso_session_id, AccessToken.refresh_family_id.in_(families)),
+            AccessToken.revoked_at.is_(None),
+        )
         .values(revoked_at=now)
     )
     session.execute(

@@ -17,6 +17,9 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+ACCESS_TOKEN_INDEXES = ("account_id", "expires_at", "refresh_family_id", "sso_session_id")
+
+
 def client_columns() -> tuple[sa.Column, ...]:  # fresh objects: a Column joins one table only
     return (
         sa.Column("previous_secret_hash", sa.String(length=255), nullable=True),
@@ -58,6 +61,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Uuid(), nullable=True),
         sa.Column("credentials_version", sa.Integer(), nullable=True),
         sa.Column("refresh_family_id", sa.Uuid(), nullable=True),
+        sa.Column("sso_session_id", sa.Uuid(), nullable=True),
         sa.Column("scope", sa.Text(), nullable=False),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
@@ -72,7 +76,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("jti", name=op.f("pk_oidc_access_tokens")),
     )
-    for column in ("account_id", "expires_at", "refresh_family_id"):
+    for column in ACCESS_TOKEN_INDEXES:
         op.create_index(op.f(f"ix_oidc_access_tokens_{column}"), "oidc_access_tokens", [column])
 
     op.create_table(
@@ -164,7 +168,7 @@ def downgrade() -> None:
     for column in ("family_id", "account_id", "sso_session_id", "expires_at"):
         op.drop_index(op.f(f"ix_oidc_refresh_tokens_{column}"), table_name="oidc_refresh_tokens")
     op.drop_table("oidc_refresh_tokens")
-    for column in ("account_id", "expires_at", "refresh_family_id"):
+    for column in ACCESS_TOKEN_INDEXES:
         op.drop_index(op.f(f"ix_oidc_access_tokens_{column}"), table_name="oidc_access_tokens")
     op.drop_table("oidc_access_tokens")
     op.create_table(

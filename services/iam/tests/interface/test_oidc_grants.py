@@ -505,3 +505,28 @@ def test_issue_5_the_ops_api_refuses_tokens_without_the_ops_role(client: FlaskCl
     assert as_user.status_code == 403 and as_user.get_json()["error"]["code"] == "ops_role_required"
     assert as_other_api.status_code == 403
     assert forged.status_code == 401
+
+
+def test_issue_5_a_logout_ends_an_access_token_issued_without_a_refresh_token(
+    app: Flask, client: FlaskClient
+) -> None:
+    with app.app_context():
+        clients.ensure(
+            db,
+            client_id=PORTAL,
+            name="Istanze OnLine",
+            secret=PORTAL_SECRET,
+            redirect_uris=[CALLBACK],
+            post_logout_redirect_uris=[f"{ISSUER}/"],
+            grant_types=["authorization_code"],  # no refresh tokens for this client
+        )
+    clients.forget_cached()
+    make_account()
+    token = full_login(client)["token"]
+    assert "refresh_token" not in token
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    assert client.get("/oidc/userinfo", headers=bearer).status_code == 200
+
+    client.get("/oidc/logout")  # RP-initiated logout: the SSO session ends
+
+    assert client.get("/oidc/userinfo", headers=bearer).status_code == 401
