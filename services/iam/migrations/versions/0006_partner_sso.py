@@ -36,13 +36,15 @@ def client_columns() -> tuple[sa.Column, ...]:  # fresh objects: a Column joins 
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("oidc_clients") as batch:
-        for column in client_columns():
-            batch.add_column(column)
-    with op.batch_alter_table("oidc_clients") as batch:  # the defaults only filled the existing rows
+    # Plain ADD COLUMN, never a batch rebuild of oidc_clients: rebuilding drops the table, which SQLite
+    # refuses while codes and tokens reference it (foreign keys are on). The server defaults fill the
+    # existing rows; PostgreSQL then drops them (the models give the defaults), SQLite cannot and keeps them.
+    for column in client_columns():
+        op.add_column("oidc_clients", column)
+    if op.get_bind().dialect.name != "sqlite":
         for column in client_columns():
             if column.server_default is not None:
-                batch.alter_column(column.name, server_default=None)
+                op.alter_column("oidc_clients", column.name, server_default=None)
 
     with op.batch_alter_table("oidc_signing_keys") as batch:
         batch.add_column(sa.Column("signs_from", sa.DateTime(timezone=True), nullable=True))
@@ -196,6 +198,5 @@ def downgrade() -> None:
     with op.batch_alter_table("oidc_signing_keys") as batch:
         batch.drop_column("published_until")
         batch.drop_column("signs_from")
-    with op.batch_alter_table("oidc_clients") as batch:
-        for column in reversed(client_columns()):
-            batch.drop_column(column.name)
+    for column in reversed(client_columns()):
+        op.drop_column("oidc_clients", column.name)  # SQLite 3.35+ drops a column in place
