@@ -9,24 +9,29 @@ What each server gets: a confidential client with client_credentials (scope "ist
 "urn:polis:istanze", service role "ops" at IAM) and a confidential client with authorization_code +
 refresh_token; client_secret_basic for both; JWT access tokens (RFC 9068) signed ES256, 900 s; refresh
 tokens rotated at every use, a reused one revoking its family (IAM) or grant (node). node-oidc-provider
-signs with an EC P-256 key this benchmark generates. The difference the figures carry: node keeps its
-tokens in the in-memory adapter it ships for development (and stores no JWT access token), while IAM keeps
-its refresh tokens and its users' access-token ids in its database: a refresh there spends the token and
-inserts its successor and the access token's row in one transaction (SQLite and PostgreSQL both measured).
+signs with an EC P-256 key this benchmark generates. Where tokens are kept: IAM keeps its refresh tokens
+and its users' access-token ids in its database: a refresh there spends the token and inserts its successor
+and the access token's row in one transaction (SQLite and PostgreSQL both measured). node-oidc-provider
+(which stores no JWT access token) is measured with the in-memory adapter it ships for development (not
+for production) in both runs, and in the PostgreSQL run also with a durable adapter
+(tools/oidc-provider-bench/pg-adapter.js: one table, one autocommitted statement per adapter call, a pool of
+NODE_PG_POOL connections) on a fresh database of the same cluster: the like-for-like comparison. A node
+refresh then reads the token and its grant, marks the token consumed and inserts its successor.
 
 Load: wrk with a Lua script (p3_client_credentials.lua, p3_refresh.lua), -t2 and the --connections of
 run.py; a short warm-up of each server, then --duration seconds of load on each, in alternating slices
-(node, IAM, IAM, node) so that other work on the machine weighs on both alike. Refresh grants are all
-valid rotations: each wrk thread holds a queue of refresh tokens, sends the oldest, and queues the one
-each answer carries (a token is never sent twice). The pools come from each server's real code flow
-just before each run: one password login at IAM (then SSO), an automatic login at node (its interaction
-page logs the bench user in and grants the scopes, as IAM does for a trusted client), one authorization
-code + PKCE exchanged per token. Every answer must be 200 and every refresh answer must carry a new
-refresh token, or the run fails.
+(node, IAM, IAM, node; on PostgreSQL node, node-pg, IAM, IAM, node-pg, node) so that other work on the
+machine weighs on all alike. Refresh grants are all valid rotations: each wrk thread holds a queue of
+refresh tokens, sends the oldest, and queues the one each answer carries (a token is never sent twice).
+The pools come from each server's real code flow just before each run: one password login at IAM (then
+SSO), an automatic login at node (its interaction page logs the bench user in and grants the scopes, as IAM
+does for a trusted client), one authorization code + PKCE exchanged per token. Every answer must be 200
+and every refresh answer must carry a new refresh token, or the run fails.
 
 "Per core" is grants per CPU-second of the server's own processes (gunicorn master and workers; node's
-single process), read from /proc before and after the measure; the database's CPU (PostgreSQL's backends)
-and the load generator's are given beside it.
+single process), read from /proc before and after the measure; the database's CPU (PostgreSQL's postmaster
+and all its children, counted the same way for IAM and for node on PostgreSQL) and the load generator's are
+given beside it, and on PostgreSQL a row compares server + database per CPU-second, IAM against node-pg.
 
 Run alone: .venv/bin/python tests/bench/run.py --only p3 [--duration 20 --databases sqlite]
 """
@@ -45,7 +50,8 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import unescape
@@ -79,6 +85,7 @@ ROUNDS = 2  # alternating slices per grant type: node, IAM, IAM, node
 CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 NEXT = re.compile(rb'name="next" value="([^"]+)"')
 GRANTS = {"client_credentials": "client credentials", "refresh_token": "refresh"}
+NODE_PG_POOL = 8  # node-oidc-provider's connections on PostgreSQL: as many as IAM's 2 workers x 4 threads
 
 
 class BenchFailed(SystemExit):
@@ -409,22 +416,21 @@ def load(
 
 
 def compare(
-    first: Server, second: Server, grant: str, work: Path, *, duration: int, connections: int
-) -> tuple[Measure, Measure]:
-    """Both servers under the same load: a warm-up each, then ROUNDS alternating slices (first, second,
-    second, first, ...) adding up to `duration` seconds each, so that other work on the machine weighs on
-    both alike."""
-    for server in (first, second):
+    servers: list[Server], grant: str, work: Path, *, duration: int, connections: int
+) -> dict[str, Measure]:
+    """All servers under the same load: a warm-up each, then ROUNDS alternating slices (in the order given,
+    then in reverse, ...) adding up to `duration` seconds each, so that other work on the machine weighs on
+    them alike. The measures by server name."""
+    for server in servers:
         load(server, grant, work, seconds=WARM_UP_SECONDS, connections=connections, metered=False)
     slice_seconds = max(1, round(duration / ROUNDS))
-    slices: dict[str, list[Measure]] = {first.name: [], second.name: []}
+    slices: dict[str, list[Measure]] = {server.name: [] for server in servers}
     for round_index in range(ROUNDS):
-        order = (first, second) if round_index % 2 == 0 else (second, first)
-        for server in order:
+        for server in servers if round_index % 2 == 0 else reversed(servers):
             slices[server.name].append(
                 load(server, grant, work, seconds=slice_seconds, connections=connections)
             )
-    return Measure.total(slices[first.name]), Measure.total(slices[second.name])
+    return {name: Measure.total(measures) for name, measures in slices.items()}
 
 
 def sample(server: Server, grant: str) -> str:
@@ -469,7 +475,7 @@ def es256_private_jwk() -> dict[str, Any]:
     return jwk
 
 
-def node_settings(work: Path, port: int) -> tuple[Path, str, str]:
+def node_settings(work: Path, port: int, name: str = "node") -> tuple[Path, str, str]:
     service_secret, rp_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     settings = {
         "port": port,
@@ -496,7 +502,7 @@ def node_settings(work: Path, port: int) -> tuple[Path, str, str]:
             "email_verified": True,
         },
     }
-    path = work / "p3-oidc-provider.json"
+    path = work / f"p3-oidc-provider-{name}.json"
     path.write_text(json.dumps(settings))
     path.chmod(0o600)
     return path, service_secret, rp_secret
@@ -585,6 +591,51 @@ def prepare_iam(database_url: str, env: dict[str, str]) -> tuple[str, str]:
 # --- the benchmark --------------------------------------------------------------------------------------
 
 
+@contextmanager
+def node_provider(
+    name: str,
+    work: Path,
+    *,
+    process: Callable[..., Any],
+    wait_http: Callable[..., None],
+    free_port: Callable[[], int],
+    database_url: str | None = None,
+    database_meter: Callable[[], dict[int, float]] | None = None,
+) -> Iterator[Server]:
+    """node-oidc-provider running, its tokens in memory or (database_url: a postgresql:// URL) in
+    PostgreSQL through pg-adapter.js; `database_meter` reads that database's CPU."""
+    node_binary = shutil.which("node")
+    if node_binary is None:
+        raise BenchFailed("P3: node is not installed (scripts/install.sh installs nodejs)")
+    port = free_port()
+    settings, service_secret, rp_secret = node_settings(work, port, name)
+    env = {"NODE_ENV": "production"}
+    if database_url is not None:
+        env.update(OIDC_BENCH_PG_URL=database_url, OIDC_BENCH_PG_POOL=str(NODE_PG_POOL))
+    logs = work / "logs"
+    with process(
+        f"oidc-provider-{name}", [node_binary, "provider.js", str(settings)], cwd=NODE_DIR, env=env, logs=logs
+    ) as node_process:
+        wait_http(
+            f"http://127.0.0.1:{port}/.well-known/openid-configuration",
+            node_process,
+            logs / f"oidc-provider-{name}.log",
+        )
+        meters = {"node": lambda: cpu_by_pid(group=node_process.pid)}
+        if database_meter is not None:
+            meters["PostgreSQL"] = database_meter
+        server = Server(
+            name=name,
+            port=port,
+            service_secret=service_secret,
+            rp_secret=rp_secret,
+            meters=meters,
+            own_meter="node",
+        )
+        server.discover()
+        yield server
+
+
 def bench_grants(
     work: Path,
     *,
@@ -597,38 +648,14 @@ def bench_grants(
     make_result: Callable[..., Any],
     postgres: Callable[[], Any] | None = None,
 ) -> list[Any]:
-    """Start node-oidc-provider, then IAM on each database in turn; measure both grant types at node and at
-    IAM back to back (node again next to each IAM, so each pair shares the machine's conditions)."""
-    logs = work / "logs"
-    logs.mkdir(exist_ok=True)
+    """Start node-oidc-provider (in-memory adapter), then IAM on each database in turn; measure both grant
+    types at node and at IAM back to back (node again next to each IAM, so each pair shares the machine's
+    conditions). On PostgreSQL a second node-oidc-provider keeps its tokens in a database of the same
+    cluster, measured in the same alternation."""
+    (work / "logs").mkdir(exist_ok=True)
     version = node_version()
-    node_binary = shutil.which("node")
-    if node_binary is None:
-        raise BenchFailed("P3: node is not installed (scripts/install.sh installs nodejs)")
-    node_port = free_port()
-    settings, node_service_secret, node_rp_secret = node_settings(work, node_port)
     results: list[Any] = []
-    with process(
-        "oidc-provider",
-        [node_binary, "provider.js", str(settings)],
-        cwd=NODE_DIR,
-        env={"NODE_ENV": "production"},
-        logs=logs,
-    ) as node_process:
-        wait_http(
-            f"http://127.0.0.1:{node_port}/.well-known/openid-configuration",
-            node_process,
-            logs / "oidc-provider.log",
-        )
-        node = Server(
-            name="node",
-            port=node_port,
-            service_secret=node_service_secret,
-            rp_secret=node_rp_secret,
-            meters={"node": lambda: cpu_by_pid(group=node_process.pid)},
-            own_meter="node",
-        )
-        node.discover()
+    with node_provider("node", work, process=process, wait_http=wait_http, free_port=free_port) as node:
         shapes = {grant: {"node": sample(node, grant)} for grant in GRANTS}
         for database in databases:
             results.extend(
@@ -684,18 +711,39 @@ def bench_iam_on(
             "IAM_LOG_LEVEL": "WARNING",
         }
         service_secret, rp_secret = prepare_iam(database_url, iam_env)
-        with process(
-            f"iam-p3-{database}",
-            [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=IAM_DIR,
-            env=iam_env,
-            logs=logs,
-        ) as iam_process:
+        with ExitStack() as stack:
+            iam_process = stack.enter_context(
+                process(
+                    f"iam-p3-{database}",
+                    [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+                    cwd=IAM_DIR,
+                    env=iam_env,
+                    logs=logs,
+                )
+            )
             wait_http(f"{iam_url}/healthz", iam_process, logs / f"iam-p3-{database}.log")
             meters = {"IAM": lambda: cpu_by_pid(group=iam_process.pid)}
+            nodes = [node]
             if pg is not None:
+                # PostgreSQL's CPU: the postmaster and all its children (backends and background workers),
+                # counted alike for IAM and for node-oidc-provider on its own database of the cluster.
                 postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
                 meters["PostgreSQL"] = lambda: cpu_by_pid(parent=postmaster)
+                node_database = pg.create_database("bench_p3_node").replace("+psycopg", "", 1)
+                node_pg = stack.enter_context(
+                    node_provider(
+                        "node-pg",
+                        work,
+                        process=process,
+                        wait_http=wait_http,
+                        free_port=free_port,
+                        database_url=node_database,
+                        database_meter=meters["PostgreSQL"],
+                    )
+                )
+                for grant in GRANTS:
+                    shapes[grant]["node-pg"] = sample(node_pg, grant)
+                nodes.append(node_pg)
             iam = Server(
                 name=f"iam-{database}",
                 port=iam_port,
@@ -713,26 +761,36 @@ def bench_iam_on(
             results = []
             for grant, label in GRANTS.items():
                 shapes[grant]["iam"] = sample(iam, grant)
-                at_node, at_iam = compare(node, iam, grant, work, duration=duration, connections=connections)
-                results.extend(
-                    report_pair(
-                        grant,
-                        label,
-                        database,
-                        at_iam,
-                        at_node,
-                        shapes=shapes[grant],
-                        node_version=node_version,
-                        workers=workers,
-                        connections=connections,
-                        make_result=make_result,
+                measures = compare([*nodes, iam], grant, work, duration=duration, connections=connections)
+                for baseline in nodes:
+                    results.extend(
+                        report_pair(
+                            grant,
+                            label,
+                            database,
+                            measures[iam.name],
+                            measures[baseline.name],
+                            node_name=baseline.name,
+                            shapes=shapes[grant],
+                            node_version=node_version,
+                            workers=workers,
+                            connections=connections,
+                            make_result=make_result,
+                        )
                     )
-                )
             return results
     finally:
         if pg is not None:
             pg.stop()
             pg.cleanup()
+
+
+def with_database(measure: Measure, meter: str) -> str:
+    """CPU per grant of PostgreSQL, and grants per CPU-second of the server and PostgreSQL together."""
+    return (
+        f", PostgreSQL {measure.per_grant_ms('PostgreSQL'):.2f} ms ({meter} + PostgreSQL: "
+        f"{measure.count / (measure.cpu[meter] + measure.cpu['PostgreSQL']):.0f}/s per core)"
+    )
 
 
 def report_pair(
@@ -742,44 +800,53 @@ def report_pair(
     iam: Measure,
     node: Measure,
     *,
+    node_name: str,
     shapes: dict[str, str],
     node_version: str,
     workers: str,
     connections: int,
     make_result: Callable[..., Any],
 ) -> list[Any]:
+    """The rows of one grant type: IAM against one node-oidc-provider (`node`: in-memory adapter;
+    `node-pg`: PostgreSQL adapter, with a third row counting the database's CPU on both sides)."""
+    on_pg = node_name == "node-pg"
     iam_per_core, node_per_core = iam.per_cpu_second("IAM"), node.per_cpu_second("node")
-    database_cpu = (
-        f", PostgreSQL {iam.per_grant_ms('PostgreSQL'):.2f} ms"
-        f" (IAM + PostgreSQL: {iam.count / (iam.cpu['IAM'] + iam.cpu['PostgreSQL']):.0f}/s per core)"
-        if "PostgreSQL" in iam.cpu
-        else " (SQLite: in IAM's processes)"
+    iam_cpu = with_database(iam, "IAM") if "PostgreSQL" in iam.cpu else " (SQLite: in IAM's processes)"
+    node_cpu = with_database(node, "node") if on_pg else ""
+    store = (
+        "tokens in PostgreSQL through tools/oidc-provider-bench/pg-adapter.js (its own database of the same "
+        f"cluster, a pool of {NODE_PG_POOL} connections, one statement per adapter call)"
+        if on_pg
+        else "tokens in its in-memory dev adapter"
     )
+    kind = "on PostgreSQL" if on_pg else "in-memory"
+    suffix = f"{database}, node-pg" if on_pg else database
     common = (
         f"wrk -t{WRK_THREADS} -c{connections}, {iam.seconds:.0f} s each in {ROUNDS} alternating slices; "
         f"{iam.count} and {node.count} grants, all 200. "
         f"IAM: gunicorn gthread, {workers} (services/iam/gunicorn.conf.py), tokens in {database}; "
-        f"node-oidc-provider {node_version}: 1 process, tokens in its in-memory dev adapter (JWT access "
-        f"tokens not stored). CPU per grant: IAM {iam.per_grant_ms('IAM'):.2f} ms{database_cpu}, node "
-        f"{node.per_grant_ms('node'):.2f} ms; wrk's own {iam.client_cpu / max(1, iam.count) * 1000:.2f} ms "
-        f"(IAM runs), {node.client_cpu / max(1, node.count) * 1000:.2f} ms (node runs). Answers: IAM "
-        f"{shapes.get('iam')}; node {shapes.get('node')}"
+        f"node-oidc-provider {node_version}: 1 process, {store} (JWT access tokens not stored). "
+        f"CPU per grant: IAM {iam.per_grant_ms('IAM'):.2f} ms{iam_cpu}, node "
+        f"{node.per_grant_ms('node'):.2f} ms{node_cpu}; wrk's own "
+        f"{iam.client_cpu / max(1, iam.count) * 1000:.2f} ms (IAM runs), "
+        f"{node.client_cpu / max(1, node.count) * 1000:.2f} ms (node runs). Answers: IAM "
+        f"{shapes.get('iam')}; node {shapes.get(node_name)}"
     )
-    return [
+    rows = [
         make_result(
-            f"P3 {label} grants ({database})",
+            f"P3 {label} grants ({suffix})",
             iam.rate,
             "/s",
-            f"node-oidc-provider {node_version}, same wrk load",
+            f"node-oidc-provider {node_version} {kind}, same wrk load",
             node.rate,
             ">= 1.00 x node",
             common,
         ),
         make_result(
-            f"P3 {label} per core ({database})",
+            f"P3 {label} per core ({suffix})",
             iam_per_core,
             "/s",
-            "node-oidc-provider, grants per CPU-second",
+            f"node-oidc-provider {kind}, grants per CPU-second",
             node_per_core,
             f">= {GOAL_PER_CORE:.0f}/s per core and >= node",
             f"grants per CPU-second of the server's own processes: IAM {iam_per_core:.0f} "
@@ -788,3 +855,23 @@ def report_pair(
             f"cores, node {node.cpu['node'] / node.seconds:.2f}",
         ),
     ]
+    if on_pg:
+        iam_total, node_total = (
+            iam.cpu["IAM"] + iam.cpu["PostgreSQL"],
+            node.cpu["node"] + node.cpu["PostgreSQL"],
+        )
+        rows.append(
+            make_result(
+                f"P3 {label} per core + db ({suffix})",
+                iam.count / iam_total if iam_total else 0.0,
+                "/s",
+                "node-oidc-provider on PostgreSQL, grants per CPU-second of node + PostgreSQL",
+                node.count / node_total if node_total else 0.0,
+                ">= node (like for like)",
+                f"grants per CPU-second of the server's processes and PostgreSQL's (postmaster and all its "
+                f"children, read alike for both); IAM + PostgreSQL used {iam_total / iam.seconds:.2f} cores "
+                f"(PostgreSQL {iam.cpu['PostgreSQL'] / iam.seconds:.2f}), node + PostgreSQL "
+                f"{node_total / node.seconds:.2f} (PostgreSQL {node.cpu['PostgreSQL'] / node.seconds:.2f})",
+            )
+        )
+    return rows

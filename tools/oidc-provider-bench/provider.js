@@ -8,9 +8,11 @@
 // What is equivalent to IAM: access tokens are JWTs (RFC 9068, "at+jwt") signed ES256 with the bench's key,
 // for the audience `resource` ("urn:polis:istanze"), 900 s; client_secret_basic; refresh tokens are rotated
 // at every use (a reused one revokes the grant); ID tokens ES256, 300 s; PKCE S256.
-// What is not: node-oidc-provider keeps its tokens in the in-memory adapter it ships for development (a
-// quick-lru of 1,000 entries) and stores no JWT access token at all, where IAM keeps its refresh tokens and
-// its users' access-token ids in its database. The benchmark says so next to the figures.
+// Where tokens are kept: with OIDC_BENCH_PG_URL set (a postgresql:// URL), in that database through
+// pg-adapter.js (a pool of OIDC_BENCH_PG_POOL connections, default 8), as IAM keeps its refresh tokens in its
+// database; else in the in-memory adapter node-oidc-provider ships for development (a quick-lru of 1,000
+// entries, not for production). Either way it stores no JWT access token at all, where IAM stores its users'
+// access-token ids. The benchmark measures both configurations on PostgreSQL and says so next to the figures.
 //
 // Logging in: the relying party is first party (IAM's "trusted": no consent screen), and the one bench user
 // is logged in without a form: /interaction/:uid finishes the login and consent prompts at once. The
@@ -21,8 +23,12 @@ import { readFileSync } from 'node:fs';
 
 import Provider, { errors } from 'oidc-provider';
 
+import PostgresAdapter, { connect } from './pg-adapter.js';
+
 const settings = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const { service_client: service, rp_client: rp, account, resource } = settings;
+const databaseUrl = process.env.OIDC_BENCH_PG_URL;
+if (databaseUrl) await connect(databaseUrl, Number(process.env.OIDC_BENCH_PG_POOL || 8));
 
 const resourceServer = {
   scope: settings.resource_scope,
@@ -33,6 +39,7 @@ const resourceServer = {
 };
 
 const configuration = {
+  ...(databaseUrl ? { adapter: PostgresAdapter } : {}),
   clients: [
     {
       client_id: service.client_id,
@@ -126,5 +133,5 @@ provider.use(async (ctx, next) => {
 provider.on('server_error', (_ctx, error) => console.error('server_error', error));
 
 provider.listen(settings.port, '127.0.0.1', () => {
-  console.log(`oidc-provider ${settings.issuer} ready`);
+  console.log(`oidc-provider ${settings.issuer} ready, tokens ${databaseUrl ? 'in PostgreSQL' : 'in memory'}`);
 });

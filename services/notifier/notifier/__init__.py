@@ -10,13 +10,16 @@ from polis.service import create_service_app
 
 from notifier.config import SERVICE, load_settings
 from notifier.extensions import begin_immediate_on_sqlite, db
+from notifier.permissions import PERMISSIONS
 
 __version__ = "0.1.0"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The notifier web application (ops endpoints only): platform first, then its areas."""
-    app = create_service_app(__name__, settings=load_settings(config), version=__version__, db=db)
+    app = create_service_app(
+        __name__, settings=load_settings(config), version=__version__, db=db, permissions=PERMISSIONS
+    )
     register_blueprints(app)
     begin_immediate_on_sqlite(db)
     from notifier.metrics import register_backlog

@@ -73,7 +73,7 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "HELPDESK_HOURS_IT": env.str("POLIS_HELPDESK_HOURS", DEFAULT_HELPDESK_HOURS["it"]),
         "HELPDESK_HOURS_EN": env.str("POLIS_HELPDESK_HOURS_EN", DEFAULT_HELPDESK_HOURS["en"]),
         "HELPDESK_EMAIL": env.str("POLIS_HELPDESK_EMAIL", ""),
-        # Bearer token of the ops API (until JWT verification arrives with issue 5).
+        # The ops API's static break-glass token (ops tools use an IAM access token with the ops role).
         "OPS_TOKEN": env.secret("NOTIFIER_OPS_TOKEN", "dev-notifier-ops-token"),
         # Port of the worker's Prometheus endpoint (sent, failed, retried, lag); 0: none.
         "WORKER_METRICS_PORT": env.int("NOTIFIER_WORKER_METRICS_PORT", 0),
@@ -104,4 +104,4 @@ def _at_least(env: Env, name: str, default: int, *, minimum: int) -> int:
 
 def load_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every notifier setting; `config` overrides them (tests)."""
-    return service.load_settings(SERVICE, _own_settings, config=config)
+    return service.load_settings(SERVICE, _own_settings, config=config, verifies_tokens=True)

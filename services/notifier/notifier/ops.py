@@ -1,4 +1,6 @@
-"""The notifier's ops endpoints need `Authorization: Bearer <NOTIFIER_OPS_TOKEN>` (JWTs come with issue 5)."""
+"""The notifier's ops endpoints: `Authorization: Bearer <token>`, where the token is an IAM access token of a
+service client with the ops role and the "notifier" scope (polis.auth, issue 5), or the static break-glass
+NOTIFIER_OPS_TOKEN (compared in constant time)."""
 
 from __future__ import annotations
 
@@ -8,24 +10,27 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import current_app, request
-from polis.errors import ApiError
+from polis.auth.web import authenticate
+
+from notifier.permissions import PERMISSIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class OpsAccessDenied(ApiError):
-    status = 401
-    code = "unauthorized"
-    message = "An operator token is required."
+def _static_token_matches() -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = current_app.config["OPS_TOKEN"].reveal()
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
 def ops_required(view: F) -> F:
+    needed = PERMISSIONS["notifier.ops"]
+
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        expected = current_app.config["OPS_TOKEN"].reveal()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-            raise OpsAccessDenied()
+        if not _static_token_matches():
+            needed.check(authenticate())  # 401 invalid_token / 403 insufficient_scope, RFC 6750 style
         return view(*args, **kwargs)
 
+    wrapper.__dict__["_polis_security"] = [{"bearer": ["notifier"]}]  # the OpenAPI document (polis.web)
     return wrapper  # type: ignore[return-value]

@@ -21,6 +21,7 @@ from polis.db import Database
 from polis.events import Event
 from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, DEV_PUBLIC_KEY, Opener, Sealer
 from polis.testing import free_port
+from polis.testing.tokens import TestIssuer
 
 LINK = "http://localhost:8080/registrazione/conferma?token=s3cr3t-t0ken-in-the-link"
 
@@ -39,10 +40,21 @@ def database(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture(scope="session")
+def issuer() -> TestIssuer:
+    """IAM's part in these tests: it signs the access tokens, and its JWKS is handed to the app."""
+    return TestIssuer()
+
+
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
+def app(database_url: str, issuer: TestIssuer) -> Iterator[Flask]:
     app = create_app(
-        {"DATABASE_URL": database_url, "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"}
+        {
+            "DATABASE_URL": database_url,
+            "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F",
+            "TOKEN_ISSUER": issuer.issuer,
+            "TOKEN_JWKS": issuer.jwks(),
+        }
     )
     all_metadata().create_all(db.engine)
     yield app

@@ -31,7 +31,9 @@ from iam.oidc.txn import write_transaction
 # Identity scopes release claims (provider.User.claims); API scopes name a Polis service's API, whose
 # resource server is the audience "urn:polis:<service>" (polis.auth maps scope + role to permissions).
 IDENTITY_SCOPES = ("openid", "profile", "email", "fiscal_number")
-API_SCOPES = ("iam", "enablement", "istanze")
+# The APIs a person's client may act on for them; the notifier's API is for operations (service tokens).
+USER_API_SCOPES = ("iam", "enablement", "istanze")
+API_SCOPES = (*USER_API_SCOPES, "notifier")
 SUPPORTED_SCOPES = IDENTITY_SCOPES + API_SCOPES
 DEFAULT_SCOPES = ("openid", "profile", "email")
 SUPPORTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")

@@ -33,6 +33,7 @@ SCOPE_DESCRIPTIONS = {
     "iam": lazy_gettext("Leggere e modificare per tuo conto i dati del tuo account (Area Riservata)"),
     "enablement": lazy_gettext("Consultare e gestire per tuo conto la tua abilitazione a Istanze OnLine"),
     "istanze": lazy_gettext("Consultare e presentare per tuo conto le tue istanze su Istanze OnLine"),
+    "notifier": lazy_gettext("Consultare e gestire gli invii delle email del sistema (operazioni)"),
 }
 
 

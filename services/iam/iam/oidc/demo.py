@@ -51,7 +51,7 @@ def ensure_portal_client(db: Database) -> str:
     secret = current_app.config["PORTAL_CLIENT_SECRET"]
     if secret is None:
         return "oidc client portal: IAM_PORTAL_CLIENT_SECRET is not set, not registered"
-    scopes = [*clients.IDENTITY_SCOPES, *clients.API_SCOPES]
+    scopes = [*clients.IDENTITY_SCOPES, *clients.USER_API_SCOPES]
     outcome = clients.ensure(
         db,
         client_id=PORTAL_CLIENT_ID,
@@ -61,7 +61,7 @@ def ensure_portal_client(db: Database) -> str:
         post_logout_redirect_uris=[f"{base}/"],
         scopes=scopes,
         grant_types=["authorization_code", "refresh_token"],
-        audiences=[clients.audience_of(api) for api in clients.API_SCOPES],
+        audiences=[clients.audience_of(api) for api in clients.USER_API_SCOPES],
         backchannel_logout_uri=f"{base}/accedi/backchannel-logout",  # gateway/auth/views.py
         actor=DEMO_ACTOR,
     )
@@ -103,7 +103,7 @@ def ensure_partner_clients(db: Database) -> str:
 
 
 def ensure_ops_client(db: Database) -> str:
-    """polis-ops: a service acting for itself (client credentials) with the ops role on the three APIs."""
+    """polis-ops: a service acting for itself (client credentials) with the ops role on every Polis API."""
     secret = current_app.config["OPS_CLIENT_SECRET"]
     if secret is None:
         return f"{OPS_CLIENT_ID} not registered (IAM_OPS_CLIENT_SECRET is not set)"

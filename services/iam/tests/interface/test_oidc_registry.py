@@ -428,8 +428,13 @@ def test_issue_5_item_1_demo_data_registers_the_portal_the_partners_and_the_ops_
     assert all(registered[cid].trusted and registered[cid].confidential for cid in names)
     ops = registered["polis-ops"]
     assert ops.grant_types == ["client_credentials"] and ops.service_roles == ["ops"]
-    assert ops.scopes == ["iam", "enablement", "istanze"] and ops.redirect_uris == []
-    assert ops.audiences == ["urn:polis:iam", "urn:polis:enablement", "urn:polis:istanze"]
+    assert ops.scopes == ["iam", "enablement", "istanze", "notifier"] and ops.redirect_uris == []
+    assert ops.audiences == [
+        "urn:polis:iam",
+        "urn:polis:enablement",
+        "urn:polis:istanze",
+        "urn:polis:notifier",
+    ]
 
 
 def test_the_demo_partner_url_comes_from_its_setting(database_url: str) -> None:

@@ -8,6 +8,8 @@ from notifier.extensions import db
 from notifier.messaging.handlers import HANDLERS
 from notifier.samples import account_registered, message_event
 from polis.events import Event
+from polis.testing.token_contract import TokenContract
+from polis.testing.tokens import TestIssuer
 from sqlalchemy import update
 
 URL = "/api/notifier/v1/deliveries"
@@ -50,9 +52,31 @@ def test_the_ops_endpoints_need_the_operator_token(client: FlaskClient) -> None:
     assert client.get(URL).status_code == 401
     response = client.get(URL, headers={"Authorization": "Bearer not-the-token"})
     assert response.status_code == 401
-    assert response.get_json()["error"]["code"] == "unauthorized"
+    assert response.get_json()["error"]["code"] == "invalid_token"
     resend = client.post(f"{URL}/6f1c1f0e-2d7a-4b8e-9a51-3c2f0a9b7d11/resend")
     assert resend.status_code == 401
+
+
+def test_issue_5_an_ops_client_token_opens_the_ops_endpoints(client: FlaskClient, issuer: TestIssuer) -> None:
+    ops = issuer.token(
+        audience="urn:polis:notifier",
+        sub="polis-ops",
+        client_id="polis-ops",
+        auth_time=None,
+        scope="notifier",
+        roles=["ops"],
+    )
+    user = issuer.token(audience="urn:polis:notifier", scope="notifier")  # a person: role user
+
+    assert client.get(URL, headers={"Authorization": f"Bearer {ops}"}).status_code == 200
+    refused = client.get(URL, headers={"Authorization": f"Bearer {user}"})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "insufficient_scope"
+
+
+class TestNotifierTrustsTokensNotHeaders(TokenContract):
+    """Issue 5 item 5 at the notifier: the negative list, the scope, no token, the OpenAPI document."""
+
+    SERVICE = "notifier"
 
 
 def test_a_failed_delivery_is_resent_and_a_queued_one_is_refused(

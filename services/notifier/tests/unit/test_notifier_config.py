@@ -18,6 +18,8 @@ def test_production_refuses_to_start_without_the_private_keys(monkeypatch: pytes
     monkeypatch.setenv("POLIS_ENV", "production")
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", "postgresql://db/notifier")
     monkeypatch.setenv("POLIS_BROKER_URL", "amqp://broker")
+    monkeypatch.setenv("POLIS_OIDC_ISSUER", "https://istanze.example")
+    monkeypatch.setenv("POLIS_OIDC_JWKS_URL", "http://iam:8101/oidc/jwks")
     monkeypatch.delenv("NOTIFIER_SEALING_PRIVATE_KEYS", raising=False)
 
     with pytest.raises(ConfigError, match="NOTIFIER_SEALING_PRIVATE_KEYS"):
@@ -32,7 +34,16 @@ def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("NOTIFIER_SEALING_PRIVATE_KEYS", "k1:QUJD")
     monkeypatch.setenv("NOTIFIER_OPS_TOKEN", "a-real-token")
     monkeypatch.setenv("NOTIFIER_PUBLIC_BASE_URL", "https://istanze.example/")
+    monkeypatch.setenv("POLIS_OIDC_ISSUER", "https://istanze.example")
+    monkeypatch.setenv("POLIS_OIDC_JWKS_URL", "http://iam:8101/oidc/jwks")
     return monkeypatch
+
+
+def test_issue_5_production_refuses_to_start_without_the_token_issuer(production: pytest.MonkeyPatch) -> None:
+    production.delenv("POLIS_OIDC_ISSUER")
+
+    with pytest.raises(ConfigError, match="POLIS_OIDC_ISSUER"):
+        load_settings()
 
 
 def test_production_refuses_to_start_without_the_ops_token(production: pytest.MonkeyPatch) -> None:
