@@ -174,6 +174,19 @@ def test_a_confirmation_request_through_the_gateway_sends_one_email_whose_link_i
     for name in stack.processes:
         assert token not in stack.log(name), f"the token is in the log of {name}"
     assert token not in deliveries_raw(stack)
+    # One request id from the edge: the gateway's access line and IAM's carry the same one.
+    at_gateway = [
+        line
+        for line in log_lines(stack, "gateway")
+        if line.get("message") == "request"
+        and line.get("path") == CONFIRMATIONS
+        and line.get("status") == 202
+    ]
+    assert len(at_gateway) == 1 and at_gateway[0]["request_id"]
+    at_iam = [
+        line for line in log_lines(stack, "iam-web") if line.get("request_id") == at_gateway[0]["request_id"]
+    ]
+    assert any(line.get("message") == "request" and line.get("method") == "POST" for line in at_iam)
 
 
 def test_a_request_made_while_the_broker_is_down_is_mailed_once_it_is_back(stack: SystemStack) -> None:

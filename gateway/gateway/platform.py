@@ -9,6 +9,7 @@ import time
 import urllib3
 from flask import Flask, Response, g, jsonify, request
 from polis import requestid
+from polis.logging import log_request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -44,14 +45,12 @@ def register_request_id(app: Flask) -> None:
         elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         LATENCY.labels(request.method, route).observe(elapsed)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 1),
-            },
+        log_request(
+            log,
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 1),
         )
         return response
 

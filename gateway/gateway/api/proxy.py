@@ -26,6 +26,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from polis import requestid
 from polis.errors import error_body
+from polis.logging import log_request
 
 from gateway.api.connections import (
     ConnectionPools,
@@ -154,15 +155,7 @@ class ApiProxy:
             elapsed = time.perf_counter() - started
             REQUESTS.labels(method, ROUTE, str(code)).inc()
             LATENCY.labels(method, ROUTE).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": path,
-                    "status": code,
-                    "duration_ms": round(elapsed * 1000, 1),
-                },
-            )
+            log_request(log, method=method, path=path, status=code, duration_ms=round(elapsed * 1000, 1))
         start_response(status, headers)
         return body
 

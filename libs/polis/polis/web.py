@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from polis import requestid
 from polis.errors import ApiError, MalformedJson, UnsupportedMediaType, ValidationFailed, error_body
+from polis.logging import log_request
 
 log = logging.getLogger("polis.web")
 # One JSON line per request, written while the request id is still bound (gunicorn's own access log runs
@@ -233,14 +234,12 @@ def _register_request_id(app: Flask, service: str, trust_request_id: bool) -> No
         started = g.get("polis_started")
         elapsed = time.perf_counter() - started if started is not None else 0.0
         LATENCY.labels(service, endpoint).observe(elapsed)
-        access_log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 1),
-            },
+        log_request(
+            access_log,
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 1),
         )
         return response
 

@@ -1,0 +1,71 @@
+"""JSON log lines: the fast access line is the same line the logger would write; every line reaches stdout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+from polis.logging import iso_time, log_request
+
+
+@pytest.mark.parametrize(
+    "timestamp", [0.0, 1_795_000_000.0, 1_795_000_000.9999, 1_795_000_001.0505, 1e9 + 0.001]
+)
+def test_iso_time_writes_what_isoformat_writes(timestamp: float) -> None:
+    expected = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+    assert iso_time(timestamp) == expected
+
+
+def test_the_access_line_is_the_line_the_logger_would_write() -> None:
+    program = (
+        "import logging\n"
+        "from polis import requestid\n"
+        "from polis.logging import configure_logging, log_request\n"
+        "configure_logging('demo')\n"
+        "access = logging.getLogger('polis.access')\n"
+        "with requestid.bind('req-1'):\n"
+        "    access.info('request', extra={'method': 'GET', 'path': '/città \"x\"', 'status': 200,"
+        " 'duration_ms': 1.5})\n"
+        "    log_request(access, method='GET', path='/città \"x\"', status=200, duration_ms=1.5)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    by_logger, direct = (json.loads(line) for line in out.splitlines())
+
+    by_logger.pop("time"), direct.pop("time")
+    assert list(direct.items()) == list(by_logger.items())  # same fields, same order
+    assert direct["request_id"] == "req-1" and direct["path"] == '/città "x"'
+
+
+def test_the_access_line_goes_through_the_logger_when_something_listens(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="polis.access"):
+        log_request(logging.getLogger("polis.access"), method="POST", path="/x", status=201, duration_ms=2.0)
+
+    (record,) = [r for r in caplog.records if r.name == "polis.access"]
+    assert record.getMessage() == "request" and record.status == 201  # type: ignore[attr-defined]
+
+
+def test_thousands_of_lines_from_threads_all_reach_stdout_before_exit() -> None:
+    program = (
+        "import logging, threading\n"
+        "from polis.logging import configure_logging, log_request\n"
+        "configure_logging('demo')\n"
+        "access = logging.getLogger('polis.access')\n"
+        "def work(n):\n"
+        "    for i in range(1000):\n"
+        "        log_request(access, method='GET', path=f'/{n}/{i}', status=200, duration_ms=0.1)\n"
+        "        if i % 100 == 0: logging.getLogger('t').info('mark %d %d', n, i)\n"
+        "threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+
+    assert len([line for line in lines if line["message"] == "request"]) == 4000
+    assert len([line for line in lines if line["message"].startswith("mark")]) == 40
