@@ -229,6 +229,9 @@ def _register_request_id(app: Flask, service: str, trust_request_id: bool) -> No
         current = requestid.current_request_id()
         if current:
             response.headers[requestid.HEADER] = current
+        if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
+            # Personal data, secrets shown once, tokens: no API answer is kept by a browser or a proxy.
+            response.headers["Cache-Control"] = "no-store"
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
         started = g.get("polis_started")

@@ -61,6 +61,13 @@ def test_a_valid_request_succeeds_and_carries_a_request_id(client):
     assert response.get_json()["request_id"] == response.headers["X-Request-ID"]
 
 
+def test_api_answers_are_never_stored_by_a_browser_or_a_proxy(client):
+    # They carry personal data, secrets shown once, tokens; errors too. Pages decide for themselves.
+    assert client.post("/api/demo/greetings", json={"name": "Maria"}).headers["Cache-Control"] == "no-store"
+    assert client.get("/api/demo/things/1").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in client.get("/healthz").headers.get("Cache-Control", "")
+
+
 def test_a_request_id_from_the_gateway_is_adopted(client):
     response = client.post(
         "/api/demo/greetings", json={"name": "x"}, headers={"X-Request-ID": "abc123def456"}
