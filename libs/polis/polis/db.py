@@ -26,8 +26,15 @@ def normalise_url(url: str) -> str:
 
 
 def _prepare_sqlite(engine: Engine) -> None:
-    # pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN; take control of both, and
-    # use WAL so readers (the relay) never block the writers (the web requests).
+    """pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN: take control of both; WAL.
+
+    Every transaction begins IMMEDIATE, taking SQLite's one write lock at BEGIN. A deferred transaction that
+    reads and then writes fails at once with "database is locked" when another connection (another thread,
+    the worker process) committed in between: the busy timeout does not apply to it. Taking the lock at
+    BEGIN makes it wait its turn instead. SQLite runs one writer at a time anyway; WAL readers outside a
+    transaction are not blocked. PostgreSQL needs none of this.
+    """
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -40,7 +47,7 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get("immediate") else "BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:

@@ -9,7 +9,7 @@ from flask import Flask
 from polis.service import create_service_app
 
 from notifier.config import SERVICE, load_settings
-from notifier.extensions import begin_immediate_on_sqlite, db
+from notifier.extensions import db
 from notifier.permissions import PERMISSIONS
 
 __version__ = "0.1.0"
@@ -21,7 +21,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         __name__, settings=load_settings(config), version=__version__, db=db, permissions=PERMISSIONS
     )
     register_blueprints(app)
-    begin_immediate_on_sqlite(db)
     from notifier.metrics import register_backlog
 
     register_backlog(db)

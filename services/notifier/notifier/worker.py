@@ -31,7 +31,7 @@ from prometheus_client import start_http_server
 
 from notifier.config import SERVICE, load_settings
 from notifier.delivery.sender import MailSender
-from notifier.extensions import begin_immediate_on_sqlite, db
+from notifier.extensions import db
 from notifier.messaging.handlers import HANDLERS, handle_batch
 from notifier.models import processed_events
 
@@ -60,7 +60,6 @@ def main() -> int:
         start_http_server(settings["WORKER_METRICS_PORT"], addr="127.0.0.1")
 
     def loops() -> list[Loop]:
-        begin_immediate_on_sqlite(db)
         consumer = consumer_loop(
             service=SERVICE,
             db=db,
@@ -144,7 +143,6 @@ def _sender_process(settings: Mapping[str, Any], *, index: int, worker_pid: int)
                 return
 
     def loops() -> list[Loop]:
-        begin_immediate_on_sqlite(db)
         sender = MailSender.from_settings(settings, db)
         sender.worker_pid = worker_pid
         return [Loop("mail-sender", sender.run), Loop("worker-watch", watch)]

@@ -1,10 +1,9 @@
-"""Write transactions that read first and then write, without deadlocks on SQLite.
+"""Write transactions that read first and then write.
 
-On SQLite (WAL), two deferred transactions that both read and then write make the second fail at once
-with "database is locked" (its snapshot is stale), whatever the busy timeout. `write_transaction` begins
-with BEGIN IMMEDIATE there (polis.db honours the connection's "immediate" flag), so writers queue behind
-the busy timeout instead. On PostgreSQL it is an ordinary transaction (callers lock rows FOR UPDATE).
-Keep these transactions short: never an argon2 hash inside one.
+On SQLite every transaction of polis.db begins IMMEDIATE, so a read-then-write transaction waits its turn
+behind the busy timeout instead of failing with "database is locked"; on PostgreSQL callers lock the rows
+they will change (FOR UPDATE). `write_transaction` names that intent where it matters; keep these
+transactions short: never an argon2 hash inside one.
 """
 
 from __future__ import annotations
@@ -18,18 +17,5 @@ from sqlalchemy.orm import Session
 
 @contextmanager
 def write_transaction(db: Database) -> Iterator[Session]:
-    if not db.is_sqlite:
-        with db.transaction() as session:
-            yield session
-        return
-    with db.engine.connect() as connection:
-        connection.info["immediate"] = True
-        try:
-            session = Session(bind=connection, expire_on_commit=False)
-            try:
-                with session.begin():
-                    yield session
-            finally:
-                session.close()
-        finally:
-            connection.info.pop("immediate", None)
+    with db.transaction() as session:
+        yield session
