@@ -22,7 +22,7 @@ install: ## Install what is missing: .venv, RabbitMQ, npm packages, translations
 	@scripts/install.sh
 
 .PHONY: run
-run: install ## Start RabbitMQ, MailDev, the four services and the gateway; Ctrl-C stops them all
+run: install ## Start RabbitMQ, MailDev, the four services, the gateway and the partner demo; Ctrl-C stops all
 	@$(BIN)/python scripts/run.py
 
 .PHONY: test
@@ -53,7 +53,7 @@ format: install ## Rewrite the code in the project's style (ruff format, ruff ch
 	$(BIN)/ruff format .
 
 .PHONY: bench
-bench: ## Run the benchmarks (tests/bench/run.py); installs wrk when absent
+bench: ## Run the benchmarks (tests/bench/run.py); installs wrk and node-oidc-provider when absent
 	@scripts/install.sh --bench
 	$(BIN)/python tests/bench/run.py
 
