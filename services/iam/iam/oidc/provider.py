@@ -515,58 +515,65 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     previous: RefreshRecord | None = getattr(request, "refresh_token", None)
     new_refresh = token.get("refresh_token")
     family_id = previous.family_id if previous is not None else (uuid.uuid4() if new_refresh else None)
-    with db.engine.begin() as connection:  # Core and statements built once: the grants' hot path
-        if previous is not None:
-            spent = connection.execute(_SPEND_REFRESH, {"spent_hash": previous.token_hash, "spent_at": now})
-            if spent.rowcount != 1:
-                raise _Replayed(previous.family_id)
-        connection.execute(
-            _INSERT_ACCESS,
-            {
-                "jti": claims["jti"],
-                "client_id": client.client_id,
-                "account_id": user.account_id,
-                "credentials_version": user.credentials_version,
-                "refresh_family_id": family_id,
-                "sso_session_id": user.sso_session_id,
-                "scope": token.get("scope", ""),
-                "issued_at": now,
-                "expires_at": now + timedelta(seconds=int(token["expires_in"])),
-                "revoked_at": None,
-            },
-        )
-        if new_refresh and family_id is not None:
-            family_expires_at = (
-                previous.family_expires_at
-                if previous is not None
-                else now + timedelta(seconds=client.refresh_family_ttl)
-            )
+    try:
+        with db.engine.begin() as connection:  # Core and statements built once: the grants' hot path
+            if previous is not None:
+                spent = connection.execute(
+                    _SPEND_REFRESH, {"spent_hash": previous.token_hash, "spent_at": now}
+                )
+                if spent.rowcount != 1:
+                    raise _SpentMeanwhile()
             connection.execute(
-                _INSERT_REFRESH,
+                _INSERT_ACCESS,
                 {
-                    "token_hash": sha256(new_refresh),
-                    "family_id": family_id,
+                    "jti": claims["jti"],
                     "client_id": client.client_id,
                     "account_id": user.account_id,
-                    "sso_session_id": user.sso_session_id,
                     "credentials_version": user.credentials_version,
+                    "refresh_family_id": family_id,
+                    "sso_session_id": user.sso_session_id,
                     "scope": token.get("scope", ""),
-                    "auth_time": user.auth_time or int(now.timestamp()),
                     "issued_at": now,
-                    "expires_at": min(now + timedelta(seconds=client.refresh_token_ttl), family_expires_at),
-                    "family_expires_at": family_expires_at,
-                    "used_at": None,
+                    "expires_at": now + timedelta(seconds=int(token["expires_in"])),
                     "revoked_at": None,
                 },
             )
+            if new_refresh and family_id is not None:
+                family_expires_at = (
+                    previous.family_expires_at
+                    if previous is not None
+                    else now + timedelta(seconds=client.refresh_family_ttl)
+                )
+                connection.execute(
+                    _INSERT_REFRESH,
+                    {
+                        "token_hash": sha256(new_refresh),
+                        "family_id": family_id,
+                        "client_id": client.client_id,
+                        "account_id": user.account_id,
+                        "sso_session_id": user.sso_session_id,
+                        "credentials_version": user.credentials_version,
+                        "scope": token.get("scope", ""),
+                        "auth_time": user.auth_time or int(now.timestamp()),
+                        "issued_at": now,
+                        "expires_at": min(
+                            now + timedelta(seconds=client.refresh_token_ttl), family_expires_at
+                        ),
+                        "family_expires_at": family_expires_at,
+                        "used_at": None,
+                        "revoked_at": None,
+                    },
+                )
+    except _SpentMeanwhile:
+        # Another request spent it between our read and this write: that is a replay, and the family ends
+        # (after this transaction rolled back: on SQLite a second writer could not start inside it).
+        assert previous is not None
+        revoke_family(previous.family_id)
+        raise InvalidGrantError() from None
 
 
-class _Replayed(InvalidGrantError):
-    """Two requests spent the same refresh token: the loser ends the family (see save_token)."""
-
-    def __init__(self, family_id: uuid.UUID) -> None:
-        revoke_family(family_id)
-        super().__init__()
+class _SpentMeanwhile(Exception):
+    """Two requests spent the same refresh token: the loser rolls back, then ends the family."""
 
 
 # --- verifying access tokens (userinfo, introspection, IAM's own API) --------------------------------------

@@ -32,7 +32,7 @@ from oidc_helpers import (
     make_app,
     pkce,
 )
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 SERVICE = "polis-batch"
 SERVICE_SECRET = "service-test-secret-0123456789"
@@ -530,3 +530,30 @@ def test_issue_5_a_logout_ends_an_access_token_issued_without_a_refresh_token(
     client.get("/oidc/logout")  # RP-initiated logout: the SSO session ends
 
     assert client.get("/oidc/userinfo", headers=bearer).status_code == 401
+
+
+def test_issue_5_a_refresh_token_spent_by_a_racing_request_ends_the_family(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iam.oidc import provider
+    from iam.oidc.models import RefreshToken
+
+    make_account()
+    token = full_login(client)["token"]
+    read = provider.RefreshGrant.authenticate_refresh_token
+
+    def read_then_lose_the_race(grant: Any, refresh_token: str) -> Any:
+        record = read(grant, refresh_token)
+        with db.transaction() as session:  # another request spends it between this read and the write
+            session.execute(update(RefreshToken).values(used_at=datetime.now(UTC)))
+        return record
+
+    monkeypatch.setattr(provider.RefreshGrant, "authenticate_refresh_token", read_then_lose_the_race)
+
+    answer = refresh(client, token["refresh_token"])
+
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_grant"
+    with db.transaction() as session:
+        assert all(row.revoked_at is not None for row in session.scalars(select(RefreshToken)))
+    userinfo = client.get("/oidc/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert userinfo.status_code == 401  # the family's access token ended with it
