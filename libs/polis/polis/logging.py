@@ -149,9 +149,8 @@ def log_request(logger: logging.Logger, *, method: str, path: str, status: int, 
     writer = _writer
     root = logging.getLogger()
     if writer is None or logger.handlers or len(root.handlers) != 1:
-        logger.info(
-            "request", extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms}
-        )
+        fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+        logger.info("request", extra={"request_id": current_request_id(), **fields})
         return
     path_json = json.dumps(path, ensure_ascii=False)
     writer.queue.put(

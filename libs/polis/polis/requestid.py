@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 HEADER = "X-Request-ID"
 
@@ -30,6 +30,15 @@ def is_valid(value: str | None) -> bool:
 def set_request_id(value: str | None) -> None:
     """Set the id for the current context (a request handled by one thread, or a consumed event)."""
     _current.set(value)
+
+
+def bind_token(value: str | None) -> Token[str | None]:
+    """Make value the current request id until unbind_token is given what this returned."""
+    return _current.set(value)
+
+
+def unbind_token(token: Token[str | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -218,37 +218,70 @@ def register_platform(
 
 
 def _register_request_id(app: Flask, service: str, trust_request_id: bool) -> None:
-    @app.before_request
-    def _adopt_request_id() -> None:
-        incoming = request.headers.get(requestid.HEADER) if trust_request_id else None
-        requestid.set_request_id(incoming if requestid.is_valid(incoming) else requestid.new_request_id())
-        g.polis_started = time.perf_counter()
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        current = requestid.current_request_id()
-        if current:
-            response.headers[requestid.HEADER] = current
-        if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
-            # Personal data, secrets shown once, tokens: no API answer is kept by a browser or a proxy.
-            response.headers["Cache-Control"] = "no-store"
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
-        started = g.get("polis_started")
-        elapsed = time.perf_counter() - started if started is not None else 0.0
-        LATENCY.labels(service, endpoint).observe(elapsed)
-        log_request(
-            access_log,
-            method=request.method,
-            path=request.path,
-            status=response.status_code,
-            duration_ms=round(elapsed * 1000, 1),
-        )
-        return response
+    app.wsgi_app = _RequestBookkeeping(app.wsgi_app, service, trust_request_id)  # type: ignore[method-assign]
 
     @app.teardown_request
-    def _forget_request_id(_exc: BaseException | None) -> None:
-        requestid.set_request_id(None)
+    def _note_rule(_exc: BaseException | None) -> None:
+        # The matched rule names the request in the metrics; the request context is gone once Flask returns.
+        request.environ[_RULE_KEY] = request.url_rule
+
+
+_RULE_KEY = "polis.url_rule"
+
+
+class _RequestBookkeeping:
+    """What every request gets, around Flask rather than in its hooks (which cost a small request more than
+    its view): a request id bound for the whole request, X-Request-ID and (for /api/) Cache-Control on the
+    answer, the access line, and the request metrics."""
+
+    def __init__(self, wsgi_app: Any, service: str, trust_request_id: bool) -> None:
+        self.wsgi_app = wsgi_app
+        self.service = service
+        self.trust_request_id = trust_request_id
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        incoming = environ.get(_REQUEST_ID_KEY) if self.trust_request_id else None
+        request_id = incoming if isinstance(incoming, str) and requestid.is_valid(incoming) else None
+        request_id = request_id or requestid.new_request_id()
+        bound = requestid.bind_token(request_id)
+        started = time.perf_counter()
+        path = _decoded_path(environ)
+        api = path.startswith("/api/")
+        answered: list[str] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered.append(status)
+            headers[:] = [(name, value) for name, value in headers if name.lower() != "x-request-id"]
+            headers.append((requestid.HEADER, request_id))
+            # Personal data, secrets shown once, tokens: no API answer is kept by a browser or a proxy.
+            if api and not any(name.lower() == "cache-control" for name, _ in headers):
+                headers.append(("Cache-Control", "no-store"))
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.wsgi_app(environ, start)
+        finally:
+            elapsed = time.perf_counter() - started
+            status = int(answered[-1][:3]) if answered else 500
+            rule = environ.pop(_RULE_KEY, None)
+            endpoint = rule.rule if rule is not None else "unmatched"
+            method = environ.get("REQUEST_METHOD", "GET")
+            REQUESTS.labels(self.service, method, endpoint, str(status)).inc()
+            LATENCY.labels(self.service, endpoint).observe(elapsed)
+            log_request(
+                access_log, method=method, path=path, status=status, duration_ms=round(elapsed * 1000, 1)
+            )
+            requestid.unbind_token(bound)
+
+
+_REQUEST_ID_KEY = "HTTP_" + requestid.HEADER.upper().replace("-", "_")
+
+
+def _decoded_path(environ: dict[str, Any]) -> str:
+    # As Flask's request.path has it: WSGI hands the path over as latin-1 characters of the UTF-8 bytes.
+    raw = environ.get("PATH_INFO") or ""
+    path = raw.encode("latin-1").decode("utf-8", "replace") if not raw.isascii() else raw
+    return "/" + path.lstrip("/")
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -157,6 +157,31 @@ def test_metrics_are_exposed_for_prometheus(client):
     )
 
 
+def test_every_request_has_one_access_line_with_its_request_id_and_status(client, caplog):
+    with caplog.at_level(logging.INFO, logger="polis.access"):
+        ok = client.post("/api/demo/greetings", json={"name": "x"})
+        client.get("/api/demo/citt%C3%A0")
+        client.get("/boom")
+    lines = [record for record in caplog.records if record.name == "polis.access"]
+    assert [(line.method, line.path, line.status) for line in lines] == [
+        ("POST", "/api/demo/greetings", 201),
+        ("GET", "/api/demo/città", 404),  # the path as decoded text, as the request had it
+        ("GET", "/boom", 500),
+    ]
+    assert lines[0].request_id == ok.headers["X-Request-ID"]
+    assert all(requestid.is_valid(line.request_id) for line in lines)
+    assert requestid.current_request_id() is None  # nothing outlives its request
+
+
+def test_metrics_name_the_route_not_the_path(client):
+    client.get("/api/demo/things/41")
+    client.get("/api/demo/no/such/route")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'endpoint="/api/demo/things/<thing_id>",method="GET",service="demo",status="404"' in text
+    assert 'endpoint="unmatched",method="GET",service="demo",status="404"' in text
+    assert "/api/demo/things/41" not in text and "/no/such/route" not in text
+
+
 def test_the_openapi_document_describes_the_documented_operations(client):
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
