@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from polis.logging import iso_time, log_request
@@ -69,3 +70,28 @@ def test_thousands_of_lines_from_threads_all_reach_stdout_before_exit() -> None:
 
     assert len([line for line in lines if line["message"] == "request"]) == 4000
     assert len([line for line in lines if line["message"].startswith("mark")]) == 40
+
+
+def test_a_multiprocessing_child_writes_its_last_lines_before_it_ends(tmp_path: Path) -> None:
+    # Granian's workers are multiprocessing children: they end with os._exit, which skips atexit.
+    program = (
+        "import logging, multiprocessing\n"
+        "from polis.logging import configure_logging, log_request\n"
+        "def child():\n"
+        "    configure_logging('demo')\n"
+        "    access = logging.getLogger('polis.access')\n"
+        "    for i in range(300):\n"
+        "        log_request(access, method='GET', path=f'/{i}', status=200, duration_ms=0.1)\n"
+        "    logging.getLogger('t').warning('last words')\n"
+        "if __name__ == '__main__':\n"
+        "    for method in ('fork', 'spawn'):\n"
+        "        process = multiprocessing.get_context(method).Process(target=child)\n"
+        "        process.start(); process.join()\n"
+        "        assert process.exitcode == 0, method\n"
+    )
+    script = tmp_path / "children.py"  # a file: a spawned child imports its target from it
+    script.write_text(program)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len([line for line in lines if line["message"] == "request"]) == 600
+    assert [line["message"] for line in lines if line["logger"] == "t"] == ["last words", "last words"]
