@@ -490,6 +490,18 @@ class Stack:
             ready_url=f"http://127.0.0.1:{port}/readyz",
         )
 
+    def _gateway(self) -> ManagedProcess:
+        # gateway-web: Granian, listening on GATEWAY_BIND (set in environment()).
+        env = {"GATEWAY_WORKERS": str(self.config.web_workers), **self.environment("gateway")}
+        return ManagedProcess(
+            "gateway",
+            [str(VENV_BIN / "python"), "-m", "gateway.server"],
+            cwd=ROOT / "gateway",
+            env=env,
+            log_path=self.log_dir / "gateway.log",
+            ready_url=f"http://127.0.0.1:{self.port('gateway')}/readyz",
+        )
+
     def _worker(self, service: str) -> ManagedProcess:
         name = f"{service}-worker"
         return ManagedProcess(
@@ -578,7 +590,7 @@ class Stack:
                 self._gunicorn(f"{service}-web", ROOT / "services" / service, self.port(service), service)
             )
         if self.config.gateway:
-            self._add(self._gunicorn("gateway", ROOT / "gateway", self.port("gateway")))
+            self._add(self._gateway())
         for process in self.long_running():
             process.start()
         self._start_workers(say, began)

@@ -359,6 +359,9 @@ def bench_login(
     }
     gateway_env = {
         **base_env,
+        # gateway-web (Granian) with the workers and threads gunicorn_args gives IAM.
+        "GATEWAY_WORKERS": "2",
+        "GATEWAY_THREADS": "8",
         "GATEWAY_BIND": f"127.0.0.1:{gateway_port}",
         "GATEWAY_IAM_URL": f"http://127.0.0.1:{iam_port}",
         # Rate limiting stays on (its cost is measured) with limits one address cannot reach here.
@@ -384,7 +387,7 @@ def bench_login(
         ) as iam,
         process(
             "gateway",
-            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+            [str(VENV_BIN / "python"), "-m", "gateway.server"],
             cwd=ROOT / "gateway",
             env=gateway_env,
             logs=logs,
@@ -438,7 +441,8 @@ def bench_login(
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
     detail = (
         f"{cores} cores; per slice bare {', '.join(f'{r:.1f}' for r in bare_rates)}/s, logins "
-        f"{', '.join(f'{r:.1f}' for r in login_rates)}/s; IAM and gateway gunicorn {gunicorn_args}; "
+        f"{', '.join(f'{r:.1f}' for r in login_rates)}/s; IAM gunicorn {gunicorn_args}; "
+        "gateway: gateway-web (Granian) 2 workers x 8 threads; "
         f"{agents} browsers, {sent[0] / max(1, sent[1]):.0f} requests to the gateway per login; "
         f"{database_label}; "
         f"argon2id m=19 MiB t=2 p=1; at half load ({rate / 2:.1f}/s, {len(latencies)} logins): "

@@ -1,7 +1,8 @@
 """`make bench`: throughput figures, each printed next to a baseline measured in the same run, and the ratio.
 
-P1  GET through the gateway to a service, against a bare Flask hello under the same gunicorn settings
-    (goal: gateway >= 0.40 of bare).
+P1  GET through the gateway to a service, against a bare Flask hello under the services' gunicorn settings
+    (goal: gateway >= 0.40 of bare). The gateway runs on its own server, gateway-web (Granian), with the
+    same workers and threads.
 P1-login  password logins per second through the gateway, the whole browser flow (authorize -> login form
     -> code -> token -> portal session) at the OWASP argon2 parameters, against the bare argon2 verify rate
     on the same cores (goal: >= 0.70 of bare); median and p99 latency at half that rate (p1_login.py).
@@ -42,8 +43,10 @@ from polis.testing.ports import free_port  # noqa: E402
 from polis.testing.postgres import PostgresCluster  # noqa: E402
 from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
 
-# The same gunicorn settings for the baseline and for every server on the measured path.
+# The same gunicorn settings for the baseline and for every service on the measured path.
 GUNICORN_ARGS = "--workers 2 --threads 8 --worker-class gthread --keep-alive 30 --log-level warning"
+# The gateway's own server (gateway-web, Granian) with the same processes and threads.
+GATEWAY_SERVER_ENV = {"GATEWAY_WORKERS": "2", "GATEWAY_THREADS": "8"}
 
 
 @dataclass
@@ -173,6 +176,7 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
     }
     gateway_env = {
         **base_env,
+        **GATEWAY_SERVER_ENV,
         "GATEWAY_BIND": f"127.0.0.1:{gateway_port}",
         "GATEWAY_ENABLEMENT_URL": f"http://127.0.0.1:{service_port}",
         # Rate limiting stays on (its cost is measured) with a limit one address cannot reach here.
@@ -188,7 +192,7 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
         ) as service,
         process(
             "gateway",
-            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+            [str(VENV_BIN / "python"), "-m", "gateway.server"],
             cwd=ROOT / "gateway",
             env=gateway_env,
             logs=logs,
@@ -209,7 +213,9 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
         "bare Flask hello",
         bare,
         ">= 0.40 x bare",
-        f"wrk -t2 -c{connections} -d{duration}s; gunicorn {GUNICORN_ARGS}; server CPU per request: "
+        f"wrk -t2 -c{connections} -d{duration}s; bare and service: gunicorn {GUNICORN_ARGS}; gateway: "
+        f"gateway-web (Granian) {GATEWAY_SERVER_ENV['GATEWAY_WORKERS']} workers x "
+        f"{GATEWAY_SERVER_ENV['GATEWAY_THREADS']} threads; server CPU per request: "
         f"bare {bare_cpu:.0f} us, gateway + service {through_cpu:.0f} us "
         f"(CPU ratio {bare_cpu / through_cpu if through_cpu else 0:.2f})",
     )

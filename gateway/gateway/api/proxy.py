@@ -368,10 +368,13 @@ def response_headers(response: UpstreamResponse) -> list[tuple[str, str]]:
 
 
 def target(environ: dict[str, Any]) -> str:
-    """The request target as the browser sent it: PATH_INFO is percent-decoded, the raw URI is not."""
+    """The request target as the browser sent it, when the server keeps it (gunicorn's RAW_URI); otherwise
+    PATH_INFO encoded again. PATH_INFO holds the decoded bytes as latin-1 characters (PEP 3333), so they are
+    encoded back as such: "città" arrives as UTF-8 bytes and leaves as the same %C3%A0. (An encoded slash,
+    %2F, is a plain slash by then: no API path relies on one.)"""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw and raw.startswith("/"):
         return str(raw)
-    target = quote(environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=~")
+    target = quote(environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=~", encoding="latin-1")
     query = environ.get("QUERY_STRING")
     return f"{target}?{query}" if query else target
