@@ -39,7 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-management", action="store_true", help="do not enable the RabbitMQ management UI (15672)"
     )
     parser.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
-    parser.add_argument("--web-workers", type=int, default=1, help="gunicorn workers per web process")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=1,
+        help="worker processes per web process (gunicorn; the gateway's Granian)",
+    )
     parser.add_argument(
         "--no-partner-demo", action="store_true", help="do not start the partner demo Pago in rete (8090)"
     )
