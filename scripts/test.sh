@@ -25,10 +25,15 @@ case "$scope" in
 esac
 [[ -d "$ROOT/gateway/tests" ]] || gateway=0
 
+# Absolute before any session changes directory (the gateway's runs in gateway/).
+if [[ -n "${JUNIT_DIR:-}" ]]; then
+  mkdir -p "$JUNIT_DIR"
+  JUNIT_DIR=$(cd "$JUNIT_DIR" && pwd)
+fi
+
 junit() { # name -> the --junitxml option, or nothing
   if [[ -n "${JUNIT_DIR:-}" ]]; then
-    mkdir -p "$JUNIT_DIR"
-    echo "--junitxml=$(cd "$JUNIT_DIR" && pwd)/$1.xml"
+    echo "--junitxml=$JUNIT_DIR/$1.xml"
   fi
 }
 
