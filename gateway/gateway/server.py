@@ -2,7 +2,7 @@
 
 The gateway is the edge: every public request crosses it, and most of its time is spent waiting for a
 service. Granian does the HTTP work (connections, parsing, keep-alive) in Rust and hands each request to a
-pool of Python threads, which costs the gateway about a third less CPU per proxied call than gunicorn's
+pool of Python threads, which costs the gateway 35-45% less CPU per proxied call than gunicorn's
 gthread worker (docs/architecture.md, "The gateway's server"). The services keep gunicorn.
 
 Settings (environment):
