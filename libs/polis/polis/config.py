@@ -107,6 +107,18 @@ class Env:
             return list(default)
         return [item.strip() for item in raw.split(",") if item.strip()]
 
+    def delays(self, name: builtins.str, default: builtins.str) -> tuple[builtins.float, ...]:
+        """Comma-separated seconds that only grow, such as retry delays ("1,5,30")."""
+        raw = self.list(name, default.split(","))
+        try:
+            delays = tuple(builtins.float(item) for item in raw)
+        except ValueError:
+            listed = ",".join(raw)
+            raise ConfigError(f"setting {name} must be comma-separated seconds, not {listed!r}") from None
+        if not delays or any(delay <= 0 for delay in delays) or builtins.list(delays) != sorted(delays):
+            raise ConfigError(f"setting {name} must be positive seconds in growing order")
+        return delays
+
     def secret(self, name: builtins.str, dev_default: builtins.str | None = None) -> Secret:
         """A secret: required in production; in dev/test the development default may stand in."""
         value = self.environ.get(name)

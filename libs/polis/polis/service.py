@@ -14,7 +14,7 @@ from marshmallow import fields
 from sqlalchemy import MetaData
 
 from polis.auth import Permissions, register_token_auth, token_settings
-from polis.config import ConfigError, Env, apply_overrides
+from polis.config import Env, apply_overrides
 from polis.db import Database
 from polis.events import broker
 from polis.events.consumer import Consumer
@@ -57,19 +57,8 @@ def common_settings(service: str, env: Env) -> dict[str, Any]:
         # Set here, not left to register_platform's setdefault: Flask's defaults already hold the key (None).
         "MAX_CONTENT_LENGTH": env.int(f"{prefix}_MAX_BODY_BYTES", 1024 * 1024),
         # Seconds before each retry of a consumed event whose handler failed; then it is parked.
-        "EVENT_RETRY_DELAYS": _delays(env, f"{prefix}_RETRY_DELAYS", "1,5,30,120,600"),
+        "EVENT_RETRY_DELAYS": env.delays(f"{prefix}_RETRY_DELAYS", "1,5,30,120,600"),
     }
-
-
-def _delays(env: Env, name: str, default: str) -> tuple[float, ...]:
-    raw = env.list(name, default.split(","))
-    try:
-        delays = tuple(float(item) for item in raw)
-    except ValueError:
-        raise ConfigError(f"setting {name} must be comma-separated seconds, not {','.join(raw)!r}") from None
-    if not delays or any(delay <= 0 for delay in delays) or list(delays) != sorted(delays):
-        raise ConfigError(f"setting {name} must be positive seconds in growing order")
-    return delays
 
 
 def load_settings(

@@ -51,3 +51,13 @@ def test_the_database_url_is_per_service_and_sqlite_under_var_outside_production
     assert specific.database_url("iam") == "postgresql://db/iam"
     with pytest.raises(ConfigError, match="IAM_DATABASE_URL"):
         Env({"POLIS_ENV": "production"}).database_url("iam")
+
+
+def test_delays_are_growing_positive_seconds():
+    env = Env({"POLIS_ENV": "test", "GOOD": "1, 5,30", "SHRINKING": "10,5", "WORDS": "soon,later"})
+    assert env.delays("GOOD", "9") == (1.0, 5.0, 30.0)
+    assert env.delays("UNSET", "2,4") == (2.0, 4.0)
+    with pytest.raises(ConfigError, match="SHRINKING must be positive seconds in growing order"):
+        env.delays("SHRINKING", "1")
+    with pytest.raises(ConfigError, match="WORDS must be comma-separated seconds"):
+        env.delays("WORDS", "1")

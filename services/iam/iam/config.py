@@ -81,14 +81,7 @@ def _oidc_settings(env: Env) -> dict[str, Any]:
 
 def _backchannel_settings(env: Env) -> dict[str, Any]:
     """How IAM's worker delivers back-channel logout tokens, and where it serves its metrics."""
-    name = "IAM_BACKCHANNEL_LOGOUT_RETRY_DELAYS"
-    raw = env.list(name, ["10", "30", "60", "300", "900", "3600"])
-    try:
-        delays = tuple(float(item) for item in raw)
-    except ValueError:
-        raise ConfigError(f"setting {name} must be comma-separated seconds, not {','.join(raw)!r}") from None
-    if not delays or any(delay <= 0 for delay in delays) or list(delays) != sorted(delays):
-        raise ConfigError(f"setting {name} must be positive seconds in growing order")
+    delays = env.delays("IAM_BACKCHANNEL_LOGOUT_RETRY_DELAYS", "10,30,60,300,900,3600")
     attempts = env.int("IAM_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS", 8)
     if attempts < 1:
         raise ConfigError("setting IAM_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS must be at least 1")

@@ -59,7 +59,7 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "SEND_POLL_INTERVAL": env.float("NOTIFIER_SEND_POLL_INTERVAL", 1.0),
         "SEND_MAX_ATTEMPTS": _positive(env, "NOTIFIER_SEND_MAX_ATTEMPTS", 50),
         # Temporary failures: waits between attempts, and how long after the first one the notifier gives up.
-        "SEND_RETRY_DELAYS": _delays(env, "NOTIFIER_SEND_RETRY_DELAYS", "30,120,600,1800,3600"),
+        "SEND_RETRY_DELAYS": env.delays("NOTIFIER_SEND_RETRY_DELAYS", "30,120,600,1800,3600"),
         "SEND_RETRY_FOR_SECONDS": env.float("NOTIFIER_SEND_RETRY_FOR_SECONDS", 48 * 3600.0),
         "SENDING_LEASE_SECONDS": env.float("NOTIFIER_SENDING_LEASE_SECONDS", 600.0),
         # Links in emails are built from this (the gateway's public address): required in production, where a
@@ -78,17 +78,6 @@ def _own_settings(env: Env) -> dict[str, Any]:
         # Port of the worker's Prometheus endpoint (sent, failed, retried, lag); 0: none.
         "WORKER_METRICS_PORT": env.int("NOTIFIER_WORKER_METRICS_PORT", 0),
     }
-
-
-def _delays(env: Env, name: str, default: str) -> tuple[float, ...]:
-    raw = env.list(name, default.split(","))
-    try:
-        delays = tuple(float(item) for item in raw)
-    except ValueError:
-        raise ConfigError(f"setting {name} must be comma-separated seconds") from None
-    if not delays or any(delay <= 0 for delay in delays) or list(delays) != sorted(delays):
-        raise ConfigError(f"setting {name} must be positive seconds in growing order")
-    return delays
 
 
 def _positive(env: Env, name: str, default: int) -> int:
