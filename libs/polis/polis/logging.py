@@ -137,9 +137,7 @@ def configure_logging(service: str, level: str | int = "INFO") -> None:
     root.setLevel(level)
     _stop_writer()  # the previous writer drains what reached it before the switch
     _writer, _service = writer, service
-    # A multiprocessing child (Granian's workers) ends with os._exit: no atexit, only multiprocessing's
-    # finalizers, which a child starts without. The last lines before a graceful stop are written here.
-    multiprocessing.util.Finalize(None, _stop_writer, exitpriority=0)
+    _finalize_in_this_process()
     for name in ("gunicorn.error", "gunicorn.access", "werkzeug"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
@@ -167,6 +165,18 @@ def log_request(logger: logging.Logger, *, method: str, path: str, status: int, 
         f'"message": "request", "method": {json.dumps(method)}, "path": {path_json}, '
         f'"status": {int(status)}, "duration_ms": {float(duration_ms)}}}'
     )
+
+
+_finalizer_pid: int | None = None
+
+
+def _finalize_in_this_process() -> None:
+    # A multiprocessing child (Granian's workers) ends with os._exit: no atexit, only multiprocessing's
+    # finalizers, which a child starts without. The last lines before a graceful stop are written there.
+    global _finalizer_pid
+    if _finalizer_pid != os.getpid():
+        multiprocessing.util.Finalize(None, _stop_writer, exitpriority=0)
+        _finalizer_pid = os.getpid()
 
 
 def _write_directly_in_child() -> None:
