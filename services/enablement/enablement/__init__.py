@@ -15,11 +15,23 @@ from enablement.permissions import PERMISSIONS
 __version__ = "0.1.0"
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """The enablement web application: the platform and token verification (GET /me) for now."""
-    return create_service_app(
-        __name__, settings=load_settings(config), version=__version__, db=db, permissions=PERMISSIONS
+def create_app(config: Mapping[str, Any] | None = None, *, iam: Any = None) -> Flask:
+    """The enablement web application: the platform, token verification and the enablement API.
+
+    `iam`: what answers IAM's questions (tests pass a fake; by default polis.rpc over the broker)."""
+    from enablement.demo import load_demo_data
+    from enablement.requests.views import register_api
+
+    app = create_service_app(
+        __name__,
+        settings=load_settings(config),
+        version=__version__,
+        db=db,
+        permissions=PERMISSIONS,
+        demo_data=(load_demo_data,),
     )
+    register_api(app, iam=iam)
+    return app
 
 
 __all__ = ["SERVICE", "create_app"]

@@ -17,10 +17,15 @@ class Base(PolisBase):
 
 
 outbox = define_outbox(Base.metadata)
-# Ready for the consumer that comes with the first handled event; created now so the schema starts whole.
 processed_events = define_processed_events(Base.metadata)
 
 
 def all_metadata() -> MetaData:
     """The enablement metadata with every domain model imported, for migrations and schema checks."""
+    import enablement.accounts.models
+    import enablement.audit.models
+    import enablement.offices.models
+    import enablement.personal_codes.models
+    import enablement.requests.models  # noqa: F401
+
     return Base.metadata

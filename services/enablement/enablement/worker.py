@@ -1,21 +1,79 @@
-"""The enablement worker (`python -m enablement.worker`): publishes its outbox (consumes nothing yet)."""
+"""The enablement worker (`python -m enablement.worker`): outbox relay, IAM's facts, expiry (D-ENA-8) and
+the RPC responder of enablement.check_personal_code (once polis.rpc is in the checkout)."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 
-from polis.service import relay_loop, run_worker
+from polis.service import consumer_loop, relay_loop, run_worker
+from polis.worker import Loop
 
-from enablement.config import load_settings
+from enablement.config import SERVICE, load_settings
 from enablement.extensions import db
-from enablement.models import outbox
+from enablement.messaging import rpc
+from enablement.messaging.handlers import HANDLERS
+from enablement.models import outbox, processed_events
+from enablement.personal_codes.service import CodePolicy
+from enablement.requests import service as requests
+
+log = logging.getLogger("enablement.worker")
+
+
+def _expiry_loop(interval: float) -> Loop:
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                expired = requests.expire_due(db=db)
+                if expired:
+                    log.info("requests expired", extra={"count": expired})
+            except Exception:  # the next round tries again; the error is in the log
+                log.exception("expiry round failed")
+            stop.wait(interval)
+
+    return Loop("request-expiry", run)
+
+
+def _responder_loop(broker_url: str, policy: CodePolicy) -> Loop | None:
+    try:
+        from polis.rpc import RpcResponder
+    except ImportError:
+        log.warning("polis.rpc is not available: enablement.check_personal_code is not answered")
+        return None
+
+    def run(stop: threading.Event) -> None:
+        responder = RpcResponder(broker_url, service=SERVICE, handlers=rpc.handlers(db=db, policy=policy))
+        runner = responder.run
+        try:
+            runner(stop_event=stop)
+        except TypeError:
+            runner()
+
+    return Loop("rpc-responder", run)
 
 
 def main() -> int:
     settings = load_settings()
-    return run_worker(
-        settings, db, lambda: [relay_loop(db=db, table=outbox, broker_url=settings["BROKER_URL"])]
-    )
+    policy = CodePolicy.from_settings(settings)
+
+    def loops() -> list[Loop]:
+        found = [
+            relay_loop(db=db, table=outbox, broker_url=settings["BROKER_URL"]),
+            consumer_loop(
+                service=SERVICE,
+                db=db,
+                table=processed_events,
+                broker_url=settings["BROKER_URL"],
+                handlers=HANDLERS,
+                retry_delays=settings["EVENT_RETRY_DELAYS"],
+            ),
+            _expiry_loop(settings["EXPIRY_INTERVAL_SECONDS"]),
+        ]
+        responder = _responder_loop(settings["BROKER_URL"], policy)
+        return found + ([responder] if responder is not None else [])
+
+    return run_worker(settings, db, loops)
 
 
 if __name__ == "__main__":

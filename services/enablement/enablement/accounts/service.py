@@ -1,0 +1,67 @@
+"""Keeping the accounts copy in step with IAM's facts; every function runs in the consumer's session."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from enablement.accounts.models import Account
+
+
+class UnknownAccount(LookupError):
+    """An event names an account no fact has described yet: retried (the fact may come later), then parked."""
+
+
+def get(session: Session, account_id: uuid.UUID | str) -> Account | None:
+    return session.get(Account, uuid.UUID(str(account_id)))
+
+
+def registered(session: Session, data: dict[str, Any]) -> None:
+    """iam.account_registered: a new account (or one described again) replaces what we had."""
+    key = uuid.UUID(data["account_id"])
+    account = session.get(Account, key) or Account(account_id=key, revoked=False)
+    account.username = data["username"]
+    account.first_name = data["first_name"]
+    account.last_name = data["last_name"]
+    account.language = data["language"]
+    account.personal_email = data["personal_email"]
+    account.institutional_email = data["institutional_email"]
+    account.updated_at = datetime.now(UTC)
+    session.add(account)
+
+
+def _known(session: Session, account_id: str) -> Account:
+    account = get(session, account_id)
+    if account is None:
+        raise UnknownAccount(f"unknown account {account_id}")
+    return account
+
+
+def activated(session: Session, data: dict[str, Any]) -> None:
+    account = _known(session, data["account_id"])
+    account.username = data["username"]
+    account.updated_at = datetime.now(UTC)
+
+
+def profile_changed(session: Session, data: dict[str, Any]) -> None:
+    account = _known(session, data["account_id"])
+    account.first_name = data["first_name"]
+    account.last_name = data["last_name"]
+    account.language = data["language"]
+    account.updated_at = datetime.now(UTC)
+
+
+def personal_email_changed(session: Session, data: dict[str, Any]) -> None:
+    account = _known(session, data["account_id"])
+    account.personal_email = data["personal_email"]
+    account.updated_at = datetime.now(UTC)
+
+
+def revoked(session: Session, data: dict[str, Any]) -> None:
+    account = get(session, data["account_id"])
+    if account is not None:
+        account.revoked = True
+        account.updated_at = datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""What enablement consumes (IAM's account facts) and answers (the RPC enablement.check_personal_code)."""

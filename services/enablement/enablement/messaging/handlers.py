@@ -1,0 +1,28 @@
+"""Event handlers (thin): IAM's account facts keep the local copy; a revoked account ends its enablement."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from polis.events import Event
+from sqlalchemy.orm import Session
+
+from enablement.accounts import service as accounts
+from enablement.requests import service as requests
+
+Handler = Callable[[Session, Event], None]
+
+
+def _revoked(session: Session, event: Event) -> None:
+    accounts.revoked(session, event.data)
+    requests.end_for_account(session, uuid.UUID(event.data["account_id"]), reason="revoked")  # D-REV-3
+
+
+HANDLERS: dict[str, Handler] = {
+    "iam.account_registered": lambda session, event: accounts.registered(session, event.data),
+    "iam.account_activated": lambda session, event: accounts.activated(session, event.data),
+    "iam.account_profile_changed": lambda session, event: accounts.profile_changed(session, event.data),
+    "iam.personal_email_changed": lambda session, event: accounts.personal_email_changed(session, event.data),
+    "iam.account_revoked": _revoked,
+}

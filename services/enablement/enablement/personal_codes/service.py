@@ -1,0 +1,318 @@
+"""Personal code use cases: the check other services ask for (D-ENA-9), change (D-ENA-4, D-ENA-6) and
+recovery (D-ENA-5). Every function owns its transaction; wrong codes are counted wherever they are typed.
+
+Throttling (D-ENA-9): after CODE_DELAY_AFTER consecutive wrong codes each further try must wait a delay that
+doubles (CODE_DELAY_STEP_SECONDS, 2x, 4x ...); at CODE_LOCK_THRESHOLD the code locks for CODE_LOCK_SECONDS.
+A try during a delay or a lock is not verified and not counted. Each wrong code and each lock is audited.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from polis.db import Database
+from polis.errors import ApiError, TooManyRequests, ValidationFailed
+from polis.events import Event
+from polis.events import outbox as events_outbox
+from polis.events.sealing import Sealer
+from sqlalchemy.orm import Session
+
+from enablement.audit import service as audit
+from enablement.audit.service import Origin
+from enablement.models import outbox
+from enablement.personal_codes import hashing
+from enablement.personal_codes import policy as code_policy
+from enablement.personal_codes.iam import IamQuestions
+from enablement.personal_codes.models import ACTIVE, MUST_CHANGE, PersonalCode
+
+OK, WRONG, LOCKED, NOT_ENABLED, MUST_CHANGE_STATUS = "ok", "wrong", "locked", "not_enabled", "must_change"
+
+
+@dataclass(frozen=True)
+class CodePolicy:
+    hasher: PasswordHasher
+    sealer: Sealer
+    min_length: int = 8
+    delay_after: int = 2
+    delay_step: float = 2.0
+    lock_threshold: int = 6
+    lock_seconds: float = 900.0
+    recovery_lock_threshold: int = 3
+    recovery_lock_seconds: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> CodePolicy:
+        return cls(
+            hasher=hashing.hasher_from_settings(settings),
+            sealer=Sealer(settings["NOTIFIER_SEALING_PUBLIC_KEY"], settings["NOTIFIER_SEALING_KEY_ID"]),
+            min_length=settings["CODE_MIN_LENGTH"],
+            delay_after=settings["CODE_DELAY_AFTER"],
+            delay_step=settings["CODE_DELAY_STEP_SECONDS"],
+            lock_threshold=settings["CODE_LOCK_THRESHOLD"],
+            lock_seconds=settings["CODE_LOCK_SECONDS"],
+            recovery_lock_threshold=settings["RECOVERY_LOCK_THRESHOLD"],
+            recovery_lock_seconds=settings["RECOVERY_LOCK_SECONDS"],
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: str
+    retry_after: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.status == OK
+
+    def to_reply(self) -> dict[str, Any]:
+        reply: dict[str, Any] = {"valid": self.valid, "status": self.status}
+        if self.status == LOCKED:
+            reply["retry_after"] = self.retry_after
+        return reply
+
+
+class WrongPersonalCode(ApiError):
+    status = 400
+    code = "wrong_personal_code"
+    message = "The personal code is not correct."
+
+
+class PersonalCodeLocked(TooManyRequests):
+    code = "personal_code_locked"
+    message = "Too many wrong personal codes: try again later."
+
+
+class NotEnabled(ApiError):
+    status = 409
+    code = "not_enabled"
+    message = "This account has no active enablement."
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite gives naive datetimes back; every stored time is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _wait_left(row: PersonalCode, policy: CodePolicy, now: datetime) -> float:
+    locked_until = _aware(row.locked_until)
+    if locked_until is not None and locked_until > now:
+        return (locked_until - now).total_seconds()
+    last = _aware(row.last_failure_at)
+    if row.failures >= policy.delay_after and last is not None:
+        delay = policy.delay_step * 2 ** (row.failures - policy.delay_after)
+        ready = last + timedelta(seconds=delay)
+        if ready > now:
+            return (ready - now).total_seconds()
+    return 0.0
+
+
+def _load(session: Session, account_id: uuid.UUID) -> PersonalCode | None:
+    return session.get(PersonalCode, account_id, with_for_update=True)
+
+
+def check_in_session(
+    session: Session,
+    *,
+    policy: CodePolicy,
+    account_id: uuid.UUID,
+    code: str,
+    caller: str,
+    origin: Origin | None = None,
+    now: datetime | None = None,
+) -> CheckResult:
+    """Check a typed personal code with the throttling of D-ENA-9, in the caller's transaction."""
+    now = now or datetime.now(UTC)
+    row = _load(session, account_id)
+    if row is None or row.state not in (ACTIVE, MUST_CHANGE):
+        hashing.verify(policy.hasher, hashing.dummy_hash(policy.hasher), code)  # the same time either way
+        return CheckResult(NOT_ENABLED)
+    wait = _wait_left(row, policy, now)
+    if wait > 0:
+        return CheckResult(LOCKED, retry_after=max(1, math.ceil(wait)))
+    if not hashing.verify(policy.hasher, row.code_hash, code):
+        row.failures += 1
+        row.last_failure_at = now
+        audit.record(
+            session,
+            action="personal_code.wrong",
+            actor=caller,
+            account_id=account_id,
+            origin=origin,
+            details={"failures": row.failures},
+        )
+        if row.failures >= policy.lock_threshold:
+            row.locked_until = now + timedelta(seconds=policy.lock_seconds)
+            row.failures = 0
+            audit.record(
+                session,
+                action="personal_code.locked",
+                actor=caller,
+                account_id=account_id,
+                origin=origin,
+                details={"seconds": policy.lock_seconds},
+            )
+            return CheckResult(LOCKED, retry_after=math.ceil(policy.lock_seconds))
+        return CheckResult(WRONG)
+    row.failures, row.last_failure_at, row.locked_until = 0, None, None
+    if policy.hasher.check_needs_rehash(row.code_hash):
+        row.code_hash = policy.hasher.hash(code)  # the parameters changed: redone while the code is at hand
+    return CheckResult(MUST_CHANGE_STATUS if row.state == MUST_CHANGE else OK)
+
+
+def check(*, db: Database, policy: CodePolicy, account_id: uuid.UUID, code: str, caller: str) -> CheckResult:
+    """The RPC question "is this the personal code of account X?" (enablement.check_personal_code)."""
+    with db.transaction() as session:
+        return check_in_session(session, policy=policy, account_id=account_id, code=code, caller=caller)
+
+
+def _raise_for(result: CheckResult) -> None:
+    if result.status == LOCKED:
+        raise PersonalCodeLocked(fields={"retry_after": result.retry_after})
+    if result.status == WRONG:
+        raise WrongPersonalCode(fields={"current_code": ["wrong_personal_code"]})
+    if result.status == NOT_ENABLED:
+        raise NotEnabled()
+
+
+def change(
+    *,
+    db: Database,
+    policy: CodePolicy,
+    iam: IamQuestions,
+    account_id: uuid.UUID,
+    current_code: str,
+    new_code: str,
+    origin: Origin,
+) -> None:
+    """D-ENA-6 (and the mandatory first change of D-ENA-4): the current code, then a new one of the policy.
+
+    The new code is checked against the policy and the password (IAM, over RPC) before anything is
+    written; a wrong current code is counted and committed, and nothing else changes."""
+    problems = code_policy.problems(new_code, min_length=policy.min_length)
+    if problems:
+        raise ValidationFailed(fields={"new_code": problems})
+    if new_code == current_code:
+        raise ValidationFailed(fields={"new_code": ["code_same_as_current"]})
+    with db.transaction() as session:
+        result = check_in_session(
+            session, policy=policy, account_id=account_id, code=current_code, caller="user", origin=origin
+        )
+    _raise_for(result)
+    # Asked outside any transaction: no row stays locked while IAM answers.
+    if iam.password_matches(account_id=account_id, password=new_code):
+        raise ValidationFailed(fields={"new_code": ["code_is_password"]})
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        row = _load(session, account_id)
+        if row is None or row.state not in (ACTIVE, MUST_CHANGE):
+            raise NotEnabled()
+        if hashing.verify(policy.hasher, row.temporary_hash, new_code):
+            raise ValidationFailed(fields={"new_code": ["code_is_temporary"]})
+        row.code_hash = policy.hasher.hash(new_code)
+        row.state = ACTIVE
+        row.changed_at = now
+        audit.record(
+            session, action="personal_code.changed", actor="user", account_id=account_id, origin=origin
+        )
+        events_outbox.record(
+            session,
+            Event.new(
+                "enablement.personal_code_changed",
+                {"account_id": str(account_id), "changed_at": now.isoformat()},
+                producer="enablement",
+            ),
+            outbox,
+        )
+
+
+class RecoveryRefused(ApiError):
+    status = 400
+    code = "recovery_refused"
+    message = "The codice fiscale or the answer to the security question is not correct."
+
+
+class RecoveryLocked(TooManyRequests):
+    code = "recovery_locked"
+    message = "Too many wrong answers: personal code recovery is locked for a while."
+
+
+def recover(
+    *,
+    db: Database,
+    policy: CodePolicy,
+    iam: IamQuestions,
+    account_id: uuid.UUID,
+    codice_fiscale: str,
+    answer: str,
+    confirmed_codice_fiscale: str | None,
+    origin: Origin,
+) -> None:
+    """D-ENA-5: codice fiscale and the security answer (case-sensitive, IAM says yes or no); a new code is
+    issued and sent, sealed, to the reference address only. Wrong tries lock recovery (audited)."""
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        row = _load(session, account_id)
+        if row is None or row.state not in (ACTIVE, MUST_CHANGE):
+            raise NotEnabled()
+        locked_until = _aware(row.recovery_locked_until)
+        if locked_until is not None and locked_until > now:
+            raise RecoveryLocked(fields={"retry_after": math.ceil((locked_until - now).total_seconds())})
+    cf_matches = (
+        confirmed_codice_fiscale is not None and codice_fiscale.strip().upper() == confirmed_codice_fiscale
+    )
+    answer_matches = iam.security_answer_matches(account_id=account_id, answer=answer)
+    code = code_policy.generate_temporary()
+    code_hash = policy.hasher.hash(code)
+    with db.transaction() as session:
+        row = _load(session, account_id)
+        if row is None or row.state not in (ACTIVE, MUST_CHANGE):
+            raise NotEnabled()
+        if not (cf_matches and answer_matches):
+            row.recovery_failures += 1
+            details: dict[str, Any] = {"failures": row.recovery_failures}
+            locked = row.recovery_failures >= policy.recovery_lock_threshold
+            if locked:
+                row.recovery_locked_until = now + timedelta(seconds=policy.recovery_lock_seconds)
+                row.recovery_failures = 0
+            audit.record(
+                session,
+                action="personal_code.recovery_locked" if locked else "personal_code.recovery_refused",
+                actor="user",
+                account_id=account_id,
+                origin=origin,
+                details=details,
+            )
+        else:
+            row.code_hash, row.temporary_hash, row.state, row.changed_at = code_hash, code_hash, ACTIVE, now
+            row.recovery_failures, row.failures, row.locked_until = 0, 0, None
+            audit.record(
+                session, action="personal_code.recovered", actor="user", account_id=account_id, origin=origin
+            )
+            events_outbox.record(
+                session,
+                Event.new(
+                    "enablement.personal_code_recovered",
+                    {
+                        "account_id": str(account_id),
+                        "personal_code": policy.sealer.seal(code),
+                        "recovered_at": now.isoformat(),
+                    },
+                    producer="enablement",
+                ),
+                outbox,
+            )
+            return
+    raise RecoveryRefused(fields={"security_answer": ["recovery_refused"]})
+
+
+def status_of(session: Session, account_id: uuid.UUID) -> str | None:
+    row = session.get(PersonalCode, account_id)
+    return row.state if row is not None else None
