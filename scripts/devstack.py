@@ -49,7 +49,7 @@ PORT_ROLES = {
 STOP_TIMEOUT = 20.0
 ONE_SHOT_SUFFIXES = ("-migrate", "-prepare")
 # Services whose worker consumes events: started (and their queues bound) before any outbox relay.
-CONSUMING_SERVICES = ("notifier",)
+CONSUMING_SERVICES = ("notifier", "enablement")
 RABBITMQ_FALLBACK_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
 
@@ -399,6 +399,7 @@ class Stack:
                 "NOTIFIER_SMTP_PORT": str(self.smtp_address[1]),
                 "IAM_PUBLIC_BASE_URL": self.gateway_url,
                 "NOTIFIER_PUBLIC_BASE_URL": self.gateway_url,
+                "ENABLEMENT_PUBLIC_BASE_URL": self.gateway_url,
                 # Services verify IAM's access tokens (polis.auth): its issuer, and its keys at its own port.
                 "POLIS_OIDC_ISSUER": self.gateway_url,
                 "POLIS_OIDC_JWKS_URL": f"{self.service_url('iam')}/oidc/jwks",

@@ -100,6 +100,7 @@ DEMO_ACCOUNTS: list[DemoAccount] = [
         password="quaderno lavagna gessetto campanella",  # noqa: S106 - a demo password, in the README
         institutional_email="paolo.neri@istruzione.it",
         kind=AccountKind.MI,
+        roles=("operator",),  # the demo operator of an office (enablement demo data, D-ENA-3)
     ),
     # The security officer: may reset MI passwords at /iam/area-riservata/sicurezza (D-ACC-2).
     DemoAccount(
@@ -113,7 +114,7 @@ DEMO_ACCOUNTS: list[DemoAccount] = [
         personal_email="sara.conti@example.it",
         institutional_email="sara.conti@istruzione.it",
         kind=AccountKind.MI,
-        roles=("security_officer",),
+        roles=("security_officer", "operator"),
     ),
 ]
 

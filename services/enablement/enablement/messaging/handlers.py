@@ -14,13 +14,24 @@ from enablement.requests import service as requests
 Handler = Callable[[Session, Event], None]
 
 
+def _registered(session: Session, event: Event) -> None:
+    accounts.registered(session, event.data)
+    from enablement import demo
+
+    if demo.demo_loaded(session):  # make run: the demo people's enablement, once IAM has described them
+        account = accounts.get(session, event.data["account_id"])
+        if account is not None:
+            session.flush()
+            demo.set_up_person(session, account)
+
+
 def _revoked(session: Session, event: Event) -> None:
     accounts.revoked(session, event.data)
     requests.end_for_account(session, uuid.UUID(event.data["account_id"]), reason="revoked")  # D-REV-3
 
 
 HANDLERS: dict[str, Handler] = {
-    "iam.account_registered": lambda session, event: accounts.registered(session, event.data),
+    "iam.account_registered": _registered,
     "iam.account_activated": lambda session, event: accounts.activated(session, event.data),
     "iam.account_profile_changed": lambda session, event: accounts.profile_changed(session, event.data),
     "iam.personal_email_changed": lambda session, event: accounts.personal_email_changed(session, event.data),

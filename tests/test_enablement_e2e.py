@@ -1,0 +1,249 @@
+"""Enablement end to end with real processes (issue 14): through the gateway, IAM's facts over RabbitMQ into
+enablement's copy, PostgreSQL, enablement's outbox to the notifier and the SMTP sink. The emails and the text
+of the adhesion form PDF are read as a person would. Rules: D-ENA-2, D-ENA-3, D-ENA-4, D-ENA-8, D-ENA-10."""
+
+from __future__ import annotations
+
+import io
+import re
+import urllib.parse
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import pypdf
+import pytest
+from polis.db import Database
+from polis.events import Event
+from polis.events import outbox as events_outbox
+from polis.testing.helpers import wait_until
+from support.browser import Browser
+from support.stack import SystemStack
+from test_login_e2e import PASSWORD, log_in
+
+pytestmark = pytest.mark.slow
+
+EMAIL_TIMEOUT = 60.0
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+TEMPORARY = re.compile(r"codice personale temporaneo è: (\S+)")
+RECEIPT = re.compile(r"(http\S+/abilitazione/ricevuta\?token=\S+)")
+CF = "VRDLCU85M41F205Z"
+
+
+def create_account(
+    stack: SystemStack, username: str, *, roles: list[str] | None = None, codice_fiscale: str | None = None
+) -> uuid.UUID:
+    """An active account in IAM's database and its iam.account_registered fact in IAM's outbox, as
+    registration leaves them; IAM's relay publishes it to enablement and the notifier."""
+    from iam.accounts.models import Account
+    from iam.models import outbox
+    from iam.passwords.hashing import hash_secret
+
+    now = datetime.now(UTC)
+    account_id = uuid.uuid4()
+    database = Database(stack.database_url("iam"))
+    with database.transaction() as session:
+        session.add(
+            Account(
+                id=account_id,
+                username=username,
+                kind="ordinary",
+                state="active",
+                roles=roles or [],
+                codice_fiscale=codice_fiscale or uuid.uuid4().hex[:16].upper(),
+                first_name="Lucia",
+                last_name="Verdi",
+                personal_email=f"{username}@example.org",
+                personal_email_verified_at=now,
+                language="it",
+                password_hash=hash_secret(PASSWORD),
+                credentials_version=1,
+                failed_logins=0,
+                created_at=now,
+                activated_at=now,
+            )
+        )
+        events_outbox.record(
+            session,
+            Event.new(
+                "iam.account_registered",
+                {
+                    "account_id": str(account_id),
+                    "kind": "ordinary",
+                    "state": "active",
+                    "username": username,
+                    "first_name": "Lucia",
+                    "last_name": "Verdi",
+                    "language": "it",
+                    "personal_email": f"{username}@example.org",
+                    "institutional_email": None,
+                },
+                producer="iam",
+            ),
+            outbox,
+        )
+    database.dispose()
+    return account_id
+
+
+def assign_operator(stack: SystemStack, operator_id: uuid.UUID, office_code: str) -> None:
+    """What ops does with POST /ops/operators, straight in enablement's database."""
+    from enablement.offices import service as offices
+
+    database = Database(stack.database_url("enablement"))
+    with database.transaction() as session:
+        offices.assign(
+            session, operator_id=operator_id, office=offices.by_code(session, office_code), assigned_by="t"
+        )
+    database.dispose()
+
+
+def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
+    return [m for m in stack.smtp.messages() if address in str(m["To"])]
+
+
+def wait_for_email(stack: SystemStack, address: str, count: int) -> list[EmailMessage]:
+    wait_until(lambda: len(emails_to(stack, address)) >= count, timeout=EMAIL_TIMEOUT)
+    return emails_to(stack, address)
+
+
+def text(message: EmailMessage) -> str:
+    return "\n".join(p.get_content() for p in message.walk() if p.get_content_type() == "text/plain")
+
+
+def pdf_text(message: EmailMessage) -> str:
+    part = next(p for p in message.walk() if p.get_content_type() == "application/pdf")
+    return "\n".join(
+        page.extract_text() for page in pypdf.PdfReader(io.BytesIO(part.get_payload(decode=True))).pages
+    )
+
+
+def signed_in(stack: SystemStack, username: str) -> Browser:
+    browser = Browser(stack.url())
+    status, _, page = log_in(browser, username, PASSWORD)
+    assert status == 200, (browser.trail, page[:300])
+    return browser
+
+
+def known_to_enablement(browser: Browser) -> None:
+    wait_until(
+        lambda: "personal_data" in browser.api("/api/enablement/v1/enablement")[1], timeout=EMAIL_TIMEOUT
+    )
+
+
+def document(office_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "office_id": office_id,
+        "document_type": "carta_identita",
+        "document_number": "CA00000AA",
+        "document_issuer": "Comune di Milano",
+        "document_issued_on": (date.today() - timedelta(days=900)).isoformat(),
+        "document_expires_on": (date.today() + timedelta(days=900)).isoformat(),
+        "form_signed": True,
+        **changes,
+    }
+
+
+def test_request_email_form_identification_and_activation(stack_factory: Any) -> None:
+    """D-ENA-2: the request, the email with the temporary code, the receipt link and the form (PDF text);
+    D-ENA-3/10: an operator of the office confirms after refusing an expired document, an operator of
+    another office is refused; D-ENA-4: the activation email; the code must be changed first."""
+    stack = stack_factory(databases="postgresql")
+    create_account(stack, "lucia.verdi", codice_fiscale=CF)
+    operator_id = create_account(stack, "carla.operatrice", roles=["operator"])
+    other_id = create_account(stack, "dario.operatore", roles=["operator"])
+    assign_operator(stack, operator_id, "RMIC8AB00X")
+    assign_operator(stack, other_id, "MIPS01000C")
+    user = signed_in(stack, "lucia.verdi")
+    known_to_enablement(user)
+
+    status, body = user.api(
+        "/api/enablement/v1/requests", {"codice_fiscale": CF, "data_confirmed": True}, headers=SAME_ORIGIN
+    )
+    assert status == 201, body
+    number = body["number"]
+
+    [message] = wait_for_email(stack, "lucia.verdi@example.org", 1)
+    mail = text(message)
+    temporary = TEMPORARY.search(mail).group(1)  # type: ignore[union-attr]
+    assert len(temporary) == 10 and not set(temporary) & set("0O1lIo")
+    form = pdf_text(message)
+    for expected in (number, CF, "Verdi", "Lucia", "Dichiarazione", "Istituto Comprensivo Via Roma"):
+        assert expected in form
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(RECEIPT.search(mail).group(1)).query)["token"][0]  # type: ignore[union-attr]
+    assert user.api("/api/enablement/v1/receipt", {"token": token}, headers=SAME_ORIGIN)[0] == 200
+    again = user.api("/api/enablement/v1/receipt", {"token": token}, headers=SAME_ORIGIN)
+    assert again[0] == 400 and again[1]["error"]["code"] == "invalid_link"
+
+    operator = signed_in(stack, "carla.operatrice")
+    status, found = operator.api(f"/api/enablement/v1/operator/requests?number={number}")
+    assert status == 200 and found["codice_fiscale"] == CF
+    assert operator.api("/api/enablement/v1/operator/requests?number=ENA-ZZZZ-ZZZZ")[0] == 404
+    office_id = operator.api("/api/enablement/v1/operator/offices")[1]["offices"][0]["id"]
+    confirm = f"/api/enablement/v1/operator/requests/{found['id']}/confirm"
+    expired = operator.api(
+        confirm, document(office_id, document_expires_on="2020-01-31"), headers=SAME_ORIGIN
+    )
+    assert expired[0] == 400 and "document_expires_on" in expired[1]["error"]["fields"]
+    foreign = signed_in(stack, "dario.operatore").api(confirm, document(office_id), headers=SAME_ORIGIN)
+    assert foreign[0] == 403
+
+    assert operator.api(confirm, document(office_id), headers=SAME_ORIGIN)[0] == 200
+
+    activated = wait_for_email(stack, "lucia.verdi@example.org", 2)[1]
+    assert "Istituto Comprensivo Via Roma" in text(activated)
+    assert user.api("/api/enablement/v1/enablement")[1]["state"] == "must_change"
+    assert Browser(stack.url()).api("/api/enablement/v1/ops/identifications")[0] == 401
+
+
+def test_a_pending_request_expires(stack_factory: Any) -> None:
+    """D-ENA-8: the worker expires a request not confirmed in time; the user may start again."""
+    stack = stack_factory(
+        process_env={
+            "enablement": {
+                "ENABLEMENT_REQUEST_TTL_DAYS": "0.00005",
+                "ENABLEMENT_EXPIRY_INTERVAL_SECONDS": "0.5",
+            }
+        }
+    )
+    create_account(stack, "lucia.verdi", codice_fiscale=CF)
+    user = signed_in(stack, "lucia.verdi")
+    known_to_enablement(user)
+    assert (
+        user.api(
+            "/api/enablement/v1/requests", {"codice_fiscale": CF, "data_confirmed": True}, headers=SAME_ORIGIN
+        )[0]
+        == 201
+    )
+
+    wait_until(lambda: user.api("/api/enablement/v1/enablement")[1]["state"] == "expired", timeout=30)
+
+    assert (
+        user.api(
+            "/api/enablement/v1/requests", {"codice_fiscale": CF, "data_confirmed": True}, headers=SAME_ORIGIN
+        )[0]
+        == 201
+    )
+
+
+def test_demo_data_enables_mario_rossi_and_leaves_a_pending_request(stack: SystemStack) -> None:
+    """make run's demo data (issue 14 item 10): offices, operators, mario.rossi enabled, giulia.bianchi
+    pending."""
+    from iam.demo import DEMO_ACCOUNTS
+
+    passwords = {entry.username: entry.password for entry in DEMO_ACCOUNTS}
+    states = {}
+    for username in ("mario.rossi", "giulia.bianchi"):
+        browser = Browser(stack.url())
+        status, _, page = log_in(browser, username, passwords[username])
+        assert status == 200, (browser.trail, page[:300])
+        wait_until(
+            lambda b=browser: "request" in b.api("/api/enablement/v1/enablement")[1], timeout=EMAIL_TIMEOUT
+        )
+        states[username] = browser.api("/api/enablement/v1/enablement")[1]["state"]
+    assert states == {"mario.rossi": "enabled", "giulia.bianchi": "pending"}
+    operator = Browser(stack.url())
+    assert log_in(operator, "paolo.neri", passwords["paolo.neri"])[0] == 200
+    codes = [office["code"] for office in operator.api("/api/enablement/v1/operator/offices")[1]["offices"]]
+    assert codes == ["RMIC8AB00X"]
