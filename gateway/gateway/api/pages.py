@@ -1,4 +1,6 @@
-"""IAM's own pages and OpenID Connect endpoints, forwarded: /iam/..., /oidc/..., the discovery document.
+"""IAM's own pages and OpenID Connect endpoints, forwarded: /iam/..., /oidc/..., the discovery document;
+and the pages other services render (SERVICE_PAGES: enablement's /abilitazione/...), sent with the portal
+session's access token, the way /api/ calls are.
 
 Login, registration, recovery and the Area Riservata are IAM's pages (docs/architecture.md); the gateway
 stays the only public entry, so it forwards them with IAM's cookies only, adds its security headers and
@@ -9,12 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request, session
 from polis import requestid
 from werkzeug.exceptions import ServiceUnavailable
 
 from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
 from gateway.api.proxy import HOP_BY_HOP, REQUEST_DROPPED, response_headers, target
+from gateway.auth.tokens import SessionTokens
 from gateway.extensions import limiter
 from gateway.platform import UPSTREAM_ERRORS
 
@@ -43,6 +46,8 @@ CREDENTIAL_FORMS = (
 # revocation, introspection): a limit of their own, per address, far above a person's; the secrets, codes
 # and tokens they take are 256-bit random values, not something to guess.
 TOKEN_ENDPOINTS = ("/oidc/token", "/oidc/revoke", "/oidc/introspect")
+# Pages rendered by a service (polis.ui), by path prefix: the service, and the only cookies it gets and sets.
+SERVICE_PAGES = {"/abilitazione/": ("enablement", ("enablement_", "__Host-enablement_"))}
 
 
 def _is_credential_form() -> bool:
@@ -79,29 +84,45 @@ def forward(rest: str) -> Response:
     return _forward()
 
 
-def _forward() -> Response:
+@bp.route("/abilitazione/", defaults={"rest": ""}, methods=METHODS)
+@bp.route("/abilitazione/<path:rest>", methods=METHODS)
+def forward_service_page(rest: str) -> Response:
+    service, cookie_prefixes = SERVICE_PAGES["/abilitazione/"]
+    return _forward(service, cookie_prefixes, with_token=True)
+
+
+def _forward(
+    service: str = "iam", cookie_prefixes: tuple[str, ...] = IAM_COOKIE_PREFIXES, *, with_token: bool = False
+) -> Response:
     body = request.get_data(cache=False) or None
     pools = _pools()
+    headers = _request_headers(cookie_prefixes)
+    tokens = SessionTokens.from_session(session) if with_token else None
+    if tokens is not None:  # refreshed before this request by the auth area (keep_api_tokens_fresh)
+        headers["Authorization"] = f"Bearer {tokens.access_token}"
     try:
-        answer = pools.request(_origin(), request.method, target(request.environ), _request_headers(), body)
+        answer = pools.request(_origin(service), request.method, target(request.environ), headers, body)
         payload = answer.read()
     except (UpstreamTimeout, UpstreamUnreachable, OSError) as exc:
         kind = "read_timeout" if isinstance(exc, UpstreamTimeout | TimeoutError) else "unreachable"
-        UPSTREAM_ERRORS.labels("iam", kind).inc()
-        log.warning("service iam failed: %s", kind)
+        UPSTREAM_ERRORS.labels(service, kind).inc()
+        log.warning("service %s failed: %s", service, kind)
         raise ServiceUnavailable() from None
     pools.release(answer, reusable=True)
-    headers = [
+    answer_headers = [
         (name, value)
         for name, value in response_headers(answer)
         if name.lower() != "content-length"
-        and (name.lower() != "set-cookie" or value.startswith(IAM_COOKIE_PREFIXES))
+        and (name.lower() != "set-cookie" or value.startswith(cookie_prefixes))
     ]
-    return Response(payload, status=answer.status, headers=headers)
+    response = Response(payload, status=answer.status, headers=answer_headers)
+    if tokens is not None:
+        response.vary.add("Cookie")
+    return response
 
 
-def _origin() -> Origin:
-    return Origin.parse(current_app.config["GATEWAY_SERVICES"]["iam"])
+def _origin(service: str = "iam") -> Origin:
+    return Origin.parse(current_app.config["GATEWAY_SERVICES"][service])
 
 
 def register_page_forwarding(app: Flask) -> None:
@@ -122,7 +143,7 @@ def _pools() -> ConnectionPools:
     return pools
 
 
-def _request_headers() -> dict[str, str]:
+def _request_headers(cookie_prefixes: tuple[str, ...] = IAM_COOKIE_PREFIXES) -> dict[str, str]:
     listed = {h.strip().lower() for h in request.headers.get("Connection", "").split(",")}
     headers = {
         name: value
@@ -134,7 +155,7 @@ def _request_headers() -> dict[str, str]:
     cookies = "; ".join(
         f"{name}={value}"
         for name, value in request.cookies.items()
-        if name.startswith(IAM_COOKIE_PREFIXES) or name in FORWARDED_COOKIES
+        if name.startswith(cookie_prefixes) or name in FORWARDED_COOKIES
     )
     if cookies:
         headers["Cookie"] = cookies

@@ -31,6 +31,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, iam: Any = None) -> F
         demo_data=(load_demo_data,),
     )
     register_api(app, iam=iam)
+    from enablement.pages import register_pages
+
+    register_pages(app)
     return app
 
 

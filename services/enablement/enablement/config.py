@@ -8,6 +8,7 @@ from typing import Any
 import polis.service as service
 from polis.config import Env
 from polis.events import sealing
+from polis.ui import ui_settings
 
 SERVICE = "enablement"
 
@@ -40,6 +41,18 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "RECOVERY_LOCK_THRESHOLD": env.int("ENABLEMENT_RECOVERY_LOCK_THRESHOLD", 3),
         "RECOVERY_LOCK_SECONDS": env.float("ENABLEMENT_RECOVERY_LOCK_SECONDS", 3600.0),
         "RPC_TIMEOUT": env.float("ENABLEMENT_RPC_TIMEOUT", 5.0),
+        # Pages (enablement.pages): the session cookie holds the CSRF token; only enablement_* cookies pass.
+        "SECRET_KEY": env.secret(
+            "ENABLEMENT_SECRET_KEY", dev_default="dev-only-enablement-secret-key"
+        ).reveal(),
+        "SESSION_COOKIE_NAME": "enablement_session",
+        "SESSION_COOKIE_SECURE": env.bool("ENABLEMENT_SECURE_COOKIES", env.is_production),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "BABEL_DEFAULT_LOCALE": "it",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
+        "LANGUAGES": ("it", "en"),
+        **ui_settings(env),
     }
 
 

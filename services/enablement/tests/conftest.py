@@ -4,12 +4,14 @@ import os
 
 os.environ["POLIS_ENV"] = "test"  # before any settings are read: development defaults stand in for secrets
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from enablement import create_app
 from enablement.extensions import db
 from enablement.models import all_metadata
+from flask import Flask
 from flask.testing import FlaskClient
 from polis.testing import free_port
 from polis.testing.tokens import TestIssuer
@@ -34,4 +36,41 @@ def client(database_url: str, issuer: TestIssuer) -> Iterator[FlaskClient]:
     )
     all_metadata().create_all(db.engine)
     yield app.test_client()
+    db.dispose()
+
+
+# The password and security answer FakeIam knows (tests of D-ENA-5 and D-ENA-9 use them).
+PASSWORD = "quadernolavagnagessetto"
+ANSWER = "Fido"
+
+
+class FakeIam:
+    """IAM's two answers (iam.check_password, iam.check_security_answer): only yes or no."""
+
+    def password_matches(self, *, account_id: uuid.UUID, password: str) -> bool:
+        return password == PASSWORD
+
+    def security_answer_matches(self, *, account_id: uuid.UUID, answer: str) -> bool:
+        return answer == ANSWER  # case-sensitive (D-ENA-5)
+
+
+@pytest.fixture
+def app(database_url: str, issuer: TestIssuer) -> Iterator[Flask]:
+    """The enablement app with cheap argon2, a short lock and no delays, IAM's answers faked."""
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F",
+            "TOKEN_ISSUER": issuer.issuer,
+            "TOKEN_JWKS": issuer.jwks(),
+            "ARGON2_MEMORY_KIB": 1024,
+            "ARGON2_TIME_COST": 1,
+            "CODE_LOCK_THRESHOLD": 4,
+            "CODE_DELAY_AFTER": 2,
+            "CODE_DELAY_STEP_SECONDS": 0.0,
+        },
+        iam=FakeIam(),
+    )
+    all_metadata().create_all(db.engine)
+    yield app
     db.dispose()

@@ -9,17 +9,15 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pypdf
-import pytest
-from enablement import create_app
+from conftest import ANSWER, PASSWORD
 from enablement.extensions import db
 from enablement.messaging import rpc
 from enablement.messaging.handlers import HANDLERS
-from enablement.models import all_metadata, outbox
+from enablement.models import outbox
 from enablement.offices import service as offices
 from enablement.personal_codes import policy as code_policy
 from enablement.personal_codes.service import CodePolicy
@@ -27,7 +25,6 @@ from enablement.requests import service as requests_service
 from flask.testing import FlaskClient
 from polis.events import Event
 from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, Opener
-from polis.testing import free_port
 from polis.testing.token_contract import bearer
 from polis.testing.tokens import TestIssuer
 from sqlalchemy import select
@@ -36,39 +33,6 @@ AUDIENCE = "urn:polis:enablement"
 API = "/api/enablement/v1"
 OPENER = Opener({DEV_KEY_ID: DEV_PRIVATE_KEY})
 CF = "RSSMRA80A01H501U"
-PASSWORD = "quaderno lavagna gessetto"
-ANSWER = "Fido"
-
-
-class FakeIam:
-    """IAM's two answers (iam.check_password, iam.check_security_answer): only yes or no."""
-
-    def password_matches(self, *, account_id: uuid.UUID, password: str) -> bool:
-        return password == PASSWORD.replace(" ", "")
-
-    def security_answer_matches(self, *, account_id: uuid.UUID, answer: str) -> bool:
-        return answer == ANSWER  # case-sensitive (D-ENA-5)
-
-
-@pytest.fixture
-def app(database_url: str, issuer: TestIssuer) -> Iterator[Any]:
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F",
-            "TOKEN_ISSUER": issuer.issuer,
-            "TOKEN_JWKS": issuer.jwks(),
-            "ARGON2_MEMORY_KIB": 1024,
-            "ARGON2_TIME_COST": 1,
-            "CODE_LOCK_THRESHOLD": 4,
-            "CODE_DELAY_AFTER": 2,
-            "CODE_DELAY_STEP_SECONDS": 0.0,
-        },
-        iam=FakeIam(),
-    )
-    all_metadata().create_all(db.engine)
-    yield app
-    db.dispose()
 
 
 def _register(username: str, *, email: str | None = None) -> uuid.UUID:
@@ -302,7 +266,7 @@ def test_the_temporary_code_must_be_changed_first_by_the_policy(app: Any, issuer
         ("short1", "code_too_short"),
         ("with space 1", "code_not_alphanumeric"),
         ("password123", "code_common"),
-        (PASSWORD.replace(" ", ""), "code_is_password"),
+        (PASSWORD, "code_is_password"),
     ):
         response = client.post(
             change, json={"current_code": temporary, "new_code": new_code}, headers=headers
