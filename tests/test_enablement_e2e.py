@@ -198,7 +198,8 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
 
 
 def test_a_pending_request_expires(stack_factory: Any) -> None:
-    """D-ENA-8: the worker expires a request not confirmed in time; the user may start again."""
+    """D-ENA-8: the worker reminds (here at once: the period is shorter than the 7-day notice), then expires
+    a request not confirmed in time; the user may start again."""
     stack = stack_factory(
         process_env={
             "enablement": {
@@ -218,6 +219,10 @@ def test_a_pending_request_expires(stack_factory: Any) -> None:
     )
 
     wait_until(lambda: user.api("/api/enablement/v1/enablement")[1]["state"] == "expired", timeout=30)
+    messages = wait_for_email(stack, "lucia.verdi@example.org", 2)
+    number = user.api("/api/enablement/v1/enablement")[1]["request"]["number"]
+    reminder = next(m for m in messages if "scadere" in str(m["Subject"]))
+    assert number in text(reminder)
 
     assert (
         user.api(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from datetime import timedelta
 
 from polis.service import consumer_loop, relay_loop, run_worker
 from polis.worker import Loop
@@ -21,13 +22,14 @@ from enablement.requests import service as requests
 log = logging.getLogger("enablement.worker")
 
 
-def _expiry_loop(interval: float) -> Loop:
+def _expiry_loop(interval: float, reminder_before: timedelta) -> Loop:
     def run(stop: threading.Event) -> None:
         while not stop.is_set():
             try:
+                reminded = requests.remind_due(db=db, reminder_before=reminder_before)
                 expired = requests.expire_due(db=db)
-                if expired:
-                    log.info("requests expired", extra={"count": expired})
+                if reminded or expired:
+                    log.info("expiry round", extra={"reminded": reminded, "expired": expired})
             except Exception:  # the next round tries again; the error is in the log
                 log.exception("expiry round failed")
             stop.wait(interval)
@@ -68,7 +70,9 @@ def main() -> int:
                 handlers=HANDLERS,
                 retry_delays=settings["EVENT_RETRY_DELAYS"],
             ),
-            _expiry_loop(settings["EXPIRY_INTERVAL_SECONDS"]),
+            _expiry_loop(
+                settings["EXPIRY_INTERVAL_SECONDS"], timedelta(days=settings["REMINDER_DAYS_BEFORE"])
+            ),
         ]
         responder = _responder_loop(settings["BROKER_URL"], policy)
         return found + ([responder] if responder is not None else [])

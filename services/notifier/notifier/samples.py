@@ -124,6 +124,11 @@ def message_data(event_type: str, account_id: str) -> dict[str, Any]:
         },
         "enablement.personal_code_changed": {"changed_at": _at()},
         "enablement.personal_code_regenerated": {"regenerated_at": _at()},
+        "enablement.expiry_reminder": {
+            "enablement_id": str(uuid.uuid4()),
+            "request_number": "ENA-7KQ4-M2XD",
+            "expires_at": _at(24 * 7),
+        },
         "istanze.istanza_submitted": {
             **istanza,
             "submitted_at": _at(),

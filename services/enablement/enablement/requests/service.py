@@ -444,6 +444,42 @@ def regenerate(
         return request
 
 
+def remind_due(*, db: Database, reminder_before: timedelta, now: datetime | None = None) -> int:
+    """D-ENA-8 (run by the worker): one reminder email for each pending request that expires within
+    `reminder_before` (default 7 days)."""
+    now = now or datetime.now(UTC)
+    with db.transaction() as session:
+        due = list(
+            session.scalars(
+                select(EnablementRequest)
+                .where(
+                    EnablementRequest.state == PENDING,
+                    EnablementRequest.reminded_at.is_(None),
+                    EnablementRequest.expires_at > now,
+                    EnablementRequest.expires_at <= now + reminder_before,
+                )
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for request in due:
+            request.reminded_at = now
+            events_outbox.record(
+                session,
+                Event.new(
+                    "enablement.expiry_reminder",
+                    {
+                        "account_id": str(request.account_id),
+                        "enablement_id": str(request.id),
+                        "request_number": request.number,
+                        "expires_at": _aware(request.expires_at).isoformat(),
+                    },
+                    producer=PRODUCER,
+                ),
+                outbox,
+            )
+        return len(due)
+
+
 def expire_due(*, db: Database, now: datetime | None = None) -> int:
     """D-ENA-8 (run by the worker): pending requests past their period expire; the user may start again."""
     now = now or datetime.now(UTC)

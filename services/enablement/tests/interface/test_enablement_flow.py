@@ -444,12 +444,20 @@ def test_regenerate_stops_the_old_code_and_needs_a_new_identification(app: Any, 
 
 
 def test_a_pending_request_expires_and_the_user_may_start_again(app: Any, issuer: TestIssuer) -> None:
-    """D-ENA-8: not confirmed within the period, it expires (the worker's round); a new request is allowed."""
+    """D-ENA-8: a reminder a week before; not confirmed within the period, it expires (the worker's
+    round); a new request is allowed."""
     client = app.test_client()
     _offices()
     user = _register("mario.rossi")
     body, _code = _start(client, issuer, user)
     assert requests_service.expire_due(db=db) == 0
+    week = timedelta(days=7)
+    assert requests_service.remind_due(db=db, reminder_before=week) == 0  # 60 days left
+    in_54_days = datetime.now(UTC) + timedelta(days=54)
+    assert requests_service.remind_due(db=db, reminder_before=week, now=in_54_days) == 1
+    assert requests_service.remind_due(db=db, reminder_before=week, now=in_54_days) == 0  # once
+    [reminder] = _events("enablement.expiry_reminder")
+    assert reminder["request_number"] == body["number"]
     assert requests_service.expire_due(db=db, now=datetime.now(UTC) + timedelta(days=61)) == 1
     assert client.get(f"{API}/enablement", headers=_user(issuer, user)).get_json()["state"] == "expired"
     again, _ = _start(client, issuer, user)

@@ -38,6 +38,7 @@ MESSAGES: dict[str, Message] = {
     "enablement.personal_code_recovered": Message("personal_code_recovered", REFERENCE),
     "enablement.personal_code_changed": Message("personal_code_changed", REFERENCE),
     "enablement.personal_code_regenerated": Message("personal_code_regenerated", REFERENCE),
+    "enablement.expiry_reminder": Message("enablement_expiry_reminder", REFERENCE),
     "istanze.istanza_submitted": Message("istanza_submitted", REFERENCE, ("receipt",)),
     "istanze.istanza_withdrawn": Message("istanza_withdrawn", REFERENCE),
 }
