@@ -87,6 +87,29 @@ def create_account(
     return account_id
 
 
+def revoke(stack: SystemStack, account_id: uuid.UUID) -> None:
+    """IAM's iam.account_revoked fact, in IAM's outbox as its revocation round leaves it (D-REV-3)."""
+    from iam.models import outbox
+
+    database = Database(stack.database_url("iam"))
+    with database.transaction() as session:
+        events_outbox.record(
+            session,
+            Event.new(
+                "iam.account_revoked",
+                {
+                    "account_id": str(account_id),
+                    "reason": "inactivity",
+                    "round_id": str(uuid.uuid4()),
+                    "revoked_at": datetime.now(UTC).isoformat(),
+                },
+                producer="iam",
+            ),
+            outbox,
+        )
+    database.dispose()
+
+
 def assign_operator(stack: SystemStack, operator_id: uuid.UUID, office_code: str) -> None:
     """What ops does with POST /ops/operators, straight in enablement's database."""
     from enablement.offices import service as offices
@@ -148,9 +171,10 @@ def document(office_id: str, **changes: Any) -> dict[str, Any]:
 def test_request_email_form_identification_and_activation(stack_factory: Any) -> None:
     """D-ENA-2: the request, the email with the temporary code, the receipt link and the form (PDF text);
     D-ENA-3/10: an operator of the office confirms after refusing an expired document, an operator of
-    another office is refused; D-ENA-4: the activation email; the code must be changed first."""
+    another office is refused; D-ENA-4: the activation email; the code must be changed first; D-ENA-7:
+    regeneration and re-identification; D-REV-3: revocation ends the enablement."""
     stack = stack_factory(databases="postgresql")
-    create_account(stack, "lucia.verdi", codice_fiscale=CF)
+    user_id = create_account(stack, "lucia.verdi", codice_fiscale=CF)
     operator_id = create_account(stack, "carla.operatrice", roles=["operator"])
     other_id = create_account(stack, "dario.operatore", roles=["operator"])
     assign_operator(stack, operator_id, "RMIC8AB00X")
@@ -195,6 +219,29 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
     assert "Istituto Comprensivo Via Roma" in text(activated)
     assert user.api("/api/enablement/v1/enablement")[1]["state"] == "must_change"
     assert Browser(stack.url()).api("/api/enablement/v1/ops/identifications")[0] == 401
+
+    # D-ENA-7: regenerate (confirmed first): the old code stops, a new code and form come, and only a new
+    # identification in an office makes it work.
+    assert (
+        user.api("/api/enablement/v1/personal-code/regenerate", {"confirm": True}, headers=SAME_ORIGIN)[0]
+        == 201
+    )
+    messages = wait_for_email(stack, "lucia.verdi@example.org", 4)
+    assert any("rigenerat" in str(m["Subject"]).lower() for m in messages)
+    renewed = next(m for m in reversed(messages) if TEMPORARY.search(text(m)))
+    assert TEMPORARY.search(text(renewed)).group(1) != temporary  # type: ignore[union-attr]
+    status, state = user.api("/api/enablement/v1/enablement")
+    assert state["state"] == "pending" and state["request"]["number"] != number
+    again = operator.api(f"/api/enablement/v1/operator/requests?number={state['request']['number']}")[1]
+    confirm = f"/api/enablement/v1/operator/requests/{again['id']}/confirm"
+    assert operator.api(confirm, document(office_id), headers=SAME_ORIGIN)[0] == 200
+    assert user.api("/api/enablement/v1/enablement")[1]["state"] == "must_change"
+
+    # D-REV-3: IAM revokes the account; its fact ends the enablement.
+    revoke(stack, user_id)
+    wait_until(
+        lambda: user.api("/api/enablement/v1/enablement")[1]["state"] == "ended", timeout=EMAIL_TIMEOUT
+    )
 
 
 def test_a_pending_request_expires(stack_factory: Any) -> None:
