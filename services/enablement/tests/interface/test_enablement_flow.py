@@ -10,8 +10,11 @@ import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import jsonschema
+import polis
 import pypdf
 from conftest import ANSWER, PASSWORD
 from enablement.extensions import db
@@ -104,9 +107,22 @@ def _document(office_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
     return {**body, **changes}
 
 
+RPC_CONTRACTS = Path(polis.__file__).parent / "rpc" / "contracts"
+
+
+def _contract(kind: str) -> Any:
+    path = RPC_CONTRACTS / f"enablement.check_personal_code.{kind}.v1.json"
+    return jsonschema.Draft202012Validator(json.loads(path.read_text()))
+
+
 def _check(app: Any, account_id: uuid.UUID, code: str) -> dict[str, Any]:
+    """The RPC handler called as the responder calls it; request and reply checked against the contracts."""
     handle = rpc.handlers(db=db, policy=CodePolicy.from_settings(app.config))[rpc.CHECK_PERSONAL_CODE]
-    return handle({"account_id": str(account_id), "personal_code": code})
+    payload = {"account_id": str(account_id), "personal_code": code}
+    _contract("request").validate(payload)
+    reply = handle(payload)
+    _contract("reply").validate(reply)
+    return reply
 
 
 def _start(client: FlaskClient, issuer: TestIssuer, user: uuid.UUID) -> tuple[dict[str, Any], str]:
