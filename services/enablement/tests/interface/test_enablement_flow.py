@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import polis
 import pypdf
+import pytest
 from conftest import ANSWER, PASSWORD
 from enablement.extensions import db
 from enablement.messaging import rpc
@@ -503,3 +504,19 @@ def test_the_temporary_code_alphabet_has_no_look_alikes() -> None:
     """D-ENA-9."""
     assert not set(code_policy.ALPHABET) & set("0O1lIo")
     assert all(code_policy.problems(code_policy.generate_temporary(), min_length=8) == [] for _ in range(50))
+
+
+def test_an_expired_receipt_link_says_so_and_changes_nothing(app: Any, issuer: TestIssuer) -> None:
+    """D-ENA-2 bad input: a link older than the request's period is refused like a forged one."""
+    import dataclasses
+
+    client = app.test_client()
+    _offices()
+    user = _register("mario.rossi")
+    _start(client, issuer, user)
+    token = OPENER.open(_events("enablement.requested")[-1]["receipt_confirmation_url"]).split("token=", 1)[1]
+    expired = dataclasses.replace(app.extensions["enablement.request_policy"], ttl=timedelta(seconds=-1))
+    with pytest.raises(requests_service.InvalidLink):
+        requests_service.confirm_receipt(db=db, policy=expired, token=token)
+    status = client.get(f"{API}/enablement", headers=_user(issuer, user)).get_json()
+    assert status["request"]["receipt_confirmed"] is False
