@@ -140,12 +140,20 @@ def _close_quietly(connection: pika.BlockingConnection) -> None:
 
 
 def ping(url: str) -> None:
-    """Raise unless the broker answers on this thread's connection (for /readyz)."""
-    try:
-        connection_for_thread(url).process_data_events(time_limit=0)
-    except Exception:
-        # Drop it so the next ping reconnects instead of reusing a half-dead connection.
-        entry = _local.connections.pop(url, None)
-        if entry is not None and entry[0] == os.getpid():
-            _close_quietly(entry[1])
-        raise
+    """Raise unless the broker answers on this thread's connection (for /readyz).
+
+    A web process's connection is used only by these checks, so between two of them nothing services its
+    heartbeats and the broker may have closed it as idle: a failure on the old connection is retried once
+    on a new one, and only a broker that refuses that too makes the check fail.
+    """
+    for attempt in (1, 2):
+        try:
+            connection_for_thread(url).process_data_events(time_limit=0)
+            return
+        except Exception:
+            # Drop it so the retry (or the next ping) reconnects instead of reusing a half-dead connection.
+            entry = _local.connections.pop(url, None)
+            if entry is not None and entry[0] == os.getpid():
+                _close_quietly(entry[1])
+            if attempt == 2:
+                raise
