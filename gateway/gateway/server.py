@@ -10,6 +10,14 @@ Settings (environment):
   GATEWAY_WORKERS           processes (2)
   GATEWAY_THREADS           Python threads per process, i.e. calls in progress at once (8)
   GATEWAY_GRACEFUL_TIMEOUT  seconds a stopping worker may finish its requests before it is killed (20)
+  GATEWAY_MAX_CONNECTIONS   connections each process accepts at once, idle keep-alive ones included (512)
+  GATEWAY_HEADER_TIMEOUT    seconds a connection may take to send a request's headers, and may stay idle
+                            between two requests, before it is closed (5)
+
+Granian's backpressure counts accepted connections, not requests in progress (granian#789): tied to the
+threads, eight idle connections stopped the portal. The connections are sized for traffic instead (the
+threads still bound the calls in progress: a request past them waits in Granian's queue), and the header
+timeout frees the slot of a client that sends nothing or sends it slowly (slowloris).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from typing import Any
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
 from polis.logging import configure_logging
 
 StartResponse = Callable[..., Any]
+DEFAULT_BACKLOG = 1024
+MAX_HEADER_TIMEOUT = 60  # Granian's ceiling (60 000 ms)
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
@@ -65,13 +76,26 @@ def server_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
     # All interfaces by default: in its container the gateway is what the ingress talks to.
     host, _, port = env.get("GATEWAY_BIND", "0.0.0.0:8080").rpartition(":")
     threads = int(env.get("GATEWAY_THREADS", "8"))
+    connections = int(env.get("GATEWAY_MAX_CONNECTIONS", "512"))
+    header_timeout = float(env.get("GATEWAY_HEADER_TIMEOUT", "5"))
+    if connections < threads or not 0 < header_timeout <= MAX_HEADER_TIMEOUT:
+        raise ValueError(
+            "GATEWAY_MAX_CONNECTIONS must be at least GATEWAY_THREADS and GATEWAY_HEADER_TIMEOUT between 0 "
+            f"and {MAX_HEADER_TIMEOUT} seconds"
+        )
     return {
         "address": host.strip("[]") or "0.0.0.0",  # noqa: S104
         "port": int(port),
         "workers": int(env.get("GATEWAY_WORKERS", "2")),
         "blocking_threads": threads,
-        # Requests past the threads wait in Granian's queue, not in more Python threads.
-        "backpressure": threads,
+        # Granian's backpressure bounds accepted connections (idle keep-alive ones too), not requests: sized
+        # for traffic. Requests past the threads wait in Granian's queue, not in more Python threads.
+        "backpressure": connections,
+        # The kernel's queue of connections not yet accepted: room for every process's share and more.
+        "backlog": max(DEFAULT_BACKLOG, 2 * connections),
+        # Hyper's header read timeout also runs while a keep-alive connection waits for its next request:
+        # an idle or slow client gives its slot back after it.
+        "http1_settings": HTTP1Settings(header_read_timeout=round(header_timeout * 1000)),
         "workers_kill_timeout": int(env.get("GATEWAY_GRACEFUL_TIMEOUT", "20")),
     }
 

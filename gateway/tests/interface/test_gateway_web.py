@@ -105,3 +105,45 @@ def test_pages_and_errors_are_served_and_every_log_line_is_json(gateway_web):
     assert {(line["path"], line["status"]) for line in access} >= {("/", 200), ("/api/nowhere/x", 404)}
     assert all(line["request_id"] for line in access)
     assert any(line["logger"] == "_granian" for line in lines)  # the server's own lines, as JSON too
+
+
+def _open_idle(address: tuple[str, int], count: int) -> list[socket.socket]:
+    return [socket.create_connection(address, timeout=5) for _ in range(count)]
+
+
+def test_idle_and_slow_connections_do_not_stop_ordinary_requests(gateway_web):
+    """Issue 11 item 1: 200 idle and 50 slowly-sending connections held open while 100 requests answer."""
+    base, _process, _log = gateway_web
+    host, port = base.removeprefix("http://").split(":")
+    address = (host, int(port))
+    idle = _open_idle(address, 200)
+    slow = _open_idle(address, 50)
+    try:
+        for sock in slow:  # a request line, then nothing more for now: its headers never finish
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        answered = []
+        for _ in range(100):
+            status, _headers, _body = get(f"{base}/healthz")  # 5 s timeout each: today's code times out
+            answered.append(status)
+        assert answered == [200] * 100
+        for sock in slow:  # still sending, one header at a time
+            sock.sendall(b"X-Slow: 1\r\n")
+        assert get(f"{base}/healthz")[0] == 200
+    finally:
+        for sock in idle + slow:
+            sock.close()
+
+
+@pytest.fixture
+def short_header_timeout(monkeypatch):
+    monkeypatch.setenv("GATEWAY_HEADER_TIMEOUT", "1")
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
+    short_header_timeout, gateway_web
+):
+    """An idle client gives its slot back: the server closes it once GATEWAY_HEADER_TIMEOUT has passed."""
+    base, _process, _log = gateway_web
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        assert sock.recv(1) == b""  # closed by the server (with no timeout it would hang until ours raises)

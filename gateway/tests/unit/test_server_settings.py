@@ -1,5 +1,6 @@
 """gateway-web's settings, and what it takes out of the WSGI environ that Granian fills from the process."""
 
+import pytest
 from gateway.api.proxy import target
 from gateway.server import WithoutProcessEnvironment, server_settings
 
@@ -10,7 +11,10 @@ def test_the_settings_become_granians_arguments():
     )
     assert settings["address"] == "127.0.0.1" and settings["port"] == 9000
     assert settings["workers"] == 3
-    assert settings["blocking_threads"] == 12 and settings["backpressure"] == 12
+    assert settings["blocking_threads"] == 12
+    # Granian's backpressure counts accepted connections, idle ones too (granian#789): sized for traffic.
+    assert settings["backpressure"] == 512
+    assert settings["http1_settings"].header_read_timeout == 5000
     defaults = server_settings({})
     assert (defaults["address"], defaults["port"]) == ("0.0.0.0", 8080)  # noqa: S104
     assert server_settings({"GATEWAY_BIND": "[::]:8443"})["address"] == "::"
@@ -42,3 +46,21 @@ def test_a_path_without_the_raw_uri_is_encoded_back_to_the_bytes_the_browser_sen
     assert target({**environ, "RAW_URI": "/api/iam/citt%C3%A0%20x?q=%C3%A8"}) == (
         "/api/iam/citt%C3%A0%20x?q=%C3%A8"
     )
+
+
+def test_the_accepted_connections_and_the_header_timeout_are_configurable():
+    settings = server_settings(
+        {"GATEWAY_BIND": "127.0.0.1:9000", "GATEWAY_MAX_CONNECTIONS": "2000", "GATEWAY_HEADER_TIMEOUT": "2.5"}
+    )
+    assert settings["backpressure"] == 2000
+    assert settings["backlog"] == 4000
+    assert settings["http1_settings"].header_read_timeout == 2500
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"GATEWAY_MAX_CONNECTIONS": "4"}, {"GATEWAY_HEADER_TIMEOUT": "0"}, {"GATEWAY_HEADER_TIMEOUT": "61"}],
+)
+def test_connections_below_the_threads_or_a_header_timeout_out_of_range_are_refused(environ):
+    with pytest.raises(ValueError):
+        server_settings({"GATEWAY_BIND": "127.0.0.1:9000", **environ})
