@@ -17,6 +17,8 @@ import pytest
 from polis.db import Database
 from polis.events import Event
 from polis.events import outbox as events_outbox
+from polis.events.sealing import DEV_KEY_ID, DEV_PUBLIC_KEY, Sealer
+from polis.rpc import RpcClient
 from polis.testing.helpers import wait_until
 from support.browser import Browser
 from support.stack import SystemStack
@@ -29,10 +31,20 @@ SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 TEMPORARY = re.compile(r"codice personale temporaneo è: (\S+)")
 RECEIPT = re.compile(r"(http\S+/abilitazione/ricevuta\?token=\S+)")
 CF = "VRDLCU85M41F205Z"
+# An alphanumeric password, so that a personal code equal to it passes the policy and only IAM can refuse it.
+ALNUM_PASSWORD = "Lampione2026Viola"
+ANSWER = "Micio Tigre"  # the security answer (case-sensitive, D-ENA-5)
+NEW_CODE = "Girasole2042"
+RECOVERED = re.compile(r"codice personale[^:]*: (\S+)")
 
 
 def create_account(
-    stack: SystemStack, username: str, *, roles: list[str] | None = None, codice_fiscale: str | None = None
+    stack: SystemStack,
+    username: str,
+    *,
+    roles: list[str] | None = None,
+    codice_fiscale: str | None = None,
+    password: str = PASSWORD,
 ) -> uuid.UUID:
     """An active account in IAM's database and its iam.account_registered fact in IAM's outbox, as
     registration leaves them; IAM's relay publishes it to enablement and the notifier."""
@@ -57,7 +69,8 @@ def create_account(
                 personal_email=f"{username}@example.org",
                 personal_email_verified_at=now,
                 language="it",
-                password_hash=hash_secret(PASSWORD),
+                password_hash=hash_secret(password),
+                security_answer_hash=hash_secret(ANSWER),
                 credentials_version=1,
                 failed_logins=0,
                 created_at=now,
@@ -142,9 +155,9 @@ def pdf_text(message: EmailMessage) -> str:
     )
 
 
-def signed_in(stack: SystemStack, username: str) -> Browser:
+def signed_in(stack: SystemStack, username: str, password: str = PASSWORD) -> Browser:
     browser = Browser(stack.url())
-    status, _, page = log_in(browser, username, PASSWORD)
+    status, _, page = log_in(browser, username, password)
     assert status == 200, (browser.trail, page[:300])
     return browser
 
@@ -174,12 +187,12 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
     another office is refused; D-ENA-4: the activation email; the code must be changed first; D-ENA-7:
     regeneration and re-identification; D-REV-3: revocation ends the enablement."""
     stack = stack_factory(databases="postgresql")
-    user_id = create_account(stack, "lucia.verdi", codice_fiscale=CF)
+    user_id = create_account(stack, "lucia.verdi", codice_fiscale=CF, password=ALNUM_PASSWORD)
     operator_id = create_account(stack, "carla.operatrice", roles=["operator"])
     other_id = create_account(stack, "dario.operatore", roles=["operator"])
     assign_operator(stack, operator_id, "RMIC8AB00X")
     assign_operator(stack, other_id, "MIPS01000C")
-    user = signed_in(stack, "lucia.verdi")
+    user = signed_in(stack, "lucia.verdi", ALNUM_PASSWORD)
     known_to_enablement(user)
 
     status, body = user.api(
@@ -220,13 +233,45 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
     assert user.api("/api/enablement/v1/enablement")[1]["state"] == "must_change"
     assert Browser(stack.url()).api("/api/enablement/v1/ops/identifications")[0] == 401
 
+    # D-ENA-4, D-ENA-9 over real RPC: the temporary code answers must_change; the password is refused by
+    # IAM's answer (iam.check_password); then the user's own code works for other services.
+    # The stack runs with POLIS_ENV=dev: enablement opens RPC fields with the development key pair.
+    rpc = RpcClient(
+        stack.broker_url, timeout=10.0, sealers={"enablement": Sealer(DEV_PUBLIC_KEY, DEV_KEY_ID)}
+    )
+    check = "enablement.check_personal_code"
+    assert rpc.call(check, {"account_id": str(user_id), "personal_code": temporary}) == {
+        "valid": False,
+        "status": "must_change",
+    }
+    change = "/api/enablement/v1/personal-code/change"
+    is_password = user.api(
+        change, {"current_code": temporary, "new_code": ALNUM_PASSWORD}, headers=SAME_ORIGIN
+    )
+    assert is_password[0] == 400 and is_password[1]["error"]["fields"]["new_code"] == ["code_is_password"]
+    assert user.api(change, {"current_code": temporary, "new_code": NEW_CODE}, headers=SAME_ORIGIN)[0] == 200
+    assert rpc.call(check, {"account_id": str(user_id), "personal_code": NEW_CODE})["status"] == "ok"
+    assert rpc.call(check, {"account_id": str(user_id), "personal_code": "Sbagliato123"})["status"] == "wrong"
+    wait_for_email(stack, "lucia.verdi@example.org", 3)  # personal code changed
+
+    # D-ENA-5 over real RPC: the answer is case-sensitive (iam.check_security_answer); the new code arrives
+    # by email and works.
+    recover = "/api/enablement/v1/personal-code/recover"
+    wrong = user.api(recover, {"codice_fiscale": CF, "security_answer": ANSWER.lower()}, headers=SAME_ORIGIN)
+    assert wrong[0] == 400 and wrong[1]["error"]["code"] == "recovery_refused"
+    assert user.api(recover, {"codice_fiscale": CF, "security_answer": ANSWER}, headers=SAME_ORIGIN)[0] == 200
+    recovered_mail = wait_for_email(stack, "lucia.verdi@example.org", 4)[-1]
+    recovered = RECOVERED.search(text(recovered_mail)).group(1)  # type: ignore[union-attr]
+    assert rpc.call(check, {"account_id": str(user_id), "personal_code": recovered})["status"] == "ok"
+    assert rpc.call(check, {"account_id": str(user_id), "personal_code": NEW_CODE})["status"] == "wrong"
+
     # D-ENA-7: regenerate (confirmed first): the old code stops, a new code and form come, and only a new
     # identification in an office makes it work.
     assert (
         user.api("/api/enablement/v1/personal-code/regenerate", {"confirm": True}, headers=SAME_ORIGIN)[0]
         == 201
     )
-    messages = wait_for_email(stack, "lucia.verdi@example.org", 4)
+    messages = wait_for_email(stack, "lucia.verdi@example.org", 6)
     assert any("rigenerat" in str(m["Subject"]).lower() for m in messages)
     renewed = next(m for m in reversed(messages) if TEMPORARY.search(text(m)))
     assert TEMPORARY.search(text(renewed)).group(1) != temporary  # type: ignore[union-attr]
@@ -236,6 +281,7 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
     confirm = f"/api/enablement/v1/operator/requests/{again['id']}/confirm"
     assert operator.api(confirm, document(office_id), headers=SAME_ORIGIN)[0] == 200
     assert user.api("/api/enablement/v1/enablement")[1]["state"] == "must_change"
+    assert rpc.call(check, {"account_id": str(user_id), "personal_code": recovered})["status"] == "wrong"
 
     # D-REV-3: IAM revokes the account; its fact ends the enablement.
     revoke(stack, user_id)

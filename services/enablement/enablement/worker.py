@@ -1,5 +1,5 @@
 """The enablement worker (`python -m enablement.worker`): outbox relay, IAM's facts, expiry (D-ENA-8) and
-the RPC responder of enablement.check_personal_code (once polis.rpc is in the checkout)."""
+the RPC responder of enablement.check_personal_code."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import threading
 from datetime import timedelta
 
+from polis.rpc import RpcResponder
 from polis.service import consumer_loop, relay_loop, run_worker
 from polis.worker import Loop
 
@@ -37,20 +38,11 @@ def _expiry_loop(interval: float, reminder_before: timedelta) -> Loop:
     return Loop("request-expiry", run)
 
 
-def _responder_loop(broker_url: str, policy: CodePolicy) -> Loop | None:
-    try:
-        from polis.rpc import RpcResponder
-    except ImportError:
-        log.warning("polis.rpc is not available: enablement.check_personal_code is not answered")
-        return None
+def _responder_loop(broker_url: str, policy: CodePolicy) -> Loop:
+    """enablement.check_personal_code answered from the queue rpc.enablement (polis.rpc)."""
 
     def run(stop: threading.Event) -> None:
-        responder = RpcResponder(broker_url, service=SERVICE, handlers=rpc.handlers(db=db, policy=policy))
-        runner = responder.run
-        try:
-            runner(stop_event=stop)
-        except TypeError:
-            runner()
+        RpcResponder(broker_url, service=SERVICE, handlers=rpc.handlers(db=db, policy=policy)).run(stop)
 
     return Loop("rpc-responder", run)
 
@@ -60,7 +52,7 @@ def main() -> int:
     policy = CodePolicy.from_settings(settings)
 
     def loops() -> list[Loop]:
-        found = [
+        return [
             relay_loop(db=db, table=outbox, broker_url=settings["BROKER_URL"]),
             consumer_loop(
                 service=SERVICE,
@@ -73,9 +65,8 @@ def main() -> int:
             _expiry_loop(
                 settings["EXPIRY_INTERVAL_SECONDS"], timedelta(days=settings["REMINDER_DAYS_BEFORE"])
             ),
+            _responder_loop(settings["BROKER_URL"], policy),
         ]
-        responder = _responder_loop(settings["BROKER_URL"], policy)
-        return found + ([responder] if responder is not None else [])
 
     return run_worker(settings, db, loops)
 

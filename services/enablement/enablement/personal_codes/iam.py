@@ -10,7 +10,7 @@ import threading
 import uuid
 from typing import Any, Protocol
 
-from polis.errors import ServiceUnavailable
+from polis.rpc import RpcClient
 
 
 class IamQuestions(Protocol):
@@ -25,17 +25,14 @@ class RpcIamQuestions:
     def __init__(self, broker_url: str, *, timeout: float) -> None:
         self._broker_url = broker_url
         self._timeout = timeout
-        self._client: Any = None
+        self._client: RpcClient | None = None
         self._lock = threading.Lock()
 
     def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self._lock:  # made on the first call, never at import (a web process forks after import)
             if self._client is None:
-                try:
-                    from polis.rpc import RpcClient
-                except ImportError:  # the RPC package has not landed in this checkout
-                    raise ServiceUnavailable("The identity service cannot be asked right now.") from None
                 self._client = RpcClient(self._broker_url, timeout=self._timeout)
+        # RpcUnavailable (no answer in time) is a ServiceUnavailable: the API answers 503, the pages say so.
         answer: dict[str, Any] = self._client.call(method, payload)
         return answer
 

@@ -30,10 +30,6 @@ def _me() -> uuid.UUID:
     return uuid.UUID(current_principal().subject)
 
 
-def _unavailable(exc: Exception) -> bool:
-    return isinstance(exc, ServiceUnavailable) or type(exc).__name__ == "RpcUnavailable"
-
-
 @blueprint.get("/servizio")
 @page_permission("enablement.read_own")
 def service_functions() -> Any:
@@ -85,9 +81,7 @@ def change() -> Any:
             errors = {"current_code": ["personal_code_locked"]}
             seconds = locked.fields.get("retry_after", 60)
             return _change_page(errors, seconds=seconds), 429
-        except Exception as exc:
-            if not _unavailable(exc):
-                raise
+        except ServiceUnavailable:  # IAM could not be asked (polis.rpc's RpcUnavailable): typed input kept
             errors, status = {"_form": ["service_unavailable"]}, 503
     return _change_page(errors, seconds=0), status
 
@@ -136,9 +130,7 @@ def recover() -> Any:
             errors, status = {"_form": ["recovery_locked"]}, 429
         except codes.RecoveryRefused:
             errors = {"security_answer": ["recovery_refused"]}
-        except Exception as exc:
-            if not _unavailable(exc):
-                raise
+        except ServiceUnavailable:  # IAM could not be asked (polis.rpc's RpcUnavailable): typed input kept
             errors, status = {"_form": ["service_unavailable"]}, 503
     return render_template(
         "enablement/recover.html", errors=messages(errors), values=values, done=False
