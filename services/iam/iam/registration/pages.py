@@ -57,8 +57,12 @@ STEP_TITLES = (
 FIELD_MESSAGES = {
     "codice_fiscale": _l("Inserisci il codice fiscale (16 caratteri)."),
     "captcha": _l("Completa la verifica di sicurezza."),
-    "last_name": _l("Inserisci il cognome (al massimo 100 caratteri)."),
-    "first_name": _l("Inserisci il nome (al massimo 100 caratteri)."),
+    "last_name": _l(
+        "Inserisci il cognome: solo lettere, spazi, apostrofi e trattini (al massimo 100 caratteri)."
+    ),
+    "first_name": _l(
+        "Inserisci il nome: solo lettere, spazi, apostrofi e trattini (al massimo 100 caratteri)."
+    ),
     "birth_date": _l("Inserisci la data di nascita (gg/mm/aaaa)."),
     "sex": _l("Indica il sesso."),
     "birth_place": _l("Inserisci il comune o lo Stato estero di nascita."),

@@ -5,8 +5,10 @@ from __future__ import annotations
 from marshmallow import fields, validate
 from polis.web import ApiSchema
 
+from iam.accounts import names
+
 LANGUAGES = ("it", "en")
-NAME = validate.Length(min=1, max=100)
+NAME = names.validate  # letters, spaces, apostrophes and hyphens; at most 100 characters
 
 
 class StartSchema(ApiSchema):

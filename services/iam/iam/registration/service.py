@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from iam.accounts import names
 from iam.accounts import service as accounts
 from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
@@ -213,7 +214,11 @@ def submit_personal_data(
     with db.transaction() as session:
         registration = _load(session, token)
         _require_step(registration, 2)
-        last_name, first_name, birth_place = last_name.strip(), first_name.strip(), birth_place.strip()
+        last_name, first_name, birth_place = (
+            names.normalise(last_name),
+            names.normalise(first_name),
+            birth_place.strip(),
+        )
         problems: dict[str, list[str]] = {}
         if birth_date > date.today():
             problems["birth_date"] = ["birth_date_future"]

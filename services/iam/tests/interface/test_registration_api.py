@@ -377,3 +377,43 @@ def test_the_registration_api_is_in_the_openapi_document(client: FlaskClient) ->
 
     assert "/api/iam/v1/registrations/current/personal-data" in paths
     assert "/api/iam/v1/captcha/challenge" in paths
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("last_name", "Rossi<img src=x onerror=alert(1)>"),
+        ("first_name", "Mario 123"),
+        ("first_name", "Mario 😀"),
+        ("last_name", "-Rossi"),
+        ("last_name", "R" * 101),
+    ],
+)
+def test_d_acc_3_a_name_with_anything_but_letters_spaces_apostrophes_and_hyphens_is_refused(
+    client: FlaskClient, field: str, value: str
+) -> None:
+    token = start(client, MARIO.codice_fiscale)["token"]
+
+    response = client.put(
+        f"{API}/current/personal-data",
+        json=MARIO.personal_data(**{field: value}),
+        headers={"X-Registration-Token": token},
+    )
+
+    assert response.status_code == 400
+    assert list(response.get_json()["error"]["fields"]) == [field]
+    current = client.get(f"{API}/current", headers={"X-Registration-Token": token}).get_json()
+    assert current["next_step"] == 2 and current["last_name"] is None  # nothing saved
+
+
+def test_d_acc_3_names_are_stored_normalised(client: FlaskClient) -> None:
+    token = start(client, MARIO.codice_fiscale)["token"]
+
+    response = client.put(
+        f"{API}/current/personal-data",
+        json=MARIO.personal_data(last_name="  Rossi ", first_name="Mario"),
+        headers={"X-Registration-Token": token},
+    )
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["last_name"] == "Rossi"
