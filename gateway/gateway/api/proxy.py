@@ -93,6 +93,11 @@ CREDENTIAL_CALLS = frozenset(
         "/api/iam/v1/email-confirmations",
     }
 )
+# Ops-only parts of the services' APIs: refused at the public edge, reachable on the internal network
+# (issue 11 item 7, issue 13 item 7). Matched on the path's segments after /api/<service>/, empty and dot
+# segments taken out first (/api/iam//v1/ops/audit is /api/iam/v1/ops/audit to a service).
+INTERNAL_SEGMENTS = frozenset({"ops", "metrics", "openapi.json"})
+INTERNAL_PREFIXES = (("notifier", "deliveries"),)
 TIMEOUT_MESSAGE = "The service did not answer in time: please try again shortly."
 UNAVAILABLE_MESSAGE = "The service is not available at the moment: please try again shortly."
 
@@ -164,7 +169,7 @@ class ApiProxy:
     ) -> tuple[str, list[tuple[str, str]], Iterable[bytes]]:
         service, slash, _rest = path[len(PREFIX) :].partition("/")
         origin = self.origins.get(service) if slash else None
-        if origin is None:
+        if origin is None or internal_only(service, _rest):
             raise _Refused(404, "not_found", f"There is no API at {path}.")
         self._check_rate(environ)
         body = self._body(environ, method)
@@ -271,6 +276,23 @@ class ApiProxy:
     def _failed(service: str, kind: str) -> None:
         UPSTREAM_ERRORS.labels(service, kind).inc()
         log.warning("service %s failed: %s", service, kind)
+
+
+def internal_only(service: str, rest: str) -> bool:
+    """True for the ops APIs, the notifier's deliveries, metrics and API documents: not for the public."""
+    segments: list[str] = []
+    for segment in rest.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment.lower())
+    if INTERNAL_SEGMENTS.intersection(segments):
+        return True
+    # /api/notifier/v1/deliveries: the version segment first, then the area.
+    return any(service == owner and area in segments[:2] for owner, area in INTERNAL_PREFIXES)
 
 
 class LocalWindows:
