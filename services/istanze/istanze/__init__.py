@@ -11,6 +11,7 @@ from polis.service import create_service_app
 from istanze.config import SERVICE, load_settings
 from istanze.extensions import db
 from istanze.permissions import PERMISSIONS
+from istanze.procedures.demo import load_demo_procedures
 
 __version__ = "0.1.0"
 
@@ -18,7 +19,12 @@ __version__ = "0.1.0"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The istanze web application: the platform and token verification (GET /me) for now."""
     return create_service_app(
-        __name__, settings=load_settings(config), version=__version__, db=db, permissions=PERMISSIONS
+        __name__,
+        settings=load_settings(config),
+        version=__version__,
+        db=db,
+        permissions=PERMISSIONS,
+        demo_data=(load_demo_procedures,),
     )
 
 

@@ -23,4 +23,6 @@ processed_events = define_processed_events(Base.metadata)
 
 def all_metadata() -> MetaData:
     """The istanze metadata with every domain model imported, for migrations and schema checks."""
+    import istanze.procedures.models  # noqa: F401
+
     return Base.metadata

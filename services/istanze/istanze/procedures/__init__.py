@@ -1,0 +1,1 @@
+"""Procedures and their windows (D-IST-1): what can be applied for, by whom, and when."""
