@@ -452,6 +452,10 @@ class Stack:
                 "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
                 "RABBITMQ_NODE_PORT": str(self.port("amqp")),
                 "RABBITMQ_DIST_PORT": str(self.port("rabbitmq_dist")),
+                # The distribution port and an epmd this node starts listen on loopback only, like AMQP
+                # (as polis.testing.rabbitmq.LOOPBACK_ONLY; this script runs before the virtualenv exists).
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+                "ERL_EPMD_ADDRESS": "127.0.0.1",
             }
         )
         return ManagedProcess(

@@ -51,6 +51,15 @@ def server_script() -> str:
     )
 
 
+# AMQP, the Erlang distribution port and an epmd the node starts itself listen on loopback only (issue 11
+# item 6: they listened on every interface). An epmd already running keeps the address it was started with.
+LOOPBACK_ONLY = {
+    "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+    "ERL_EPMD_ADDRESS": "127.0.0.1",
+}
+
+
 def _epmd_running() -> bool:
     epmd = shutil.which("epmd")
     if epmd is None:
@@ -109,6 +118,7 @@ class RabbitMQNode:
                 "RABBITMQ_NODENAME": self.nodename,
                 "RABBITMQ_NODE_PORT": str(self.port),
                 "RABBITMQ_DIST_PORT": str(self.dist_port),
+                **LOOPBACK_ONLY,
             }
         )
         return env
