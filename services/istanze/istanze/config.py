@@ -6,10 +6,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import polis.service as service
+from polis.config import Env
 
 SERVICE = "istanze"
 
 
 def load_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every istanze setting; `config` overrides them (tests)."""
-    return service.load_settings(SERVICE, config=config, verifies_tokens=True)
+    return service.load_settings(SERVICE, _own, config=config, verifies_tokens=True)
+
+
+def _own(env: Env) -> dict[str, Any]:
+    return {
+        # D-IST-3: the segnatura's codes of the administration and of its AOO (area organizzativa omogenea).
+        "PROTOCOL_ADMINISTRATION_CODE": env.str("ISTANZE_PROTOCOL_ADMINISTRATION_CODE", "m_pi"),
+        "PROTOCOL_AOO_CODE": env.str("ISTANZE_PROTOCOL_AOO_CODE", "AOODGPER"),
+        "PROTOCOL_REGISTER": env.str("ISTANZE_PROTOCOL_REGISTER", "REGISTRO UFFICIALE"),
+    }
