@@ -16,6 +16,7 @@ from flask import (
     current_app,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -192,8 +193,10 @@ def keep_api_tokens_fresh() -> None:
 
 @bp.get(PERSONAL_HOME)
 @login_required
-def personal_home() -> str:
-    return render_template("auth/personal_home.html", user=g.user)
+def personal_home() -> WerkzeugResponse:
+    page = make_response(render_template("auth/personal_home.html", user=g.user))
+    page.headers["Cache-Control"] = "no-store"  # the user's name and data: kept by no cache
+    return page
 
 
 @bp.route("/esci", methods=["GET", "POST"])

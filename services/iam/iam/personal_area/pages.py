@@ -28,6 +28,14 @@ def register_personal_area_pages(app: Flask) -> None:
     app.register_blueprint(blueprint)
 
 
+@blueprint.after_request
+def personal_pages_are_never_stored(response: Response) -> Response:
+    """The Area Riservata shows personal data (codice fiscale, addresses): no cache keeps a copy, and the
+    browser's back button after logout does not show it from its cache (issue 11 item 6)."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     context.setdefault("values", {})
     context.setdefault("errors", {})

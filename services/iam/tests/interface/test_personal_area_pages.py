@@ -61,6 +61,15 @@ def test_d_acc_7_d_acc_8_personal_data_with_the_institutional_email_read_only(
     assert 'name="institutional_email"' not in html
 
 
+def test_the_area_riservata_is_never_stored_by_a_cache(app: Flask, client: FlaskClient) -> None:
+    sign_in(app, client, make_account(db))
+
+    for page in ("/iam/area-riservata", "/iam/area-riservata/email", "/iam/area-riservata/password"):
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert response.headers["Cache-Control"] == "no-store", page
+
+
 def test_d_acc_7_an_email_change_waits_for_its_link(app: Flask, client: FlaskClient) -> None:
     account = make_account(db)
     sign_in(app, client, account)
