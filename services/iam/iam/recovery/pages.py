@@ -18,9 +18,9 @@ from iam.extensions import db
 from iam.recovery import service
 from iam.recovery.messages import messages
 from iam.recovery.views import policy
+from iam.registration import codice_fiscale as cf
 
 blueprint = Blueprint("recovery_pages", __name__, url_prefix="/iam")
-CF = re.compile(r"^[A-Za-z0-9]{16}$")
 USERNAME = re.compile(r"^[A-Za-z0-9.]{1,64}$")
 
 
@@ -34,8 +34,13 @@ def _form(*names: str) -> dict[str, str]:
 
 def _check(values: dict[str, str]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    if "codice_fiscale" in values and not CF.match(values["codice_fiscale"]):
-        errors["codice_fiscale"] = ["required" if not values["codice_fiscale"] else "cf_format"]
+    if "codice_fiscale" in values:
+        # Format and check character, as registration checks them: a mistyped code would get "Richiesta
+        # ricevuta" and then nothing, and saying so reveals nothing about accounts (issue 13 item 5).
+        values["codice_fiscale"] = cf.normalise(values["codice_fiscale"])
+        problem = cf.problem(values["codice_fiscale"]) if values["codice_fiscale"] else "required"
+        if problem:
+            errors["codice_fiscale"] = [problem]
     if "username" in values and not USERNAME.match(values["username"]):
         errors["username"] = ["required" if not values["username"] else "username_format"]
     return errors

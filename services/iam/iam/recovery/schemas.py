@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 from polis.web import ApiSchema
 
-CODICE_FISCALE = validate.Regexp(r"^[A-Za-z0-9]{16}$", error="Enter the 16 characters of the codice fiscale.")
+from iam.registration import codice_fiscale as cf
+
+CF_FORM = validate.Regexp(r"^[A-Za-z0-9]{16}$", error="Enter the 16 characters of the codice fiscale.")
+
+
+def _check_character(value: str) -> None:
+    """The check character and the date and place codes, as registration checks them (issue 13 item 5)."""
+    if cf.problem(value.upper()):
+        raise ValidationError(
+            "This codice fiscale is not valid: check its characters, the last one above all."
+        )
+
+
+CODICE_FISCALE = [CF_FORM, _check_character]
 
 
 class UsernameReminderSchema(ApiSchema):

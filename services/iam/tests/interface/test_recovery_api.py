@@ -106,6 +106,8 @@ def test_d_acc_5_a_captcha_solution_works_once(app: Flask, client: FlaskClient) 
         {"codice_fiscale": CF_MARIO},
         {"codice_fiscale": CF_MARIO, "captcha": "x", "email": "extra@example.it"},
         {"codice_fiscale": CF_MARIO * 10, "captcha": "x"},
+        # the right form, a wrong check character (issue 13 item 5): refused, as registration refuses it
+        {"codice_fiscale": CF_MARIO[:15] + ("A" if CF_MARIO[15] != "A" else "B"), "captcha": "x"},
     ],
 )
 def test_d_acc_5_bad_input_is_refused_with_the_error_shape(

@@ -88,3 +88,16 @@ def test_d_acc_5_a_form_without_the_csrf_token_is_refused(app: Flask, client: Fl
 
     assert response.status_code == 400
     assert events(db) == []
+
+
+@pytest.mark.parametrize("path", ["/iam/recupero-username", "/iam/password-dimenticata"])
+def test_both_recoveries_refuse_a_wrong_check_character_next_to_the_field(
+    app: Flask, client: FlaskClient, path: str
+) -> None:
+    """Issue 13 item 5: it answered "Richiesta ricevuta" and nothing ever arrived."""
+    mistyped = CF_MARIO[:15] + ("A" if CF_MARIO[15] != "A" else "B")
+    status, html = post(client, path, username="mario.rossi", codice_fiscale=mistyped)
+
+    assert status == 400
+    assert 'id="codice_fiscale-error"' in html and "(di controllo) non corrisponde" in html
+    assert events(db) == []
