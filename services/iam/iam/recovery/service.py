@@ -192,12 +192,14 @@ def request_temporary_password(
     Nothing about the account changes: the old password keeps working until the temporary one is used.
     Raises InstitutionalAccountRefused only when the pair matches an MI account (D-ACC-2).
     """
-    # The expensive work first, on every path: generating, hashing and sealing cost the same whether or
+    # The captcha first, alone: a request without a solved captcha costs no argon2 run (issue 11 item 6).
+    with db.transaction() as session:
+        _require_captcha(session, captcha, captcha_response)
+    # Then the expensive work, on every path: generating, hashing and sealing cost the same whether or
     # not anything matches (the sealed value of a non-match is simply dropped).
     password = temporary.generate()
     password_hash = hash_secret(password, ph=policy.hasher)
     with db.transaction() as session:
-        _require_captcha(session, captcha, captcha_response)
         account = _recoverable_by_codice_fiscale(session, codice_fiscale)
         matched = account is not None and account.username == username.strip().lower()
         # Counted on every path (a random id when nothing matched) so that both run the same queries.
