@@ -12,13 +12,14 @@ from istanze.config import SERVICE, load_settings
 from istanze.extensions import db
 from istanze.permissions import PERMISSIONS
 from istanze.procedures.demo import load_demo_procedures
+from istanze.procedures.views import register_procedures
 
 __version__ = "0.1.0"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """The istanze web application: the platform and token verification (GET /me) for now."""
-    return create_service_app(
+    """The istanze web application: the platform, token verification (GET /me) and the procedures' ops API."""
+    app = create_service_app(
         __name__,
         settings=load_settings(config),
         version=__version__,
@@ -26,6 +27,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         permissions=PERMISSIONS,
         demo_data=(load_demo_procedures,),
     )
+    register_procedures(app)
+    return app
 
 
 __all__ = ["SERVICE", "create_app"]

@@ -8,7 +8,7 @@ def test_the_api_root_names_the_service_and_its_version(client: FlaskClient) -> 
 
 
 def test_an_unknown_route_answers_404_in_the_json_error_shape(client: FlaskClient) -> None:
-    response = client.get("/api/istanze/v1/procedures")
+    response = client.get("/api/istanze/v1/no-such-thing")
 
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
