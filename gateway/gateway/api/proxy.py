@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
@@ -379,14 +379,28 @@ class _Body:
 def response_headers(response: UpstreamResponse) -> list[tuple[str, str]]:
     """The service's headers that may reach the browser."""
     listed = {h.strip().lower() for h in (response.header("Connection") or "").split(",")}
+    origin = response.connection.origin
     return [
-        (name, value)
+        (name, public_location(value, origin) if lowered == "location" else value)
         for name, value in response.headers
         if (lowered := name.lower()) not in HOP_BY_HOP
         and lowered not in RESPONSE_DROPPED
         and lowered not in listed
         and not lowered.startswith("access-control-")
     ]
+
+
+def public_location(value: str, origin: Origin) -> str:
+    """A redirect to the service's own internal address made relative: the gateway never passes an internal
+    address out (a trailing-slash 308 named http://127.0.0.1:8101/...). Other absolute URLs stay."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme in ("http", "https")
+        and parts.hostname == origin.host
+        and (parts.port or 80) == origin.port
+    ):
+        return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    return value
 
 
 def target(environ: dict[str, Any]) -> str:
