@@ -65,5 +65,10 @@ def register_blueprints(app: Flask) -> None:
     register_institutional(app)
     register_audit(app)
 
+    # Revocation rounds of inactive accounts (revocation work, D-REV-*).
+    from iam.revocation.views import register_revocation
+
+    register_revocation(app)
+
 
 __all__ = ["SERVICE", "create_app"]

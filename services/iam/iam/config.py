@@ -10,6 +10,8 @@ from polis.config import ConfigError, Env, Secret
 from polis.events import sealing
 from polis.ui import ui_settings
 
+from iam.revocation.settings import revocation_settings
+
 SERVICE = "iam"
 
 
@@ -39,6 +41,8 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "TEMPORARY_PASSWORD_TTL_MINUTES": env.float("IAM_TEMPORARY_PASSWORD_TTL_MINUTES", 30.0),
         "TEMPORARY_PASSWORD_MAX_OUTSTANDING": env.int("IAM_TEMPORARY_PASSWORD_MAX_OUTSTANDING", 3),
         "EMAIL_VERIFICATION_TTL_HOURS": env.float("IAM_EMAIL_VERIFICATION_TTL_HOURS", 24.0),
+        # Revocation rounds of inactive accounts (revocation area, D-REV-*).
+        **revocation_settings(env),
     }
 
 

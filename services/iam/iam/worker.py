@@ -1,6 +1,6 @@
-"""The IAM worker (`python -m iam.worker`): publishes IAM's outbox to RabbitMQ and delivers the
-back-channel logout tokens owed to clients (iam.oidc.backchannel); rotates the token signing keys when
-due (iam.oidc.key_admin)."""
+"""The IAM worker (`python -m iam.worker`): publishes IAM's outbox to RabbitMQ, delivers the back-channel
+logout tokens owed to clients (iam.oidc.backchannel), answers the RPC questions of iam.rpc and rotates the
+token signing keys when due (iam.oidc.key_admin)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from iam.extensions import db
 from iam.models import outbox
 from iam.oidc.backchannel import delivery_loop
 from iam.oidc.key_admin import rotation_loop
+from iam.revocation.loop import revocation_loop
+from iam.rpc import responder_loop
 
 
 def main() -> int:
@@ -28,6 +30,8 @@ def main() -> int:
             relay_loop(db=db, table=outbox, broker_url=settings["BROKER_URL"]),
             delivery_loop(db=db, settings=settings),
             rotation_loop(settings, db),  # scheduled signing-key rotation
+            responder_loop(db=db, broker_url=settings["BROKER_URL"]),  # iam.check_* for enablement
+            revocation_loop(db=db, settings=settings),  # revocation rounds on time (D-REV-2, D-REV-3)
         ],
     )
 

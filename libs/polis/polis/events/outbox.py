@@ -51,3 +51,25 @@ def record(session: Session, event: Event, table: Table) -> None:
             attempts=0,
         )
     )
+
+
+def record_many(session: Session, events: list[Event], table: Table) -> None:
+    """`record` for a batch: every event validated, then one multi-row INSERT in the caller's transaction."""
+    if not events:
+        return
+    for event in events:
+        contracts.validate(event)
+    now = _now()
+    session.execute(
+        insert(table),
+        [
+            {
+                "event_id": event.id,
+                "event_type": event.type,
+                "payload": event.to_json().decode(),
+                "created_at": now,
+                "attempts": 0,
+            }
+            for event in events
+        ],
+    )

@@ -31,6 +31,7 @@ from iam.oidc.sessions import SsoPolicy, end_all_sessions, start_session
 from iam.oidc.txn import write_transaction
 from iam.passwords import hashing
 from iam.recovery import temporary
+from iam.revocation import service as revocation
 
 MAX_USERNAME = 64
 MAX_PASSWORD = 1024
@@ -264,6 +265,7 @@ def _record(
             account.state = AccountState.MUST_CHANGE_PASSWORD.value
         elif new_hash is not None:
             account.password_hash = new_hash  # argon2 parameters changed: upgraded at login
+        revocation.keep_on_login(session, account=account)  # D-REV-2: before the access is recorded
         account.last_access_at = now  # D-REV-2: logging in keeps the account
         token, sso = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
         audit.record(
