@@ -1,0 +1,94 @@
+"""Declaring the staff category and saving drafts section by section (D-IST-2, D-IST-6); no Flask here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from istanze.applications.models import DRAFT, Application, StaffProfile
+from istanze.applications.schools import SCHOOLS
+from istanze.forms.validation import FieldError, validate_section
+from istanze.procedures import service as procedures
+from istanze.procedures.service import STAFF_CATEGORIES, utc_now
+
+Clock = Callable[[], datetime]
+
+
+class NotAllowed(PermissionError):
+    """The user may not act on this procedure now: `reason` is not_your_category, window_closed, ..."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SectionInvalid(ValueError):
+    """Some answers of the section are wrong: nothing was saved."""
+
+    def __init__(self, errors: Mapping[str, FieldError]) -> None:
+        super().__init__("section not valid")
+        self.errors = dict(errors)
+
+
+def declare_category(
+    session: Session, *, account_id: uuid.UUID, staff_category: str, now: Clock = utc_now
+) -> None:
+    """Record the user's declared staff category (D-IST-6): it decides which procedures they see."""
+    if staff_category not in STAFF_CATEGORIES:
+        raise ValueError(staff_category)
+    profile = session.get(StaffProfile, account_id)
+    if profile is None:
+        session.add(StaffProfile(account_id=account_id, staff_category=staff_category, updated_at=now()))
+    else:
+        profile.staff_category, profile.updated_at = staff_category, now()
+    session.flush()
+
+
+def category_of(session: Session, *, account_id: uuid.UUID) -> str | None:
+    profile = session.get(StaffProfile, account_id)
+    return profile.staff_category if profile else None
+
+
+def application_of(session: Session, *, account_id: uuid.UUID, code: str) -> Application | None:
+    return session.scalar(
+        select(Application).where(Application.account_id == account_id, Application.procedure_code == code)
+    )
+
+
+def save_section(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    code: str,
+    section: str,
+    answers: Mapping[str, Any],
+    now: Clock = utc_now,
+) -> Application:
+    """Validate one section and keep it in the user's one draft of `code`, created on first save."""
+    procedure = procedures.published(session, code=code)  # UnknownProcedure
+    if category_of(session, account_id=account_id) not in procedure.staff_categories:
+        raise NotAllowed("not_your_category")
+    at = now()
+    if not procedure.window.is_open(at):  # D-IST-1: outside the window nothing can be created
+        raise NotAllowed("window_closed")
+    cleaned, errors = validate_section(procedure.form, section, answers, schools=SCHOOLS)  # KeyError
+    if errors:
+        raise SectionInvalid(errors)
+    application = application_of(session, account_id=account_id, code=code)
+    if application is None:
+        application = Application(
+            account_id=account_id, procedure_code=code, state=DRAFT, answers={}, created_at=at, updated_at=at
+        )
+        session.add(application)
+    elif application.state != DRAFT:
+        raise NotAllowed("not_a_draft")
+    # A new dict, so the JSON column sees the change.
+    application.answers = {**application.answers, section: cleaned}
+    application.updated_at = at
+    session.flush()
+    return application
