@@ -89,6 +89,8 @@ def register_error_handlers(app: Flask) -> None:
 def register_template_globals(app: Flask) -> None:
     from polis.ui import register_ui
 
+    from gateway.pages.account import signed_in_user
+
     version_file = Path(app.static_folder or "", "vendor", "bootstrap-italia", "VERSION")
     vendor_version = version_file.read_text().strip() if version_file.exists() else "missing"
     # The shared layout (polis.ui); its links point at the gateway's own routes.
@@ -99,4 +101,5 @@ def register_template_globals(app: Flask) -> None:
         login_url="/accedi",
         language_url="/lingua/{code}",
         static_url=app.static_url_path or "/static",
+        current_user=signed_in_user,
     )

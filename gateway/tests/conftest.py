@@ -47,6 +47,14 @@ class Upstream:
             response.set_cookie("iam_sso", "opaque", httponly=True)
             response.set_cookie("polis_session", "forged-by-a-service")
             return response
+        if request.path.endswith("/layout"):  # a page of the shared layout (its account part marked)
+            lang = request.args.get("lang", "it")
+            return Response(
+                f'<!doctype html><html lang="{lang}"><header><!--polis:account-->'
+                '<a href="/accedi">Accedi</a><!--/polis:account--></header>'
+                "<main>&lt;!--polis:account--&gt;</main>",
+                content_type="text/html; charset=utf-8",
+            )
         if request.path.endswith("/created"):
             return Response(
                 "{}",

@@ -19,6 +19,7 @@ from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, Up
 from gateway.api.proxy import HOP_BY_HOP, REQUEST_DROPPED, response_headers, target
 from gateway.auth.tokens import SessionTokens
 from gateway.extensions import limiter
+from gateway.pages.account import with_account_menu
 from gateway.platform import UPSTREAM_ERRORS
 
 log = logging.getLogger("gateway.pages")
@@ -115,8 +116,14 @@ def _forward(
         if name.lower() != "content-length"
         and (name.lower() != "set-cookie" or value.startswith(cookie_prefixes))
     ]
+    personal = False
+    if (answer.header("Content-Type") or "").startswith("text/html"):
+        payload, personal = with_account_menu(payload)  # the header shows who is signed in (polis.ui)
+        if personal:  # the page now names its user: never stored by a shared cache
+            answer_headers = [(n, v) for n, v in answer_headers if n.lower() != "cache-control"]
+            answer_headers.append(("Cache-Control", "private, no-store"))
     response = Response(payload, status=answer.status, headers=answer_headers)
-    if tokens is not None:
+    if tokens is not None or personal:
         response.vary.add("Cookie")
     return response
 

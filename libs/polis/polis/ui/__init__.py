@@ -9,12 +9,12 @@ gateway, on the same origin, so they link to the same absolute URLs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, render_template, render_template_string, request
 
 from polis.config import DEFAULT_HELPDESK_HOURS, DEFAULT_HELPDESK_PHONE, Env
 from polis.ui.catalogs import compile_catalogs, prepare_catalogs
@@ -57,13 +57,19 @@ def register_ui(
     language_url: str = "/lingua/{code}",
     static_url: str = "/static",
     languages: Sequence[tuple[str, str, str]] = DEFAULT_LANGUAGES,
+    current_user: Callable[[], Mapping[str, Any] | None] | None = None,
+    personal_home_url: str = "/area-personale",
+    reserved_area_url: str = "/iam/area-riservata",
+    logout_url: str = "/esci",
 ) -> None:
     """Make the shared templates, their translations and the layout's variables available to `app`.
 
     Flask-Babel must already be initialised on `app` (its locale selector decides `current_locale`).
     The settings come from `app.config` (see `ui_settings`); `asset_version` defaults to
     POLIS_ASSET_VERSION. `language_url` is the gateway's language switch, `{code}` replaced by the language;
-    the current path is passed as `next`.
+    the current path is passed as `next`. `current_user` (an app that knows who is signed in: the
+    gateway) returns ``{"name": ...}`` or None; other apps leave the header's account part to the gateway,
+    which fills it on the pages it forwards (`fill_account_menu`).
     """
     if "babel" not in app.extensions:
         raise RuntimeError("register_ui needs Flask-Babel: call babel.init_app(app, ...) first")
@@ -110,7 +116,46 @@ def register_ui(
             "helpdesk_hours": hours.get(locale) or hours.get("it", ""),
             "accessibility_url": app.config.get("POLIS_ACCESSIBILITY_URL", "https://form.agid.gov.it/"),
             "privacy_url": app.config.get("POLIS_PRIVACY_URL", "/privacy"),
+            "polis_user": current_user() if current_user else None,
+            "personal_home_url": personal_home_url,
+            "reserved_area_url": reserved_area_url,
+            "logout_url": logout_url,
         }
+
+
+ACCOUNT_START = b"<!--polis:account-->"
+ACCOUNT_END = b"<!--/polis:account-->"
+
+
+def fill_account_menu(page: bytes, menu: bytes) -> bytes:
+    """`page` with its header's account part (between the polis:account markers) replaced by `menu`.
+
+    A page's own content cannot forge the markers: Jinja escapes ``<`` in every value it shows.
+    """
+    start = page.find(ACCOUNT_START)
+    if start < 0:
+        return page
+    end = page.find(ACCOUNT_END, start)
+    if end < 0:
+        return page
+    return page[: start + len(ACCOUNT_START)] + menu + page[end:]
+
+
+def page_language(page: bytes, default: str = "it") -> str:
+    """The language a page says it is in (``<html lang="...">``)."""
+    at = page.find(b'<html lang="', 0, 200)
+    if at < 0:
+        return default
+    code = page[at + 12 : page.find(b'"', at + 12)].decode("ascii", "replace")
+    return code if code.isalpha() and len(code) <= 8 else default
+
+
+def render_account_menu(user: Mapping[str, Any] | None) -> str:
+    """The header's account part alone (for `fill_account_menu`), in the current locale."""
+    return render_template_string(
+        '{% from "polis/account.html" import account_menu with context %}{{ account_menu(menu_user) }}',
+        menu_user=user,
+    )
 
 
 def render_error_page(status: int, *, csrf: bool = False) -> str:
@@ -124,8 +169,11 @@ __all__ = [
     "TEMPLATES",
     "TRANSLATIONS",
     "compile_catalogs",
+    "fill_account_menu",
+    "page_language",
     "prepare_catalogs",
     "register_ui",
+    "render_account_menu",
     "render_error_page",
     "ui_settings",
 ]
