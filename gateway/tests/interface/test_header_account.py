@@ -42,3 +42,10 @@ def test_the_gateways_own_pages_and_the_404_name_the_signed_in_user(settings, up
     for path in ("/", "/no-such-page"):
         page = client.get(path).get_data(as_text=True)
         assert "Marta Greco" in page and 'id="account-menu"' in page, path
+
+
+def test_issue_13_the_home_page_links_to_the_registration_in_both_languages(settings, upstream):
+    client = _client(settings, upstream, signed_in=False)
+    assert 'href="/iam/registrazione/step1">Registrati<' in client.get("/").get_data(as_text=True)
+    client.set_cookie("lang", "en")
+    assert 'href="/iam/registrazione/step1">Sign up<' in client.get("/").get_data(as_text=True)
