@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from polis.service import create_service_app
 
+from istanze.applications.views import register_applications
 from istanze.config import SERVICE, load_settings
 from istanze.extensions import db
 from istanze.permissions import PERMISSIONS
@@ -28,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         demo_data=(load_demo_procedures,),
     )
     register_procedures(app)
+    register_applications(app)
     return app
 
 

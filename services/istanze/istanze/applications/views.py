@@ -1,0 +1,114 @@
+"""The user's JSON API (D-IST-2/6): declare the staff category, see the procedures open to it, save a
+draft's section, read the draft. The caller is the subject of IAM's access token (polis.auth)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, jsonify, request
+from marshmallow import fields, validate
+from polis.auth import current_principal
+from polis.errors import Forbidden, NotFound, ValidationFailed
+from polis.web import ApiSchema, api_doc, json_body, load
+
+from istanze.applications import service
+from istanze.extensions import db
+from istanze.permissions import PERMISSIONS
+from istanze.procedures import service as procedures
+from istanze.procedures.service import STAFF_CATEGORIES
+
+blueprint = Blueprint("istanze_applications", __name__, url_prefix="/api/istanze/v1")
+
+
+class CategorySchema(ApiSchema):
+    staff_category = fields.String(required=True, validate=validate.OneOf(STAFF_CATEGORIES))
+
+
+def register_applications(app: Flask) -> None:
+    app.register_blueprint(blueprint)
+
+
+def _me() -> uuid.UUID:
+    return uuid.UUID(current_principal().subject)
+
+
+def _language() -> str:
+    return "en" if (request.accept_languages.best_match(["it", "en"]) == "en") else "it"
+
+
+@blueprint.put("/profile")
+@api_doc("Declare the caller's staff category (D-IST-6)", request=CategorySchema, errors=(400,))
+@PERMISSIONS.require("istanze.read_own")
+def declare() -> Any:
+    data = load(CategorySchema(), json_body())
+    with db.transaction() as session:
+        service.declare_category(session, account_id=_me(), staff_category=data["staff_category"])
+    return jsonify(staff_category=data["staff_category"])
+
+
+@blueprint.get("/procedures/open")
+@api_doc("Published procedures of the caller's staff category, with their windows (D-IST-1/6)")
+@PERMISSIONS.require("istanze.read_own")
+def visible() -> Any:
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        category = service.category_of(session, account_id=_me())
+        rows = procedures.visible_to(session, staff_category=category)
+        return jsonify(
+            staff_category=category,
+            procedures=[
+                {
+                    "code": p.code,
+                    "title_it": p.title_it,
+                    "title_en": p.title_en,
+                    "opens_at": p.window.opens_at().isoformat(),
+                    "closes_at": p.window.closes_at().isoformat(),
+                    "state": p.window.state(now),
+                    "seconds_left": p.window.seconds_left(now),
+                }
+                for p in rows
+            ],
+        )
+
+
+@blueprint.put("/applications/<code>/sections/<section>")
+@api_doc("Save one section of the caller's draft (D-IST-2)", errors=(400, 403, 404))
+@PERMISSIONS.require("istanze.submit")
+def save_section(code: str, section: str) -> Any:
+    answers = json_body()
+    if not isinstance(answers, dict):
+        raise ValidationFailed("The body must be an object of answers.")
+    try:
+        with db.transaction() as session:
+            draft = service.save_section(
+                session, account_id=_me(), code=code, section=section, answers=answers
+            )
+            body = {"id": str(draft.id), "state": draft.state, "answers": draft.answers}
+    except procedures.UnknownProcedure:
+        raise NotFound("No such procedure.") from None
+    except KeyError:
+        raise NotFound("No such section in this procedure's form.") from None
+    except service.NotAllowed as exc:
+        raise Forbidden(code=exc.reason, message="This procedure cannot be filled in now by you.") from None
+    except service.SectionInvalid as exc:
+        language = _language()
+        raise ValidationFailed(
+            "Some answers are not valid.", fields={n: e.message(language) for n, e in exc.errors.items()}
+        ) from None
+    return jsonify(body)
+
+
+@blueprint.get("/applications/<code>")
+@api_doc("The caller's application of a procedure (D-IST-2)", errors=(404,))
+@PERMISSIONS.require("istanze.read_own")
+def read(code: str) -> Any:
+    with db.transaction() as session:
+        draft = service.application_of(session, account_id=_me(), code=code)
+        if draft is None:
+            raise NotFound("No application for this procedure.")
+        return jsonify(id=str(draft.id), state=draft.state, answers=draft.answers)
+
+
+__all__ = ["register_applications"]
