@@ -4,13 +4,13 @@ import os
 
 os.environ["POLIS_ENV"] = "test"  # before any settings are read: development defaults stand in for secrets
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from enablement import create_app
 from enablement.extensions import db
 from enablement.models import all_metadata
+from enablement_support import FakeIam
 from flask import Flask
 from flask.testing import FlaskClient
 from polis.testing import free_port
@@ -37,21 +37,6 @@ def client(database_url: str, issuer: TestIssuer) -> Iterator[FlaskClient]:
     all_metadata().create_all(db.engine)
     yield app.test_client()
     db.dispose()
-
-
-# The password and security answer FakeIam knows (tests of D-ENA-5 and D-ENA-9 use them).
-PASSWORD = "quadernolavagnagessetto"
-ANSWER = "Fido"
-
-
-class FakeIam:
-    """IAM's two answers (iam.check_password, iam.check_security_answer): only yes or no."""
-
-    def password_matches(self, *, account_id: uuid.UUID, password: str) -> bool:
-        return password == PASSWORD
-
-    def security_answer_matches(self, *, account_id: uuid.UUID, answer: str) -> bool:
-        return answer == ANSWER  # case-sensitive (D-ENA-5)
 
 
 @pytest.fixture

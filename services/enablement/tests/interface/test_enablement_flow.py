@@ -17,7 +17,6 @@ import jsonschema
 import polis
 import pypdf
 import pytest
-from conftest import ANSWER, PASSWORD
 from enablement.extensions import db
 from enablement.messaging import rpc
 from enablement.messaging.handlers import HANDLERS
@@ -26,6 +25,7 @@ from enablement.offices import service as offices
 from enablement.personal_codes import policy as code_policy
 from enablement.personal_codes.service import CodePolicy
 from enablement.requests import service as requests_service
+from enablement_support import ANSWER, PASSWORD
 from flask.testing import FlaskClient
 from polis.events import Event
 from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, Opener
