@@ -14,6 +14,9 @@ P3  client-credentials and refresh grants per second at IAM's token endpoint, ne
     CPU-second of each server and the ratio; p3_grants.py).
 P4  emails per second from event published to SMTP accepted through the notifier worker, against raw
     smtplib sends to the same counting sink (goal: >= 1,000 emails/s on 2 cores; p4_notifier.py).
+P7  personal-code checks per second over polis.rpc from a gunicorn service (enablement's own handler in a
+    responder), against bare argon2id verifies on the same cores (goal: >= 0.80 of bare); the RPC round
+    trip without argon2 (median, p99) next to a bare pika direct reply-to round trip (p7_rpc.py).
 """
 
 from __future__ import annotations
@@ -408,7 +411,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--only", default="p1,p1-login,p2,p3,p4", help="comma-separated: p1,p1-login,p2,p3,p4"
+        "--only", default="p1,p1-login,p2,p3,p4,p7", help="comma-separated: p1,p1-login,p2,p3,p4,p7"
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per HTTP measurement")
     parser.add_argument("--connections", type=int, default=32)
@@ -445,6 +448,8 @@ def main() -> int:
             results.extend(bench_p3(work, args))
         if "p4" in wanted:
             results.extend(bench_p4(work, args))
+        if "p7" in wanted:
+            results.extend(bench_p7(work, args))
     report(results)
     return 0
 
@@ -489,6 +494,33 @@ def bench_p4(work: Path, args: argparse.Namespace) -> list[Result]:
             if pg is not None:
                 pg.stop()
                 pg.cleanup()
+
+
+def bench_p7(work: Path, args: argparse.Namespace) -> list[Result]:
+    from p7_rpc import bench_rpc
+
+    pg = PostgresCluster().start()
+    try:
+        rabbit_node = RabbitMQNode(work / "rabbitmq-p7")
+        with rabbit_node as rabbit:
+            rabbit.wait_ready()
+            return bench_rpc(
+                work,
+                database_url=pg.create_database("bench_enablement"),
+                duration=args.duration,
+                # Enough callers to keep the responder's two threads busy; more would only queue.
+                connections=8,
+                process=process,
+                wait_http=wait_http,
+                wrk=wrk,
+                free_port=free_port,
+                make_result=Result,
+                rabbit=rabbit,
+                gunicorn_args=GUNICORN_ARGS,
+            )
+    finally:
+        pg.stop()
+        pg.cleanup()
 
 
 def bench_p1_login(work: Path, args: argparse.Namespace) -> list[Result]:
