@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from istanze.models import Base
 
 DRAFT = "bozza"
+SUBMITTED = "inoltrata"
 
 
 class StaffProfile(Base):
@@ -33,3 +34,9 @@ class Application(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set on submission (D-IST-3/6): the click's idempotency key, the protocol number and its segnatura.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    protocol_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    protocol_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    segnatura: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
