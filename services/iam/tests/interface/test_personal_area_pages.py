@@ -61,6 +61,14 @@ def test_d_acc_7_d_acc_8_personal_data_with_the_institutional_email_read_only(
     assert 'name="institutional_email"' not in html
 
 
+def test_issue_13_personal_data_show_the_sex_in_the_pages_language(app: Flask, client: FlaskClient) -> None:
+    sign_in(app, client, make_account(db, sex="M"))
+
+    html = client.get("/iam/area-riservata").get_data(as_text=True)
+
+    assert ">Sesso</dt>" in html and ">Maschile</dd>" in html
+
+
 def test_the_area_riservata_is_never_stored_by_a_cache(app: Flask, client: FlaskClient) -> None:
     sign_in(app, client, make_account(db))
 
