@@ -126,8 +126,9 @@ def _current() -> Any:
 
 
 def _restart() -> BaseResponse:
-    """Back to step 1, saying why (expired or never started)."""
-    response = redirect(f"{BASE}/step1?scaduta=1")
+    """Back to step 1: saying it expired only to a browser that had one (a fresh visit just starts)."""
+    expired = registration_token() is not None
+    response = redirect(f"{BASE}/step1?scaduta=1" if expired else f"{BASE}/step1")
     clear_registration_cookie(response)
     return response
 

@@ -118,6 +118,22 @@ def test_a_step_without_a_registration_goes_back_to_the_first_step(client: Flask
     assert "/step1" in response.headers["Location"]
 
 
+def test_issue_13_a_fresh_visit_to_a_later_step_is_not_told_its_registration_expired(
+    client: FlaskClient,
+) -> None:
+    response = client.get(f"{BASE}/step3", follow_redirects=True)
+
+    assert response.request.path == f"{BASE}/step1"
+    assert "scadut" not in response.get_data(as_text=True)
+
+
+def test_a_registration_cookie_that_no_longer_matches_is_told_it_expired(client: FlaskClient) -> None:
+    client.set_cookie("iam_registration", "an-ended-registration")
+    response = client.get(f"{BASE}/step3")
+
+    assert response.headers["Location"].endswith("/step1?scaduta=1")
+
+
 def test_d_acc_3_the_whole_registration_through_the_pages(client: FlaskClient) -> None:
     fill_steps(client)
     summary = client.get(f"{BASE}/step5").get_data(as_text=True)
