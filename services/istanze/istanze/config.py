@@ -22,4 +22,6 @@ def _own(env: Env) -> dict[str, Any]:
         "PROTOCOL_ADMINISTRATION_CODE": env.str("ISTANZE_PROTOCOL_ADMINISTRATION_CODE", "m_pi"),
         "PROTOCOL_AOO_CODE": env.str("ISTANZE_PROTOCOL_AOO_CODE", "AOODGPER"),
         "PROTOCOL_REGISTER": env.str("ISTANZE_PROTOCOL_REGISTER", "REGISTRO UFFICIALE"),
+        # Seconds to wait for enablement's answer to the personal-code check before answering 503.
+        "RPC_TIMEOUT": env.float("ISTANZE_RPC_TIMEOUT", 5.0),
     }

@@ -7,13 +7,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from marshmallow import fields, validate
 from polis.auth import current_principal
 from polis.errors import Forbidden, NotFound, ValidationFailed
 from polis.web import ApiSchema, api_doc, json_body, load
 
 from istanze.applications import service
+from istanze.applications.enablement import RpcCodeChecker
+from istanze.applications.submission import CodeChecker, CodeRefused, submit
 from istanze.extensions import db
 from istanze.permissions import PERMISSIONS
 from istanze.procedures import service as procedures
@@ -26,12 +28,28 @@ class CategorySchema(ApiSchema):
     staff_category = fields.String(required=True, validate=validate.OneOf(STAFF_CATEGORIES))
 
 
-def register_applications(app: Flask) -> None:
+class SubmissionSchema(ApiSchema):
+    personal_code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # One per click of "Inoltra" (the page makes it): the same key again answers the same submission.
+    key = fields.String(required=True, validate=validate.Length(min=8, max=64))
+
+
+CHECKER = "istanze.code_checker"
+
+
+def register_applications(app: Flask, *, check_code: CodeChecker | None = None) -> None:
+    app.extensions[CHECKER] = check_code or RpcCodeChecker(
+        app.config["BROKER_URL"], timeout=app.config["RPC_TIMEOUT"]
+    )
     app.register_blueprint(blueprint)
 
 
 def _me() -> uuid.UUID:
     return uuid.UUID(current_principal().subject)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite reads back naive
 
 
 def _language() -> str:
@@ -96,6 +114,59 @@ def save_section(code: str, section: str) -> Any:
         language = _language()
         raise ValidationFailed(
             "Some answers are not valid.", fields={n: e.message(language) for n, e in exc.errors.items()}
+        ) from None
+    return jsonify(body)
+
+
+@blueprint.post("/applications/<code>/submission")
+@api_doc(
+    "Submit the caller's draft with the personal code (D-IST-2/3)",
+    request=SubmissionSchema,
+    errors=(400, 403, 404, 503),
+)
+@PERMISSIONS.require("istanze.submit")
+def submission(code: str) -> Any:
+    arrived_at = datetime.now(UTC)  # D-IST-6: the deadline is the server's clock when the request arrives
+    data = load(SubmissionSchema(), json_body())
+    config = current_app.config
+    try:
+        with db.transaction() as session:
+            application = submit(
+                session,
+                account_id=_me(),
+                code=code,
+                personal_code=data["personal_code"],
+                key=data["key"],
+                check_code=current_app.extensions[CHECKER],
+                arrived_at=arrived_at,
+                administration=config["PROTOCOL_ADMINISTRATION_CODE"],
+                aoo=config["PROTOCOL_AOO_CODE"],
+                register=config["PROTOCOL_REGISTER"],
+            )
+            body = {
+                "id": str(application.id),
+                "state": application.state,
+                "protocol_number": f"{application.protocol_number:07d}",
+                "segnatura": application.segnatura,
+                "submitted_at": _aware(application.submitted_at or arrived_at).isoformat(),
+            }
+    except procedures.UnknownProcedure:
+        raise NotFound("No such procedure.") from None
+    except service.NotAllowed as exc:
+        raise Forbidden(code=exc.reason, message="This application cannot be submitted now.") from None
+    except service.SectionInvalid as exc:
+        language = _language()
+        raise ValidationFailed(
+            "The application is not complete.", fields={n: e.message(language) for n, e in exc.errors.items()}
+        ) from None
+    except CodeRefused as exc:
+        fields_ = {
+            "personal_code": "Codice personale non valido." if _language() == "it" else "Wrong personal code."
+        }
+        raise Forbidden(
+            code=f"personal_code_{exc.status}",
+            message="The personal code was not accepted.",
+            fields=fields_ if exc.status == "wrong" else None,
         ) from None
     return jsonify(body)
 
