@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
+from polis.events.broker import ping
 from polis.rpc import RpcClient, RpcResponder
 from polis.web import register_platform
 
@@ -24,9 +25,12 @@ METHOD = "iam.check_password"
 
 
 def create_app() -> Flask:
+    url = os.environ["RPC_BROKER_URL"]
+    heartbeat = int(os.environ["RPC_HEARTBEAT"]) if os.environ.get("RPC_HEARTBEAT") else None
+    ping_url = f"{url}?heartbeat={heartbeat}" if heartbeat else url
     app = Flask(__name__)
-    register_platform(app, service="rpcweb", version="0")
-    client = RpcClient(os.environ["RPC_BROKER_URL"], timeout=float(os.environ.get("RPC_TIMEOUT", "5")))
+    register_platform(app, service="rpcweb", version="0", readiness={"broker": lambda: ping(ping_url)})
+    client = RpcClient(url, timeout=float(os.environ.get("RPC_TIMEOUT", "5")), heartbeat=heartbeat)
 
     @app.post("/check")
     def check() -> Any:
