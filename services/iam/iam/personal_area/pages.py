@@ -95,6 +95,8 @@ def change_email() -> Response | tuple[str, int]:
 @blueprint.route("/email/verifica/<token>", methods=["GET", "POST"])
 def verify_email(token: str) -> tuple[str, int]:
     if request.method == "GET":
+        if not service.verification_link_usable(db=db, token=token):  # used or expired: no button to press
+            return _page("personal_area/verify_failed.html", 400)
         return _page("personal_area/verify.html", token=token)
     try:
         account = service.verify_email_change(db=db, token=token, origin=current_origin())

@@ -19,7 +19,7 @@ from polis.errors import ApiError, ValidationFailed
 from polis.events import Event
 from polis.events import outbox as events_outbox
 from polis.events.sealing import Sealer
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from iam.accounts.models import Account, AccountState
@@ -140,6 +140,19 @@ def request_email_change(
             details={"verification_id": str(verification.id)},
         )
     return verification
+
+
+def verification_link_usable(*, db: Database, token: str) -> bool:
+    """Whether a verification link can still be used (not used yet, not expired); changes nothing."""
+    with db.transaction() as session:
+        found = session.execute(
+            select(EmailVerification.id).where(
+                EmailVerification.token_hash == hash_token(token),
+                EmailVerification.verified_at.is_(None),
+                EmailVerification.expires_at > datetime.now(UTC),
+            )
+        ).first()
+    return found is not None
 
 
 def verify_email_change(*, db: Database, token: str, origin: Origin) -> Account:

@@ -91,11 +91,14 @@ def test_d_acc_7_an_email_change_waits_for_its_link(app: Flask, client: FlaskCli
     browser = app.test_client()  # any browser: the link is the proof
     assert browser.get(path).status_code == 200  # a GET (a mail scanner) changes nothing
     assert load_account(db, account.id).personal_email == "mario.rossi@example.it"
+    token = csrf_token(browser, path)
     status, _, html = submit(browser, path)
     assert status == 200 and "mario@nuovo.example" in html
     assert load_account(db, account.id).personal_email == "mario@nuovo.example"
-    status, _, html = submit(browser, path)
-    assert status == 400 and "Link non valido" in html
+    again = browser.post(path, data={"csrf_token": token})
+    assert again.status_code == 400 and "Link non valido" in again.get_data(as_text=True)
+    used = browser.get(path)  # issue 13: a used link no longer offers its confirm button
+    assert used.status_code == 400 and "Conferma l'indirizzo" not in used.get_data(as_text=True)
 
 
 def test_d_acc_7_email_errors_are_shown_next_to_the_field(app: Flask, client: FlaskClient) -> None:
