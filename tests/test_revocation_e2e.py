@@ -194,12 +194,17 @@ def test_d_rev_3_a_round_announces_keeps_revokes_at_the_deadline_and_refuses_the
     assert not mails_to(stack, "mario.mi", "revocat") and not mails_to(stack, "used.lately", "revocat")
 
 
-def test_d_rev_4_a_kill_9_of_the_worker_while_announcing_resumes_without_a_second_notice(
+def test_d_rev_4_kill_9_of_the_worker_while_announcing_and_while_executing_resumes_exactly_once(
     stack_factory: StackFactory, tmp_path: Path
 ) -> None:
     clock_file = tmp_path / "clock"
-    # One notice a batch, two a second: the announcement takes seconds, the kill lands in the middle.
-    env = iam_env(clock_file, IAM_REVOCATION_BATCH_SIZE="1", IAM_REVOCATION_NOTICES_PER_SECOND="2")
+    # One account a batch, a pause after each: each phase takes seconds, so the kill lands in the middle.
+    env = iam_env(
+        clock_file,
+        IAM_REVOCATION_BATCH_SIZE="1",
+        IAM_REVOCATION_NOTICES_PER_SECOND="2",
+        IAM_REVOCATION_BATCH_PAUSE_SECONDS="0.5",
+    )
     stack = stack_factory(process_env=env, services=("iam", "notifier"), gateway=False)
     users = [f"utente.{n}" for n in range(8)]
     for name in users:
@@ -209,10 +214,16 @@ def test_d_rev_4_a_kill_9_of_the_worker_while_announcing_resumes_without_a_secon
     wait_until(lambda: ops(stack, "GET", f"/{round_id}")["counts"]["announced"] >= 2, timeout=TIMEOUT)
     stack.kill("iam-worker")
     at_kill = ops(stack, "GET", f"/{round_id}")["counts"]["announced"]
-    assert 2 <= at_kill < len(users)  # really stopped in the middle
+    assert 2 <= at_kill < len(users)  # really stopped in the middle of the announcement
     stack.start_process("iam-worker")
     wait_until(lambda: all(mails_to(stack, u, ANNOUNCED) for u in users), timeout=TIMEOUT)
-    set_clock(clock_file, 41)
+
+    set_clock(clock_file, 41)  # the deadline passes
+    wait_until(lambda: ops(stack, "GET", f"/{round_id}")["counts"]["revoked"] >= 2, timeout=TIMEOUT)
+    stack.kill("iam-worker")
+    at_kill = ops(stack, "GET", f"/{round_id}")
+    assert at_kill["state"] == "executing" and 2 <= at_kill["counts"]["revoked"] < len(users)
+    stack.start_process("iam-worker")
     done = wait_until(
         lambda: (r := ops(stack, "GET", f"/{round_id}"))["state"] == "done" and r, timeout=TIMEOUT
     )
@@ -222,3 +233,33 @@ def test_d_rev_4_a_kill_9_of_the_worker_while_announcing_resumes_without_a_secon
     assert [n["sent"] for n in done["notices"] if n["name"] == "announcement"] == [len(users)]
     assert {u: len(mails_to(stack, u, ANNOUNCED)) for u in users} == dict.fromkeys(users, 1)
     assert {u: len(mails_to(stack, u, REVOKED)) for u in users} == dict.fromkeys(users, 1)
+    trail = ops(stack, "GET", f"/{round_id}/audit?limit=100")["entries"]
+    assert sorted(e["account_id"] for e in trail if e["action"] == "account.revoked") == sorted(
+        {e["account_id"] for e in trail if e["action"] == "account.revoked"}
+    )
+    assert len([e for e in trail if e["action"] == "account.revoked"]) == len(users)
+
+
+def test_d_rev_4_a_broker_restart_while_announcing_delays_the_notices_and_sends_each_once(
+    stack_factory: StackFactory, tmp_path: Path
+) -> None:
+    clock_file = tmp_path / "clock"
+    env = iam_env(clock_file, IAM_REVOCATION_BATCH_SIZE="1", IAM_REVOCATION_BATCH_PAUSE_SECONDS="0.3")
+    stack = stack_factory(process_env=env, services=("iam", "notifier"), gateway=False)
+    users = [f"utente.{n}" for n in range(6)]
+    for name in users:
+        add_account(stack, name)
+    try:
+        stack.rabbitmq.stop()
+        round_id = round_of(stack, users)
+        # The worker keeps writing the notices into IAM's outbox; nothing reaches the notifier meanwhile.
+        wait_until(lambda: ops(stack, "GET", f"/{round_id}")["counts"]["announced"] >= 3, timeout=TIMEOUT)
+        assert not [m for u in users for m in mails_to(stack, u, ANNOUNCED)]
+    finally:
+        if not stack.rabbitmq.running:
+            stack.rabbitmq.start().wait_ready()
+
+    wait_until(lambda: all(mails_to(stack, u, ANNOUNCED) for u in users), timeout=TIMEOUT)
+    body = ops(stack, "GET", f"/{round_id}")
+    assert body["counts"]["announced"] == len(users)
+    assert {u: len(mails_to(stack, u, ANNOUNCED)) for u in users} == dict.fromkeys(users, 1)

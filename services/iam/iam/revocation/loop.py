@@ -25,6 +25,7 @@ def revocation_loop(*, db: Database, settings: Mapping[str, Any]) -> Loop:
     rate = settings["REVOCATION_NOTICES_PER_SECOND"]
     backlog = settings["REVOCATION_MAX_OUTBOX_BACKLOG"]
     poll = settings["REVOCATION_POLL_SECONDS"]
+    pause = settings["REVOCATION_BATCH_PAUSE_SECONDS"]
 
     def run(stop: threading.Event) -> None:
         while not stop.is_set():
@@ -49,7 +50,8 @@ def revocation_loop(*, db: Database, settings: Mapping[str, Any]) -> Loop:
                     "notice": step.notice,
                 },
             )
-            if step.kind == "notice" and rate > 0 and step.count:
-                stop.wait(step.count / rate)
+            wait = step.count / rate if step.kind == "notice" and rate > 0 and step.count else 0.0
+            if wait or pause:
+                stop.wait(max(wait, pause))
 
     return Loop("revocation-rounds", run)

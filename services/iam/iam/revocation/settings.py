@@ -25,6 +25,8 @@ def revocation_settings(env: Env) -> dict[str, Any]:
         "REVOCATION_NOTICES_PER_SECOND": env.float("IAM_REVOCATION_NOTICES_PER_SECOND", 20.0),
         # No new notices while this many events wait unsent in the outbox (broker away, relay behind).
         "REVOCATION_MAX_OUTBOX_BACKLOG": env.int("IAM_REVOCATION_MAX_OUTBOX_BACKLOG", 10_000),
+        # A pause after every batch of notices or revocations (0: none), to spare the database.
+        "REVOCATION_BATCH_PAUSE_SECONDS": max(0.0, env.float("IAM_REVOCATION_BATCH_PAUSE_SECONDS", 0.0)),
         "REVOCATION_POLL_SECONDS": env.float("IAM_REVOCATION_POLL_SECONDS", 15.0),
         "REVOCATION_SAMPLE_SIZE": env.int("IAM_REVOCATION_SAMPLE_SIZE", 20),
         # Tests only: a file holding seconds added to the clock of the rounds (the deadline passes).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -176,7 +177,7 @@ def test_d_rev_4_a_round_is_created_as_a_draft_with_the_default_reminders(client
         ({"deadline": "2099-03-29T02:30"}, "deadline", "nonexistent_local_time"),  # clocks jump 2:00 -> 3:00
         ({"deadline": "2099-10-25T02:30"}, "deadline", "ambiguous_local_time"),  # 2:30 happens twice
         ({"deadline": "2099-07-01T00:00+02:00"}, "deadline", "local_time_expected"),
-        ({"deadline": "domani"}, "deadline", "invalid_datetime"),
+        ({"deadline": "domani alle dieci"}, "deadline", "invalid_datetime"),
         ({"reminder_days": [0]}, "reminder_days", "out_of_range"),
     ],
 )
@@ -544,3 +545,44 @@ def test_d_rev_4_the_ops_page_lists_rounds_with_counts_for_ops_only(
 def test_d_rev_5_dates_are_read_in_italian_time() -> None:
     assert service.cutoff_instant(date(2015, 3, 1)) == datetime(2015, 2, 28, 23, tzinfo=UTC)
     assert service.parse_local_deadline("2017-07-12T24:00") == datetime(2017, 7, 12, 22, tzinfo=UTC)
+
+
+def test_d_rev_3_two_workers_at_once_take_turns_and_revoke_and_notify_each_account_once(
+    client: FlaskClient, population: dict[str, uuid.UUID], clock_file: Path
+) -> None:
+    more = [add_account(last_access_at=datetime(2014, 1, 1, tzinfo=UTC)) for _ in range(7)]
+    round_id = create(client).get_json()["id"]
+    client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(100):
+                if service.work_once(db=db, batch_size=1).kind in ("idle", "done"):
+                    return
+        except BaseException as error:
+            errors.append(error)
+
+    def both() -> None:
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    both()  # the announcement
+    clock.set_offset(clock_file, timedelta(days=41).total_seconds())
+    both()  # the execution
+
+    everyone = sorted(str(i) for i in [*(population[k] for k in AFFECTED), *more])
+    assert errors == []
+    assert sorted(n["data"]["account_id"] for n in events("iam.revocation_announced")) == everyone
+    assert sorted(e["data"]["account_id"] for e in events("iam.account_revoked")) == everyone
+    body = client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json()
+    assert body["state"] == "done"
+    assert body["counts"]["announced"] == len(everyone) and body["counts"]["revoked"] == len(everyone)
+    with db.transaction() as session:
+        revoked_entries = session.scalar(
+            select(func.count()).where(AuditEntry.action == service.REVOKED_ACTION)
+        )
+    assert revoked_entries == len(everyone)
