@@ -75,6 +75,16 @@ def test_a_person_logs_in_from_the_home_page_and_reaches_the_personal_home(
     assert "Mario" in browser.find_element(By.TAG_NAME, "main").text
     problems = console_problems(browser)
     assert problems == [], "\n".join(p[:200] + " ... " + p[-300:] for p in problems)
+    # Issue 13 item 2: every page's header names who is signed in, whichever app rendered it.
+    for path in ("/", "/iam/area-riservata", "/iam/registrazione/step1", "/no-such-page"):
+        browser.get(stack.url(path))
+        menu = browser.find_element(By.ID, "account-menu")
+        assert "Mario Rossi" in menu.text, path
+        assert not browser.find_elements(By.CSS_SELECTOR, "header a[href='/accedi']"), path
+    browser.find_element(By.ID, "account-menu-button").click()
+    wait.until(
+        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#account-menu a[href='/esci']"))
+    )
 
 
 def test_the_registration_captcha_is_solved_in_the_browser_and_accepted(
