@@ -101,6 +101,8 @@ class TemporaryPassword(Base):
     """A temporary password (D-ACC-6): random, short-lived, usable once; issuing one changes nothing else."""
 
     __tablename__ = "temporary_passwords"
+    # The login and the password change find it by (account, digest), never by trying hashes (issue 11).
+    __table_args__ = (Index("ix_temporary_passwords_account_digest", "account_id", "password_hash"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)

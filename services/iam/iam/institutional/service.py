@@ -36,7 +36,6 @@ from iam.accounts.models import LIVE_STATES, Account, AccountKind, AccountState,
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.models import outbox
-from iam.passwords.hashing import hash_secret
 from iam.personal_area.service import is_institutional
 from iam.recovery import temporary
 from iam.recovery.service import RecoveryPolicy, issue_temporary_password
@@ -325,7 +324,6 @@ def reset_mi_password(
     new temporary one is used at login, which forces the change.
     """
     password = temporary.generate()
-    password_hash = hash_secret(password, ph=policy.hasher)
     with db.transaction() as session:
         _require_officer(session, officer_id)
         account = session.get(Account, account_id)
@@ -337,7 +335,6 @@ def reset_mi_password(
             policy=policy,
             account_id=account.id,
             password=password,
-            password_hash=password_hash,
             issued_by=temporary.SECURITY_OFFICER,
         )
         audit.record(

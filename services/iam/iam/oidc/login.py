@@ -1,13 +1,16 @@
 """Login with username and password (D-ACC-4) and the forced change after a temporary password (D-ACC-6).
 
-Every path costs one argon2 verification: an unknown username is checked against a dummy hash, a locked
-name too, so the response time does not tell whether an account exists.
+Every path costs exactly one argon2 verification: an unknown username is checked against a dummy hash, a
+locked name too, so the response time does not tell whether an account exists; a pending temporary password
+is compared by its digest (at most one is live per account), so the time does not tell whether a recovery
+matched either (issue 11 item 2).
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,7 +94,8 @@ class _Seen:
     state: str
     failed_logins: int
     locked_until: datetime | None
-    temporary: tuple[tuple[uuid.UUID, str], ...]
+    temporary_id: uuid.UUID | None
+    temporary_digest: str | None
 
 
 def authenticate(
@@ -113,16 +117,14 @@ def authenticate(
         correct, temporary_id = False, None
     else:
         correct = hashing.verify_secret(seen.password_hash, password, ph=policy.hasher)
-        temporary_id = None
-        if not correct and seen.state in USABLE_STATES:
-            temporary_id = next(
-                (
-                    tid
-                    for tid, stored in seen.temporary
-                    if hashing.verify_secret(stored, password, ph=policy.hasher)
-                ),
-                None,
-            )
+        # The live temporary password by its digest: no second argon2 run whatever is pending.
+        offered = temporary.digest(password)
+        matches_temporary = seen.temporary_digest is not None and hmac.compare_digest(
+            seen.temporary_digest, offered
+        )
+        temporary_id = (
+            seen.temporary_id if not correct and matches_temporary and seen.state in USABLE_STATES else None
+        )
     new_hash = None
     if correct and seen.password_hash and hashing.needs_rehash(seen.password_hash, ph=policy.hasher):
         new_hash = hashing.hash_secret(password, ph=policy.hasher)
@@ -142,7 +144,8 @@ USABLE_STATES = (AccountState.ACTIVE.value, AccountState.MUST_CHANGE_PASSWORD.va
 
 def _read(db: Database, name: str) -> _Seen | None:
     now = datetime.now(UTC)
-    # One statement: the columns the login needs and the outstanding temporary passwords (usually none).
+    # One statement: the columns the login needs and the live temporary password (usually none; at most
+    # one, since a new one ends the earlier ones: the newest counts should two ever be live).
     with db.transaction() as session:
         rows = session.execute(
             select(
@@ -163,6 +166,7 @@ def _read(db: Database, name: str) -> _Seen | None:
                 ),
             )
             .where(Account.username == name)
+            .order_by(TemporaryPassword.created_at.desc())
         ).all()
     if not rows:
         return None
@@ -173,9 +177,8 @@ def _read(db: Database, name: str) -> _Seen | None:
         state=first.state,
         failed_logins=first.failed_logins,
         locked_until=first.locked_until,
-        temporary=tuple(
-            (row.temporary_id, row.temporary_hash) for row in rows if row.temporary_id is not None
-        ),
+        temporary_id=first.temporary_id,
+        temporary_digest=first.temporary_hash,
     )
 
 

@@ -1,7 +1,7 @@
 """Recovery use cases: username reminder (D-ACC-5) and temporary password (D-ACC-6).
 
 Uniform answers: the caller gets the same result whether or not anything matched, and both paths do the
-same expensive work (one account lookup, one argon2 hash, one sealing, one audit entry) so that the
+same expensive work (one account lookup, one digest, one sealing, one audit entry) so that the
 response time tells nothing either. The only different answer is the MI refusal of D-ACC-2, given only
 when username *and* codice fiscale both match an MI account: whoever sees it already knew both.
 """
@@ -29,7 +29,7 @@ from iam.audit.service import Origin
 from iam.captcha import service as captcha_service
 from iam.captcha.adapters import CaptchaAdapter
 from iam.models import outbox
-from iam.passwords.hashing import hash_secret, hasher
+from iam.passwords.hashing import hasher
 from iam.recovery import temporary
 
 # Only these accounts can be recovered: awaiting confirmation has no username yet, disabled and revoked
@@ -131,7 +131,7 @@ def _temporary_password_event(
         "iam.temporary_password_issued",
         {
             "account_id": str(account_id),
-            # Only the notifier can open it; IAM keeps nothing but the argon2 hash.
+            # Only the notifier can open it; IAM keeps nothing but its digest.
             "temporary_password": policy.sealer.seal(password),
             "expires_at": expires_at.isoformat(),
             "issued_by": issued_by,
@@ -142,7 +142,10 @@ def _temporary_password_event(
 
 def _equal_work(session: Session, policy: RecoveryPolicy, password: str) -> None:
     """What issuing costs besides storing the hash (sealing, building, validating and inserting the event,
-    then rolled back), for a request that issues nothing: its answer must take as long as one that does."""
+    then rolled back), for a request that issues nothing: its answer must take as long as one that does.
+    The digest and the ending of live ones are done too (on a random account: nothing matches)."""
+    temporary.digest(password)
+    temporary.expire_outstanding(session, account_id=uuid.uuid4())
     event = _temporary_password_event(
         policy,
         account_id=uuid.uuid4(),
@@ -159,14 +162,14 @@ def issue_temporary_password(
     policy: RecoveryPolicy,
     account_id: uuid.UUID,
     password: str,
-    password_hash: str,
     issued_by: str,
 ) -> datetime:
-    """Store a temporary password and its sealed message for the notifier in the caller's transaction."""
+    """Store a temporary password (replacing a live one) and its sealed message for the notifier in the
+    caller's transaction."""
     row = temporary.store(
         session,
         account_id=account_id,
-        password_hash=password_hash,
+        password=password,
         issued_by=issued_by,
         ttl=policy.temporary_password_ttl,
     )
@@ -192,19 +195,21 @@ def request_temporary_password(
     Nothing about the account changes: the old password keeps working until the temporary one is used.
     Raises InstitutionalAccountRefused only when the pair matches an MI account (D-ACC-2).
     """
-    # The captcha first, alone: a request without a solved captcha costs no argon2 run (issue 11 item 6).
+    # The captcha first, alone: a request without a solved captcha costs no further work (issue 11 item 6).
     with db.transaction() as session:
         _require_captcha(session, captcha, captcha_response)
-    # Then the expensive work, on every path: generating, hashing and sealing cost the same whether or
-    # not anything matches (the sealed value of a non-match is simply dropped).
+    # Then the work, on every path: generating, digesting and sealing cost the same whether or not
+    # anything matches (the sealed value of a non-match is simply dropped).
     password = temporary.generate()
-    password_hash = hash_secret(password, ph=policy.hasher)
     with db.transaction() as session:
         account = _recoverable_by_codice_fiscale(session, codice_fiscale)
         matched = account is not None and account.username == username.strip().lower()
-        # Counted on every path (a random id when nothing matched) so that both run the same queries.
-        pending = temporary.outstanding(
-            session, account_id=account.id if matched and account else uuid.uuid4()
+        # Counted on every path (a random id when nothing matched) so that both run the same queries. A new
+        # one replaces the live one; the cap counts those issued within one lifetime, replaced or not.
+        pending = temporary.issued_since(
+            session,
+            account_id=account.id if matched and account else uuid.uuid4(),
+            since=datetime.now(UTC) - policy.temporary_password_ttl,
         )
         if not matched or account is None:
             _equal_work(session, policy, password)
@@ -243,7 +248,6 @@ def request_temporary_password(
                 policy=policy,
                 account_id=account.id,
                 password=password,
-                password_hash=password_hash,
                 issued_by=temporary.SELF_SERVICE,
             )
             audit.record(

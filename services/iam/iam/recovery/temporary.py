@@ -3,10 +3,17 @@
 Issuing one changes nothing about the account: the old password keeps working until the temporary one is
 used at login (the oidc area calls `redeem`, then forces the change). `was_issued` lets every password
 change refuse a temporary password as the new long-term one.
+
+At most one is live per account: a new one ends the earlier ones (`store`). It is kept as a SHA-256 digest,
+not an argon2 hash: it is random (~93 bits), lives 30 minutes and is used once, so a slow hash adds nothing
+against offline guessing, while a digest lets the login find it by (account, digest) without any argon2
+run. The login thus costs exactly one argon2 verification whatever is pending (issue 11 item 2: each
+pending argon2 hash cost a wrong login one more run, which told a timing observer that a recovery matched).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,7 +22,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from iam.accounts.models import TemporaryPassword
-from iam.passwords.hashing import verify_secret
 
 # Letters and digits without the look-alikes (0/O, 1/l/I): the user types it from an email.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
@@ -31,32 +37,37 @@ def generate() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
 
 
-def outstanding(session: Session, *, account_id: uuid.UUID, now: datetime | None = None) -> int:
-    """How many unused, unexpired temporary passwords the account has."""
-    now = now or datetime.now(UTC)
+PREFIX = "sha256:"
+
+
+def digest(password: str) -> str:
+    """What is stored of a temporary password (and looked up at login): its SHA-256, never the password."""
+    return PREFIX + hashlib.sha256(password.encode()).hexdigest()
+
+
+def issued_since(session: Session, *, account_id: uuid.UUID, since: datetime) -> int:
+    """How many temporary passwords the account was issued since `since`, live or replaced (the cap on
+    requests: replacing keeps at most one live, this keeps the mailbox from being flooded)."""
     return (
         session.scalar(
             select(func.count())
             .select_from(TemporaryPassword)
-            .where(
-                TemporaryPassword.account_id == account_id,
-                TemporaryPassword.used_at.is_(None),
-                TemporaryPassword.expires_at > now,
-            )
+            .where(TemporaryPassword.account_id == account_id, TemporaryPassword.created_at > since)
         )
         or 0
     )
 
 
 def store(
-    session: Session, *, account_id: uuid.UUID, password_hash: str, issued_by: str, ttl: timedelta
+    session: Session, *, account_id: uuid.UUID, password: str, issued_by: str, ttl: timedelta
 ) -> TemporaryPassword:
-    """Add a temporary password (its argon2 hash only) to the session."""
+    """Add a temporary password (its digest only) to the session; earlier live ones of the account end."""
     now = datetime.now(UTC)
+    expire_outstanding(session, account_id=account_id, now=now)
     row = TemporaryPassword(
         id=uuid.uuid4(),
         account_id=account_id,
-        password_hash=password_hash,
+        password_hash=digest(password),
         issued_by=issued_by,
         created_at=now,
         expires_at=now + ttl,
@@ -80,28 +91,23 @@ def expire_outstanding(session: Session, *, account_id: uuid.UUID, now: datetime
 
 
 def redeem(session: Session, *, account_id: uuid.UUID, password: str, now: datetime | None = None) -> bool:
-    """True once for a valid temporary password of the account, which is then used up (single use).
+    """True once for the account's live temporary password, which is then used up (single use).
 
-    One conditional UPDATE per candidate: two concurrent logins with the same password cannot both win.
-    The caller (the login) then puts the account in must_change_password and forces the change.
+    One conditional UPDATE found by (account, digest): two concurrent logins cannot both win. The caller
+    (the login) then puts the account in must_change_password and forces the change.
     """
     now = now or datetime.now(UTC)
-    candidates = session.scalars(
-        select(TemporaryPassword).where(
+    used = session.execute(
+        update(TemporaryPassword)
+        .where(
             TemporaryPassword.account_id == account_id,
+            TemporaryPassword.password_hash == digest(password),
             TemporaryPassword.used_at.is_(None),
             TemporaryPassword.expires_at > now,
         )
-    ).all()
-    for candidate in candidates:
-        if verify_secret(candidate.password_hash, password):
-            used = session.execute(
-                update(TemporaryPassword)
-                .where(TemporaryPassword.id == candidate.id, TemporaryPassword.used_at.is_(None))
-                .values(used_at=now)
-            )
-            return bool(used.rowcount)  # type: ignore[attr-defined]
-    return False
+        .values(used_at=now)
+    )
+    return bool(used.rowcount)  # type: ignore[attr-defined]
 
 
 def was_issued(
@@ -110,9 +116,11 @@ def was_issued(
     """True when `password` is one of the account's recent temporary passwords (used or not): it may never
     become the long-term password (ASVS 5 6.4.1)."""
     now = now or datetime.now(UTC)
-    hashes = session.scalars(
-        select(TemporaryPassword.password_hash).where(
-            TemporaryPassword.account_id == account_id, TemporaryPassword.created_at > now - REMEMBERED
+    found = session.scalar(
+        select(TemporaryPassword.id).where(
+            TemporaryPassword.account_id == account_id,
+            TemporaryPassword.password_hash == digest(password),
+            TemporaryPassword.created_at > now - REMEMBERED,
         )
-    ).all()
-    return any(verify_secret(stored, password) for stored in hashes)
+    )
+    return found is not None

@@ -15,11 +15,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 from iam import create_app
-from iam.accounts.models import Account, AccountState, TemporaryPassword
+from iam.accounts.models import Account, AccountState
 from iam.extensions import db
 from iam.models import all_metadata
 from iam.oidc import clients
 from iam.passwords.hashing import hash_secret, hasher
+from iam.recovery import temporary
 from polis.testing import free_port
 
 # A cheap argon2 cost for tests (production: the OWASP m=19 MiB, t=2).
@@ -89,17 +90,13 @@ def make_account(
 
 
 def issue_temporary_password(account_id: uuid.UUID, password: str, *, minutes: int = 30) -> None:
-    now = datetime.now(UTC)
-    with db.transaction() as session:
-        session.add(
-            TemporaryPassword(
-                id=uuid.uuid4(),
-                account_id=account_id,
-                password_hash=hash_secret(password, ph=FAST),
-                issued_by="self_service",
-                created_at=now,
-                expires_at=now + timedelta(minutes=minutes),
-            )
+    with db.transaction() as session:  # as the recovery does: it replaces a live one
+        temporary.store(
+            session,
+            account_id=account_id,
+            password=password,
+            issued_by="self_service",
+            ttl=timedelta(minutes=minutes),
         )
 
 

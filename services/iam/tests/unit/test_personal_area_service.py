@@ -195,7 +195,6 @@ def test_d_acc_6_a_temporary_password_is_refused_as_the_new_password(database: D
             policy=recovery_policy,
             account_id=account.id,
             password=password,
-            password_hash=recovery.hash_secret(password),
             issued_by="self_service",
         )
 

@@ -146,9 +146,9 @@ def test_d_acc_6_a_matching_pair_issues_a_sealed_random_temporary_password(datab
     assert len(password) >= 12
     assert set(password) <= set(string.ascii_letters + string.digits)
     [row] = temporary_rows(database)
-    # Only the argon2 hash is stored; it expires after the configured time.
-    assert row.password_hash.startswith("$argon2id$") and password not in row.password_hash
-    assert verify_secret(row.password_hash, password)
+    # Only its digest is stored (issue 11 item 2: found at login without an argon2 run); it expires after
+    # the configured time.
+    assert row.password_hash == temporary.digest(password) and password not in row.password_hash
     expires = row.expires_at.replace(tzinfo=UTC) if row.expires_at.tzinfo is None else row.expires_at
     assert timedelta(minutes=29) < expires - datetime.now(UTC) <= timedelta(minutes=30)
     assert "recovery.temporary_password_issued" in audit_actions(database)
@@ -253,16 +253,16 @@ def test_d_acc_2_d_acc_6_an_mi_account_is_refused_with_guidance_only_when_the_pa
 
 
 class Work:
-    """Counts what costs time: argon2 hashes, sealings, event validations, SQL statements by kind."""
+    """Counts what costs time: digests, sealings, event validations, SQL statements by kind."""
 
     def __init__(self, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.counts: dict[str, int] = {}
-        real_hash = service.hash_secret
+        real_digest = temporary.digest
         real_seal = Sealer.seal
 
-        def counting_hash(secret: str, **kwargs: Any) -> str:
-            self.bump("argon2")
-            return real_hash(secret, **kwargs)
+        def counting_digest(secret: str) -> str:
+            self.bump("digest")
+            return real_digest(secret)
 
         def counting_seal(sealer: Sealer, plaintext: str) -> str:
             self.bump("seal")
@@ -274,7 +274,7 @@ class Work:
             self.bump("validate")
             real_validate(event_to_check)
 
-        monkeypatch.setattr(service, "hash_secret", counting_hash)
+        monkeypatch.setattr(temporary, "digest", counting_digest)
         monkeypatch.setattr(Sealer, "seal", counting_seal)
         monkeypatch.setattr(contracts, "validate", counting_validate)
         event.listen(database.engine, "before_cursor_execute", self.on_statement)
@@ -292,7 +292,7 @@ class Work:
         return {
             name: count
             for name, count in self.counts.items()
-            if name in ("argon2", "seal", "validate", "SELECT", "INSERT", "SAVEPOINT")
+            if name in ("digest", "seal", "validate", "SELECT", "INSERT", "UPDATE", "SAVEPOINT")
         }
 
 
@@ -319,10 +319,10 @@ def test_d_acc_6_every_path_does_the_same_expensive_work(
 
     measured = {name: work.measure(action) for name, action in rounds.items()}
 
-    # One argon2 hash, one sealing, one event validated and inserted (then rolled back when nothing is
+    # One digest, one sealing, one event validated and inserted (then rolled back when nothing is
     # issued) and the same reads on every path; only the temporary password's own row is extra on a match.
     issued = measured.pop("match")
-    expected = {"argon2": 1, "seal": 1, "validate": 1, "SELECT": 2, "SAVEPOINT": 2, "INSERT": 3}
+    expected = {"digest": 1, "seal": 1, "UPDATE": 1, "validate": 1, "SELECT": 2, "SAVEPOINT": 2, "INSERT": 3}
     assert all(counts == expected for counts in measured.values()), measured
     assert issued == {**expected, "INSERT": 4}
 
