@@ -14,6 +14,8 @@ P3  client-credentials and refresh grants per second at IAM's token endpoint, ne
     CPU-second of each server and the ratio; p3_grants.py).
 P4  emails per second from event published to SMTP accepted through the notifier worker, against raw
     smtplib sends to the same counting sink (goal: >= 1,000 emails/s on 2 cores; p4_notifier.py).
+P5  a revocation round over 2,000,000 accounts on PostgreSQL, half affected: preview, announcement into the
+    outbox, execution and the worker's peak memory, next to bare SQL of the same work (p5_revocation.py).
 P7  personal-code checks per second over polis.rpc from a gunicorn service (enablement's own handler in a
     responder), against bare argon2id verifies on the same cores (goal: >= 0.80 of bare); the RPC round
     trip without argon2 (median, p99) next to a bare pika direct reply-to round trip (p7_rpc.py).
@@ -411,7 +413,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--only", default="p1,p1-login,p2,p3,p4,p7", help="comma-separated: p1,p1-login,p2,p3,p4,p7"
+        "--only", default="p1,p1-login,p2,p3,p4,p5,p7", help="comma-separated: p1,p1-login,p2,p3,p4,p5,p7"
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per HTTP measurement")
     parser.add_argument("--connections", type=int, default=32)
@@ -421,6 +423,8 @@ def main() -> int:
     parser.add_argument("--login-agents", type=int, default=16, help="P1-login: concurrent browsers")
     parser.add_argument("--emails", type=int, default=5000, help="P4: events published")
     parser.add_argument("--notifier-workers", type=int, default=1, help="P4: notifier worker processes")
+    parser.add_argument("--revocation-accounts", type=int, default=2_000_000, help="P5: accounts loaded")
+    parser.add_argument("--revocation-batch", type=int, default=1000, help="P5: accounts per batch")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     results: list[Result] = []
@@ -448,6 +452,8 @@ def main() -> int:
             results.extend(bench_p3(work, args))
         if "p4" in wanted:
             results.extend(bench_p4(work, args))
+        if "p5" in wanted:
+            results.extend(bench_p5(work, args))
         if "p7" in wanted:
             results.extend(bench_p7(work, args))
     report(results)
@@ -494,6 +500,19 @@ def bench_p4(work: Path, args: argparse.Namespace) -> list[Result]:
             if pg is not None:
                 pg.stop()
                 pg.cleanup()
+
+
+def bench_p5(work: Path, args: argparse.Namespace) -> list[Result]:
+    from p5_revocation import bench_revocation
+
+    pg = PostgresCluster().start()
+    try:
+        return bench_revocation(
+            work, count=args.revocation_accounts, batch_size=args.revocation_batch, pg=pg, make_result=Result
+        )
+    finally:
+        pg.stop()
+        pg.cleanup()
 
 
 def bench_p7(work: Path, args: argparse.Namespace) -> list[Result]:
