@@ -40,3 +40,17 @@ class Application(Base):
     protocol_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     segnatura: Mapped[str | None] = mapped_column(String(200), nullable=True)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Withdrawal(Base):
+    """A submission the user withdrew before the deadline (D-IST-3): its protocol number stays on record."""
+
+    __tablename__ = "withdrawals"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    application_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    protocol_year: Mapped[int] = mapped_column(Integer)
+    protocol_number: Mapped[int] = mapped_column(BigInteger)
+    segnatura: Mapped[str] = mapped_column(String(200))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -16,6 +16,7 @@ from polis.web import ApiSchema, api_doc, json_body, load
 from istanze.applications import service
 from istanze.applications.enablement import RpcCodeChecker
 from istanze.applications.submission import CodeChecker, CodeRefused, submit
+from istanze.applications.withdrawal import withdraw
 from istanze.extensions import db
 from istanze.permissions import PERMISSIONS
 from istanze.procedures import service as procedures
@@ -168,6 +169,31 @@ def submission(code: str) -> Any:
             message="The personal code was not accepted.",
             fields=fields_ if exc.status == "wrong" else None,
         ) from None
+    return jsonify(body)
+
+
+@blueprint.delete("/applications/<code>/submission")
+@api_doc(
+    "Withdraw the caller's submission before the deadline ('annulla inoltro', D-IST-3)", errors=(403, 404)
+)
+@PERMISSIONS.require("istanze.submit")
+def withdrawal(code: str) -> Any:
+    arrived_at = datetime.now(UTC)  # D-IST-6: the deadline is the server's clock when the request arrives
+    try:
+        with db.transaction() as session:
+            record = withdraw(session, account_id=_me(), code=code, arrived_at=arrived_at)
+            body = {
+                "state": "bozza",
+                "withdrawn": {
+                    "protocol_number": f"{record.protocol_number:07d}",
+                    "segnatura": record.segnatura,
+                    "withdrawn_at": _aware(record.withdrawn_at).isoformat(),
+                },
+            }
+    except procedures.UnknownProcedure:
+        raise NotFound("No such procedure.") from None
+    except service.NotAllowed as exc:
+        raise Forbidden(code=exc.reason, message="This submission cannot be withdrawn now.") from None
     return jsonify(body)
 
 
