@@ -161,8 +161,10 @@ def _page_settings(env: Env) -> dict[str, Any]:
     secure = env.bool("IAM_SECURE_COOKIES", env.is_production)
     return {
         "SECRET_KEY": env.secret("IAM_SECRET_KEY", dev_default="dev-only-iam-secret-key").reveal(),
-        # Only iam_* cookies cross the gateway: Flask's session (it holds the CSRF token) is iam_session.
-        "SESSION_COOKIE_NAME": "iam_session",
+        # Only iam_* cookies cross the gateway: Flask's session (it holds the CSRF token) is iam_session,
+        # __Host-iam_session with Secure cookies (production): Secure, Path=/, no Domain enforced by browsers.
+        "SESSION_COOKIE_NAME": "__Host-iam_session" if secure else "iam_session",
+        "SESSION_COOKIE_PATH": "/",
         "SESSION_COOKIE_SECURE": secure,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -41,6 +41,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R", bound=BaseResponse)
 
 COOKIE = "iam_sso"
+# With Secure cookies (production) the name carries the __Host- prefix: browsers then refuse it unless
+# Secure, Path=/ and without Domain, so a sibling host or a plain-http page cannot set or shadow it.
+HOST_PREFIX = "__Host-"
+
+
+def cookie_name(secure: bool) -> str:
+    """The SSO cookie's name: __Host-iam_sso with Secure cookies, iam_sso in dev."""
+    return HOST_PREFIX + COOKIE if secure else COOKIE
+
+
+def current_cookie() -> str:
+    return cookie_name(policy().secure_cookie)
+
+
 LOGIN_PATH = "/iam/accedi"
 CHANGE_PASSWORD_PATH = "/iam/cambio-password"  # noqa: S105 - a path
 POLICY = "iam.sso_policy"
@@ -226,7 +240,7 @@ def load(token: str | None, *, sso_policy: SsoPolicy, now: datetime | None = Non
 def signed_in() -> SignedIn | None:
     """The SSO session of the current request (any state that may sign in, including must-change)."""
     if "iam_signed_in" not in g:
-        g.iam_signed_in = load(request.cookies.get(COOKIE), sso_policy=policy())
+        g.iam_signed_in = load(request.cookies.get(current_cookie()), sso_policy=policy())
     return g.iam_signed_in  # type: ignore[no-any-return]
 
 
@@ -270,7 +284,7 @@ def safe_next(target: str | None) -> str:
 def set_cookie(response: R, token: str) -> R:
     sso_policy = policy()
     response.set_cookie(
-        COOKIE,
+        cookie_name(sso_policy.secure_cookie),
         token,
         max_age=int(sso_policy.absolute.total_seconds()),
         path="/",
@@ -283,7 +297,13 @@ def set_cookie(response: R, token: str) -> R:
 
 def clear_cookie(response: R) -> R:
     sso_policy = policy()
-    response.delete_cookie(COOKIE, path="/", secure=sso_policy.secure_cookie, httponly=True, samesite="Lax")
+    response.delete_cookie(
+        cookie_name(sso_policy.secure_cookie),
+        path="/",
+        secure=sso_policy.secure_cookie,
+        httponly=True,
+        samesite="Lax",
+    )
     return response
 
 

@@ -241,7 +241,7 @@ def logout() -> ResponseReturnValue:
             redirect_to = target + (
                 ("&" if urlsplit(target).query else "?") + urlencode({"state": state}) if state else ""
             )
-    token_value = request.cookies.get(sessions.COOKIE)
+    token_value = request.cookies.get(sessions.current_cookie())
     if token_value:
         with write_transaction(db) as session:
             sessions.end_session(session, token=token_value)

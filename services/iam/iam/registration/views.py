@@ -52,14 +52,19 @@ def policy() -> service.RegistrationPolicy:
     return found
 
 
+def cookie_name() -> str:
+    """iam_registration, with the __Host- prefix when cookies are Secure (production)."""
+    return ("__Host-" + COOKIE) if current_app.config["REGISTRATION_SECURE_COOKIE"] else COOKIE
+
+
 def registration_token() -> str | None:
     """The registration's token: the API header, else the cookie the pages set."""
-    return request.headers.get(TOKEN_HEADER) or request.cookies.get(COOKIE)
+    return request.headers.get(TOKEN_HEADER) or request.cookies.get(cookie_name())
 
 
 def set_registration_cookie(response: BaseResponse, token: str) -> None:
     response.set_cookie(
-        COOKIE,
+        cookie_name(),
         token,
         max_age=int(policy().ttl.total_seconds()),
         path="/",
@@ -70,7 +75,7 @@ def set_registration_cookie(response: BaseResponse, token: str) -> None:
 
 
 def clear_registration_cookie(response: BaseResponse) -> None:
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(cookie_name(), path="/", secure=current_app.config["REGISTRATION_SECURE_COOKIE"])
 
 
 @blueprint.post("")
