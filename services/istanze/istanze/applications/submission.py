@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from istanze.applications.models import DRAFT, SUBMITTED, Application
 from istanze.applications.schools import SCHOOLS
-from istanze.applications.service import NotAllowed, SectionInvalid
+from istanze.applications.service import NotAllowed, SectionInvalid, category_of
 from istanze.forms.validation import validate_section
 from istanze.procedures import service as procedures
 from istanze.protocol.service import next_number
@@ -58,6 +58,8 @@ def submit(
         raise NotAllowed("not_a_draft")
     if not procedure.window.is_open(arrived_at):  # D-IST-6: the server's clock when the request arrived
         raise NotAllowed("window_closed")
+    if category_of(session, account_id=account_id) not in procedure.staff_categories:
+        raise NotAllowed("not_your_category")  # D-IST-6: a category changed after the draft was saved
     for section in procedure.form["sections"]:
         _, errors = validate_section(
             procedure.form, section["id"], draft.answers.get(section["id"], {}), schools=SCHOOLS

@@ -149,3 +149,13 @@ def test_d_ist_3_withdraw_through_the_api(client: FlaskClient, issuer: TestIssue
 
     unknown = client.delete(f"{API}/applications/nessuna/submission", headers=me)
     assert unknown.status_code == 404
+
+
+def test_d_ist_6_a_user_now_of_another_category_cannot_submit_the_draft(submitted: None) -> None:
+    _withdraw(LAST_SECOND)
+    with db.transaction() as session:
+        service.declare_category(session, account_id=USER, staff_category="docenti")
+    with pytest.raises(service.NotAllowed) as refused:
+        _submit("click-2", at=LAST_SECOND)
+    assert refused.value.reason == "not_your_category"
+    assert _state() == ("bozza", None, [1])
