@@ -13,7 +13,8 @@ blueprints whose templates extend ``iam/page.html`` (itself ``polis/layout.html`
 - Errors: a page in the layout, with the helpdesk contact (D-ACC-9), for page paths; the JSON error shape,
   unchanged, for the API and the other machine endpoints.
 - Cookies of IAM are named iam_* (the gateway forwards only those and `lang`): Flask's session, which holds
-  the CSRF token, is `iam_session` (`__Host-iam_session` with Secure cookies; HttpOnly, SameSite=Lax, Secure outside dev/test; iam/config.py).
+  the CSRF token, is `iam_session` (`__Host-iam_session` with Secure cookies; HttpOnly, SameSite=Lax,
+  Secure outside dev/test; iam/config.py).
 """
 
 from __future__ import annotations
