@@ -103,6 +103,7 @@ def test_the_callback_exchanges_the_code_directly_with_iam_and_opens_the_session
     assert home.status_code == 200
     assert "Mario Rossi" in home.get_data(as_text=True)
     assert 'href="/iam/area-riservata"' in home.get_data(as_text=True)
+    assert 'href="/abilitazione/"' in home.get_data(as_text=True)  # D-ENA-1: on to the enablement
     assert home.headers["Cache-Control"] == "no-store"  # personal: kept by no cache (issue 11 item 6)
 
 
