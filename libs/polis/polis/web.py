@@ -7,12 +7,13 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, jsonify, request
-from marshmallow import RAISE, Schema, ValidationError
+from marshmallow import RAISE, Schema, ValidationError, fields
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -66,6 +67,17 @@ class ApiSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """A date-time dumped in ISO 8601 with its offset, as OpenAPI's `date-time` promises.
+
+    SQLite gives back naive datetimes (the project stores UTC): they are dumped as UTC, never bare."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 def load(schema: Schema, data: Any) -> Any:

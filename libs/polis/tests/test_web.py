@@ -9,7 +9,7 @@ from marshmallow import fields
 from polis import requestid
 from polis.errors import NotFound
 from polis.logging import JsonFormatter
-from polis.web import ApiSchema, api_doc, json_body, load, register_platform
+from polis.web import ApiSchema, UtcDateTime, api_doc, json_body, load, register_platform
 
 
 class GreetingSchema(ApiSchema):
@@ -237,3 +237,23 @@ def test_logging_configured_twice_exits_cleanly_and_keeps_every_line():
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert [json.loads(line)["message"] for line in done.stdout.splitlines()] == ["one", "two"]
     assert done.stderr == ""
+
+
+def test_a_naive_utc_datetime_is_dumped_with_its_offset_and_an_aware_one_in_utc():
+    """OpenAPI's date-time needs an offset; SQLite gives the stored UTC times back naive (issue 17)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    class When(ApiSchema):
+        at = UtcDateTime(allow_none=True)
+
+    rome = timezone(timedelta(hours=1))
+    assert When().dump({"at": datetime(2026, 12, 2, 8, 8, 59, 152700)}) == {
+        "at": "2026-12-02T08:08:59.152700+00:00"
+    }
+    assert When().dump({"at": datetime(2026, 12, 2, 9, 0, tzinfo=rome)}) == {
+        "at": "2026-12-02T09:00:00+01:00"
+    }
+    assert When().dump({"at": None}) == {"at": None}
+    assert (
+        datetime.fromisoformat(When().dump({"at": datetime(2026, 1, 1, tzinfo=UTC)})["at"]).tzinfo is not None
+    )

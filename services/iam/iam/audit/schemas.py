@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from marshmallow import fields, validate
-from polis.web import ApiSchema
+from polis.web import ApiSchema, UtcDateTime
 
 MAX_LIMIT = 500
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """Dumps in ISO 8601 with the offset; SQLite gives back naive datetimes, which were stored in UTC."""
-
-    def _serialize(
-        self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any
-    ) -> str | float | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class AuditQuerySchema(ApiSchema):

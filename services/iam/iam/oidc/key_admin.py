@@ -18,12 +18,11 @@ from flask import Blueprint, Flask, request
 from flask.cli import AppGroup
 from marshmallow import fields, validate
 from polis.db import Database
-from polis.web import ApiSchema, api_doc, json_body, load
+from polis.web import ApiSchema, UtcDateTime, api_doc, json_body, load
 from polis.worker import Loop
 from sqlalchemy.exc import SQLAlchemyError
 
 from iam.audit.origin import current_origin
-from iam.audit.schemas import UtcDateTime
 from iam.extensions import db
 from iam.oidc import keys
 from iam.ops import ops_actor, ops_required

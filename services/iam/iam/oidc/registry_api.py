@@ -14,10 +14,9 @@ from typing import Any
 from flask import Blueprint, Flask
 from marshmallow import fields, validate
 from polis.errors import Conflict, NotFound, ValidationFailed
-from polis.web import ApiSchema, api_doc, json_body, load
+from polis.web import ApiSchema, UtcDateTime, api_doc, json_body, load
 
 from iam.audit.origin import current_origin
-from iam.audit.schemas import UtcDateTime
 from iam.extensions import db
 from iam.oidc import clients
 from iam.ops import ops_actor, ops_required

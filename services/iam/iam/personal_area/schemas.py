@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import fields, validate
-from polis.web import ApiSchema
+from polis.web import ApiSchema, UtcDateTime
 
 from iam.personal_area.service import LANGUAGES
 
@@ -24,7 +24,7 @@ class PersonalDataSchema(ApiSchema):
     institutional_email = fields.String(allow_none=True)
     reference_email = fields.String(allow_none=True)
     language = fields.String(required=True)
-    last_access_at = fields.AwareDateTime(allow_none=True)
+    last_access_at = UtcDateTime(allow_none=True)
 
 
 class EmailChangeSchema(ApiSchema):

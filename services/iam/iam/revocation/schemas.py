@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import fields, validate
-from polis.web import ApiSchema
-
-from iam.audit.schemas import UtcDateTime
+from polis.web import ApiSchema, UtcDateTime
 
 MAX_SAMPLE = 200
 

@@ -51,6 +51,23 @@ def test_d_acc_7_d_acc_8_personal_data_show_both_addresses_and_no_secret(
     assert not {"password_hash", "security_answer_hash", "credentials_version"} & set(body)
 
 
+def test_issue_17_the_last_access_carries_its_utc_offset_as_the_document_promises(
+    app: Flask, client: FlaskClient
+) -> None:
+    account = make_account(db)
+    with app.app_context(), db.transaction() as session:
+        session.get_one(type(account), account.id).last_access_at = datetime(
+            2026, 12, 2, 8, 8, 59, tzinfo=UTC
+        )
+    sign_in(app, client, account)
+
+    body = client.get("/api/iam/v1/me").get_json()
+
+    # SQLite hands the stored UTC time back naive: it is still dumped as a date-time with its offset.
+    assert datetime.fromisoformat(body["last_access_at"]) == datetime(2026, 12, 2, 8, 8, 59, tzinfo=UTC)
+    assert body["last_access_at"].endswith("+00:00")
+
+
 def test_d_acc_7_the_institutional_email_cannot_be_edited(app: Flask, client: FlaskClient) -> None:
     account = make_account(db, institutional_email="mario.rossi@istruzione.it")
     sign_in(app, client, account)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import fields, validate
-from polis.web import ApiSchema
+from polis.web import ApiSchema, UtcDateTime
 
 from notifier.delivery.models import STATES
 
@@ -26,11 +26,11 @@ class DeliveryReadSchema(ApiSchema):
     state = fields.String()
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
-    occurred_at = fields.DateTime(allow_none=True)
-    created_at = fields.DateTime()
-    next_attempt_at = fields.DateTime()
-    last_attempt_at = fields.DateTime(allow_none=True)
-    sent_at = fields.DateTime(allow_none=True)
+    occurred_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    next_attempt_at = UtcDateTime()
+    last_attempt_at = UtcDateTime(allow_none=True)
+    sent_at = UtcDateTime(allow_none=True)
 
 
 class DeliveryListSchema(ApiSchema):
