@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -50,6 +52,47 @@ def _prepare_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# A pooled connection unused for longer than this is checked with a round trip before it is handed out.
+IDLE_PING_SECONDS = 10.0
+# No pooled connection lives longer than this (servers and proxies close old ones: recycle them first).
+POOL_RECYCLE_SECONDS = 1800
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection only when it sat idle, not at every checkout (pool_pre_ping's cost).
+
+    Under load a connection goes back to work within milliseconds and pinging it is pure waste: one more
+    round trip before every transaction (about a tenth of IAM's busy time during logins). One that sat
+    unused may have been closed by the server, a restart or a proxy: that one is checked, and a dead one is
+    replaced before the caller sees it (DisconnectionError makes the pool discard it and try another). A
+    disconnect on a connection that was busy a moment ago still surfaces once, and invalidates the pool so
+    every other stale connection is replaced at its next checkout.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["polis.last_used"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last_used = record.info.get("polis.last_used")
+        if last_used is None or time.monotonic() - last_used < idle_seconds:
+            return  # brand new (just connected), or back from work a moment ago
+        ping_connection(dbapi_connection)
+
+
+def ping_connection(dbapi_connection: Any) -> None:
+    """One trivial round trip on a raw DB-API connection; DisconnectionError when it is dead."""
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:
+        raise DisconnectionError(str(exc)) from exc
+
+
 class Database:
     """An engine and a session factory, created unbound and configured once the settings are known."""
 
@@ -67,16 +110,19 @@ class Database:
                 os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
             engine_options.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         else:
-            engine_options.setdefault("pool_pre_ping", True)
+            engine_options.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
             # At least one kept connection per request thread (gunicorn runs up to 8 per worker here):
             # with fewer, every busy moment opens and closes overflow connections.
             engine_options.setdefault("pool_size", 10)
             engine_options.setdefault("max_overflow", 10)
         if self._engine is not None:
             self._engine.dispose()
+        idle_ping = engine_options.pop("idle_ping_seconds", IDLE_PING_SECONDS)
         self._engine = create_engine(url, **engine_options)
         if parsed.get_backend_name() == "sqlite":
             _prepare_sqlite(self._engine)
+        elif not engine_options.get("pool_pre_ping"):
+            _ping_idle_connections(self._engine, idle_ping)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     def init_app(self, app: Any, url: str) -> None:

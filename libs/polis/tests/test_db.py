@@ -1,8 +1,10 @@
 """The Database wrapper: one transaction per unit of work, savepoints that work on SQLite and PostgreSQL."""
 
+import polis.db
 import pytest
 from polis.db import Database, normalise_url
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select, text
+from sqlalchemy.pool import NullPool
 
 metadata = MetaData()
 things = Table("things", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)))
@@ -59,3 +61,58 @@ def test_short_postgres_urls_use_psycopg_3():
     assert normalise_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalise_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def backend_pid(database):
+    with database.transaction() as session:
+        return session.execute(select(func.pg_backend_pid())).scalar_one()
+
+
+def terminate(database_url, pid):
+    """Close one server connection from outside, as a restart or an idle-killing proxy would."""
+    killer = create_engine(normalise_url(database_url), poolclass=NullPool)
+    with killer.connect() as connection:
+        connection.execute(select(func.pg_terminate_backend(pid)))
+    killer.dispose()
+
+
+@pytest.fixture
+def counted_pings(monkeypatch):
+    pings = []
+    real = polis.db.ping_connection
+
+    def counting(dbapi_connection):
+        pings.append(dbapi_connection)
+        real(dbapi_connection)
+
+    monkeypatch.setattr(polis.db, "ping_connection", counting)
+    return pings
+
+
+def test_a_connection_back_from_work_a_moment_ago_is_not_pinged_again(database_url, counted_pings):
+    """Issue 18: no round trip before every transaction (pool_pre_ping pinged at each checkout)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server connection to lose")
+    database = Database(database_url, pool_size=1, max_overflow=0, idle_ping_seconds=60)
+    for _ in range(5):
+        with database.transaction() as session:
+            session.execute(text("SELECT 1"))
+
+    assert counted_pings == []
+    database.dispose()
+
+
+def test_a_connection_closed_by_the_server_while_idle_is_replaced_before_anyone_uses_it(
+    database_url, counted_pings
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server connection to lose")
+    database = Database(database_url, pool_size=1, max_overflow=0, idle_ping_seconds=0)
+    first = backend_pid(database)
+    terminate(database_url, first)
+
+    second = backend_pid(database)  # the pooled one was dead: pinged, discarded, replaced
+
+    assert second != first
+    assert len(counted_pings) == 1
+    database.dispose()
