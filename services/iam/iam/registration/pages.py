@@ -112,6 +112,8 @@ def _step(
         template,
         step=number,
         steps=[str(title) for title in STEP_TITLES],
+        # Steps already done stay marked done when the user goes back (issue 13 item 3).
+        completed=registration.completed_step if registration is not None else 0,
         registration=registration,
         errors=errors or {},
         values=values or {},
@@ -146,15 +148,30 @@ def entry() -> BaseResponse:
 
 @blueprint.route("/step1", methods=["GET", "POST"])
 def step1() -> Any:
+    # Back at step 1 with a registration in progress: its codice fiscale is shown, and going on with it
+    # keeps everything given in the later steps (issue 13 item 3).
+    registration = _current()
     if request.method == "GET":
-        return _step(1, "registration/step1.html", values={"expired": request.args.get("scaduta") == "1"})
+        values = {"expired": request.args.get("scaduta") == "1"}
+        if registration is not None:
+            values["codice_fiscale"] = registration.codice_fiscale
+        return _step(1, "registration/step1.html", registration=registration, values=values)
     values = _form("codice_fiscale")
     captcha = request.form.get("captcha") or request.form.get("g-recaptcha-response") or ""
+    if registration is not None and not captcha:
+        captcha = "-"  # only checked if the codice fiscale changes: the schema needs a value
     try:
         data = _load(StartSchema(), {**values, "captcha": captcha, "language": language()})
-        started = service.start(db=db, policy=policy(), origin=current_origin(), **data)
+        started = service.start(
+            db=db, policy=policy(), origin=current_origin(), token=registration_token(), **data
+        )
     except (ValidationFailed, RegistrationInvalid) as exc:
-        return _step(1, "registration/step1.html", errors=_errors(exc), values=values), 400
+        return (
+            _step(
+                1, "registration/step1.html", registration=registration, errors=_errors(exc), values=values
+            ),
+            400,
+        )
     response = _go(2)
     set_registration_cookie(response, started.token)
     return response
@@ -169,14 +186,28 @@ def _step_view(number: int, template: str, schema: Schema, names: tuple[str, ...
     if request.method == "GET":
         return _step(number, template, registration=registration, values=_values(registration, names))
     values = _form(*names)
+    back = request.form.get("direction") == "back"
     try:
         data = _load(schema, values)
         submit(data)
     except (ValidationFailed, RegistrationInvalid) as exc:
+        if back:  # "Indietro" with a form not valid yet: what was typed waits for the user's return
+            return _back_with_draft(number, values)
         return _step(number, template, registration=registration, errors=_errors(exc), values=values), 400
     except (RegistrationNotFound, StepNotReached):
         return _restart()
-    return _go(number + 1)
+    return _go(number - 1 if back else number + 1)
+
+
+def _back_with_draft(number: int, values: dict[str, str]) -> BaseResponse:
+    draft = {("birth_place_name" if name == "birth_place" else name): value for name, value in values.items()}
+    if "question" in draft:
+        draft["security_question"] = draft.pop("question")
+    try:
+        service.keep_draft(db=db, policy=policy(), token=registration_token(), step=number, values=draft)
+    except (RegistrationNotFound, StepNotReached):
+        return _restart()
+    return _go(number - 1)
 
 
 def _values(registration: Any, names: tuple[str, ...]) -> dict[str, Any]:

@@ -120,24 +120,47 @@ def start(
     captcha: str | None,
     language: str,
     origin: Origin,
+    token: str | None = None,
 ) -> Started:
     """Step 1: a well-formed codice fiscale and a solved captcha start a registration (D-ACC-3).
 
     The answer never depends on whether the codice fiscale has an account: that is found out only at the
-    summary, and answered the same way there.
+    summary, and answered the same way there. With the `token` of a registration in progress (the user
+    went back to step 1, issue 13 item 3) the same codice fiscale continues it, without a new captcha, and
+    a different one is set on it (captcha checked again): what was typed in the later steps is kept, and
+    the steps are checked again against the new codice fiscale.
     """
     code = cf.normalise(codice_fiscale)
+    with db.transaction() as session:
+        existing = _find(session, token)
+        if existing is not None and existing.codice_fiscale == code:
+            _advance(existing, 1, policy)
+            return Started(existing, token or "")
     problems: dict[str, list[str]] = {}
     cf_problem = cf.problem(code)
     if cf_problem:
         problems["codice_fiscale"] = [cf_problem]
     now = datetime.now(UTC)
-    token = secrets.token_urlsafe(32)
     with db.transaction() as session:
         if not captcha_service.verify(session, adapter=policy.captcha, response=captcha):
             problems["captcha"] = ["captcha_failed"]
         if problems:
             raise RegistrationInvalid(problems, language=language)
+        existing = _find(session, token)
+        if existing is not None:
+            existing.codice_fiscale = code
+            existing.completed_step = 1  # steps 2-4 must agree with the new codice fiscale
+            existing.birth_place_code = None
+            _advance(existing, 1, policy)
+            audit.record(
+                session,
+                action="registration.codice_fiscale_changed",
+                origin=origin,
+                actor="anonymous",
+                details={"registration_id": str(existing.id), "omocode": cf.is_omocode(code)},
+            )
+            return Started(existing, token or "")
+        token = secrets.token_urlsafe(32)
         # Abandoned registrations hold personal data: they go as soon as they expire.
         session.execute(delete(Registration).where(Registration.expires_at < now))
         registration = Registration(
@@ -167,19 +190,74 @@ def current(*, db: Any, token: str | None) -> Registration:
         return _load(session, token)
 
 
-def _load(session: Session, token: str | None) -> Registration:
+def _find(session: Session, token: str | None) -> Registration | None:
     if not token or len(token) > 200:
-        raise RegistrationNotFound()
-    registration = session.scalar(
+        return None
+    return session.scalar(
         select(Registration).where(
             Registration.token_hash == hash_token(token),
             Registration.expires_at > datetime.now(UTC),
             Registration.submitted_at.is_(None),
         )
     )
+
+
+def _load(session: Session, token: str | None) -> Registration:
+    registration = _find(session, token)
     if registration is None:
         raise RegistrationNotFound()
     return registration
+
+
+# What a step's form may keep as typed when the user goes back without completing it (issue 13 item 3):
+# the registration's own columns, bounded as they are; such a step counts as not done.
+DRAFT_FIELDS = {
+    2: ("last_name", "first_name", "birth_date", "sex", "birth_place_name"),
+    3: ("personal_email",),
+    4: ("security_question",),
+}
+DRAFT_LENGTHS = {
+    "last_name": 100,
+    "first_name": 100,
+    "birth_place_name": 100,
+    "personal_email": 254,
+    "security_question": 200,
+}
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def keep_draft(
+    *, db: Any, policy: RegistrationPolicy, token: str | None, step: int, values: Mapping[str, Any]
+) -> None:
+    """Going back from a step whose form is not valid (yet): keep what was typed, to be shown again.
+
+    The step then counts as not done (completed_step below it), so nothing unchecked reaches the summary:
+    the step's own checks run when it is submitted again.
+    """
+    with db.transaction() as session:
+        registration = _load(session, token)
+        _require_step(registration, step)
+        for name in DRAFT_FIELDS.get(step, ()):
+            value = values.get(name)
+            if name == "birth_date":
+                value = _as_date(value)
+            elif name == "sex":
+                value = value if value in ("F", "M") else None
+            elif value is not None:
+                value = str(value).strip()[: DRAFT_LENGTHS[name]] or None
+            setattr(registration, name, value)
+        if step == 2:
+            registration.birth_place_code = None
+        registration.completed_step = min(registration.completed_step, step - 1)
+        _advance(registration, step - 1, policy)
 
 
 def _advance(registration: Registration, step: int, policy: RegistrationPolicy) -> None:

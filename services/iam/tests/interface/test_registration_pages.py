@@ -175,3 +175,56 @@ def test_d_acc_3_an_existing_codice_fiscale_gets_the_same_pages_and_its_owner_is
     with db.transaction() as session:
         assert len(list(session.scalars(select(Account)))) == 1
     assert len(events("iam.registration_attempted_for_existing_account")) == 1
+
+
+def test_issue_13_going_back_keeps_everything_typed_and_the_same_registration(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Issue 13 item 3 (D-ACC-3): "Indietro" from step 4 to step 1 keeps the registration, its progress and
+    what was typed (even a step not valid yet); the same codice fiscale goes on without a new captcha."""
+    from iam.registration.models import Registration
+
+    fill_steps(client)
+    response = post(client, f"{BASE}/step4", {"question": "Il nome", "answer": "", "direction": "back"})
+    assert (response.status_code, response.headers["Location"]) == (302, f"{BASE}/step3")
+    page = client.get(f"{BASE}/step3").get_data(as_text=True)
+    assert 'value="mario.rossi@example.it"' in page
+    response = post(
+        client, f"{BASE}/step3", {"personal_email": "mario.rossi@example.it", "direction": "back"}
+    )
+    assert response.headers["Location"] == f"{BASE}/step2"
+    page = client.get(f"{BASE}/step2").get_data(as_text=True)
+    assert 'value="Rossi"' in page and 'value="1980-01-01"' in page
+    response = post(client, f"{BASE}/step2", {**MARIO.personal_data(), "direction": "back"})
+    assert response.headers["Location"] == f"{BASE}/step1"
+
+    page = client.get(f"{BASE}/step1").get_data(as_text=True)
+    assert f'value="{MARIO.codice_fiscale}"' in page
+    assert page.count('class="confirmed"') == 2  # steps 2 and 3 still done; 1 is the current one
+    csrf = form_fields(page)["csrf_token"]
+    response = client.post(f"{BASE}/step1", data={"csrf_token": csrf, "codice_fiscale": MARIO.codice_fiscale})
+    assert (response.status_code, response.headers["Location"]) == (302, f"{BASE}/step2")
+    with db.transaction() as session:
+        [registration] = session.scalars(select(Registration)).all()
+    assert registration.completed_step == 3 and registration.personal_email == "mario.rossi@example.it"
+    page = client.get(f"{BASE}/step4").get_data(as_text=True)
+    assert 'value="Il nome"' in page  # the question typed before going back
+
+
+def test_issue_13_another_codice_fiscale_at_step_1_keeps_the_data_to_check_again(
+    app: Flask, client: FlaskClient
+) -> None:
+    from iam.registration.models import Registration
+
+    fill_steps(client)
+    page = client.get(f"{BASE}/step1").get_data(as_text=True)
+    csrf = form_fields(page)["csrf_token"]
+    refused = client.post(f"{BASE}/step1", data={"csrf_token": csrf, "codice_fiscale": "BNCGNN85T10A944B"})
+    assert refused.status_code == 400  # a new codice fiscale needs the captcha again
+    response = post(client, f"{BASE}/step1", {"codice_fiscale": "BNCGNN85T10A944B"})
+    assert response.headers["Location"] == f"{BASE}/step2"
+    with db.transaction() as session:
+        [registration] = session.scalars(select(Registration)).all()
+    assert (registration.codice_fiscale, registration.completed_step) == ("BNCGNN85T10A944B", 1)
+    assert client.get(f"{BASE}/step3").status_code == 302  # step 2 must agree with the new one first
+    assert 'value="Rossi"' in client.get(f"{BASE}/step2").get_data(as_text=True)
