@@ -13,6 +13,7 @@ from flask import Flask, jsonify
 from marshmallow import fields
 from sqlalchemy import MetaData
 
+from polis import hashing
 from polis.auth import Permissions, register_token_auth, token_settings
 from polis.config import Env, apply_overrides
 from polis.db import Database
@@ -146,11 +147,13 @@ def _register_demo_data(app: Flask, service: str, db: Database, loaders: Sequenc
 # --- gunicorn -------------------------------------------------------------------------------------------
 
 
-def _post_fork(_server: Any, _worker: Any) -> None:
+def _post_fork(server: Any, _worker: Any) -> None:
     # A pooled connection inherited from the master shares its socket with it; close=False forgets it
     # without sending a goodbye that would break the master's (and the siblings') copy.
     for db in list(_databases):
         db.engine.dispose(close=False)
+    # The workers share the cores: each runs its share of argon2 computations at once (polis.hashing).
+    hashing.bound_concurrency(hashing.default_concurrency(processes=int(server.cfg.workers)))
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
