@@ -91,10 +91,12 @@ def create_service_app(
     db: Database,
     demo_data: Sequence[DemoDataLoader] = (),
     permissions: Permissions | None = None,
+    readiness: Mapping[str, Callable[[], object]] | None = None,
 ) -> Flask:
     """A Flask app with JSON logs, its database bound, the platform endpoints and the `demo-data` command.
 
-    Readiness means "can do its work": the database answers and the broker accepts a connection.
+    Readiness means "can do its work": the database answers and the broker accepts a connection, and each
+    of the service's own `readiness` checks returns without raising (IAM: its signing key opens).
     With `permissions` (the service's map), its API verifies IAM's access tokens (polis.auth) and answers
     GET /api/<service>/v1/me.
     """
@@ -109,7 +111,7 @@ def create_service_app(
         app,
         service=service,
         version=version,
-        readiness={"database": db.ping, "broker": lambda: broker.ping(broker_url)},
+        readiness={"database": db.ping, "broker": lambda: broker.ping(broker_url), **(readiness or {})},
     )
     _register_service_root(app, service, version)
     if permissions is not None:

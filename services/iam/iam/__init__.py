@@ -17,11 +17,24 @@ __version__ = "0.1.0"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The IAM web application: settings, platform (logs, db, health, metrics, OpenAPI), then its areas."""
     app = create_service_app(
-        __name__, settings=load_settings(config), version=__version__, db=db, demo_data=demo_loaders()
+        __name__,
+        settings=load_settings(config),
+        version=__version__,
+        db=db,
+        demo_data=demo_loaders(),
+        readiness={"signing_key": signing_key_opens},
     )
     register_pages(app)
     register_blueprints(app)
     return app
+
+
+def signing_key_opens() -> None:
+    """Ready only when the key that signs now opens with this process's IAM_KEY_ENCRYPTION_KEY: a wrong or
+    missing KEK answers 503 here, before any login fails on it (issue 17 item 7)."""
+    from iam.oidc import keys
+
+    keys.active_key(db, keys.ALG)
 
 
 def demo_loaders() -> list[DemoDataLoader]:
@@ -45,10 +58,6 @@ def register_blueprints(app: Flask) -> None:
 
     register_captcha(app)
     register_registration(app)
-
-    from iam.confirmations.views import register_confirmations
-
-    register_confirmations(app)
 
     from iam.oidc.views import register_oidc
 
