@@ -11,6 +11,7 @@ from polis.service import create_service_app
 from istanze.applications.views import register_applications
 from istanze.config import SERVICE, load_settings
 from istanze.extensions import db
+from istanze.ops.views import register_ops
 from istanze.permissions import PERMISSIONS
 from istanze.procedures.demo import load_demo_procedures
 from istanze.procedures.views import register_procedures
@@ -30,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     register_procedures(app)
     register_applications(app)
+    register_ops(app)
     return app
 
 

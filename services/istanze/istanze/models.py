@@ -24,7 +24,9 @@ processed_events = define_processed_events(Base.metadata)
 def all_metadata() -> MetaData:
     """The istanze metadata with every domain model imported, for migrations and schema checks."""
     import istanze.applications.models
+    import istanze.contacts.models
     import istanze.procedures.models
-    import istanze.protocol.models  # noqa: F401
+    import istanze.protocol.models
+    import istanze.receipts.models  # noqa: F401
 
     return Base.metadata

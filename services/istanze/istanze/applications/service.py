@@ -20,11 +20,53 @@ Clock = Callable[[], datetime]
 
 
 class NotAllowed(PermissionError):
-    """The user may not act on this procedure now: `reason` is not_your_category, window_closed, ..."""
+    """The user may not act on this procedure now: `reason` is not_your_category, window_closed, ...
 
-    def __init__(self, reason: str) -> None:
+    For window_closed, `opens_at`/`closes_at` are the window's bounds (aware, Europe/Rome) and `message()`
+    says them in Italian time (D-IST-1: the window shown when nothing can be done)."""
+
+    def __init__(
+        self, reason: str, *, opens_at: datetime | None = None, closes_at: datetime | None = None
+    ) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.opens_at, self.closes_at = reason, opens_at, closes_at
+
+    def message(self, language: str = "it") -> str:
+        italian, english = REFUSALS.get(self.reason, REFUSALS["default"])
+        if self.reason == "window_closed" and self.opens_at and self.closes_at:
+            window = {
+                "opens": self.opens_at.strftime("%d/%m/%Y %H:%M"),
+                "closes": self.closes_at.strftime("%d/%m/%Y %H:%M"),
+            }
+            italian = italian + " La procedura è aperta dal {opens} al {closes} (ora italiana)."
+            english = english + " The procedure is open from {opens} to {closes} (Italian time)."
+            return (english if language == "en" else italian).format(**window)
+        return english if language == "en" else italian
+
+
+REFUSALS = {
+    "window_closed": (
+        "Fuori dai termini: l'istanza non può essere compilata, inoltrata o annullata ora.",
+        "Outside the window: the application cannot be filled in, submitted or withdrawn now.",
+    ),
+    "not_your_category": (
+        "La procedura non è prevista per la tua categoria di personale.",
+        "This procedure is not for your staff category.",
+    ),
+    "not_a_draft": (
+        "L'istanza è già inoltrata: per modificarla annulla prima l'inoltro.",
+        "The application is already submitted: withdraw it first to change it.",
+    ),
+    "no_draft": ("Non c'è nessuna istanza da inoltrare.", "There is no application to submit."),
+    "not_submitted": ("L'istanza non risulta inoltrata.", "The application is not submitted."),
+    "default": ("Operazione non consentita.", "Not allowed."),
+}
+
+
+def closed_reason(procedure: Any, at: datetime) -> NotAllowed:
+    """The refusal outside `procedure`'s window, with the window to show in Italian time."""
+    window = procedure.window
+    return NotAllowed("window_closed", opens_at=window.opens_at(), closes_at=window.closes_at())
 
 
 class SectionInvalid(ValueError):
@@ -60,6 +102,15 @@ def application_of(session: Session, *, account_id: uuid.UUID, code: str) -> App
     )
 
 
+def applications_of(session: Session, *, account_id: uuid.UUID) -> list[Application]:
+    """The user's applications (any state), most recently changed first."""
+    return list(
+        session.scalars(
+            select(Application).where(Application.account_id == account_id).order_by(Application.updated_at.desc())
+        )
+    )
+
+
 def save_section(
     session: Session,
     *,
@@ -75,7 +126,7 @@ def save_section(
         raise NotAllowed("not_your_category")
     at = now()
     if not procedure.window.is_open(at):  # D-IST-1: outside the window nothing can be created
-        raise NotAllowed("window_closed")
+        raise closed_reason(procedure, at)
     cleaned, errors = validate_section(procedure.form, section, answers, schools=SCHOOLS)  # KeyError
     if errors:
         raise SectionInvalid(errors)

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from marshmallow import fields, validate
 from polis.auth import current_principal
 from polis.errors import Forbidden, NotFound, ValidationFailed
@@ -16,11 +16,13 @@ from polis.web import ApiSchema, api_doc, json_body, load
 from istanze.applications import service
 from istanze.applications.enablement import RpcCodeChecker
 from istanze.applications.submission import CodeChecker, CodeRefused, submit
-from istanze.applications.withdrawal import withdraw
+from istanze.applications.withdrawal import withdraw, withdrawals_of
+from istanze.contacts import service as contacts
 from istanze.extensions import db
 from istanze.permissions import PERMISSIONS
 from istanze.procedures import service as procedures
 from istanze.procedures.service import STAFF_CATEGORIES
+from istanze.receipts import service as receipts
 
 blueprint = Blueprint("istanze_applications", __name__, url_prefix="/api/istanze/v1")
 
@@ -55,6 +57,56 @@ def _aware(moment: datetime) -> datetime:
 
 def _language() -> str:
     return "en" if (request.accept_languages.best_match(["it", "en"]) == "en") else "it"
+
+
+def _refused(exc: service.NotAllowed) -> Forbidden:
+    """403 with the reason as code and a readable message in the caller's language (the window in Italian
+    time when it is closed: opens_at/closes_at in `fields`)."""
+    extra = None
+    if exc.opens_at is not None and exc.closes_at is not None:
+        extra = {"opens_at": exc.opens_at.isoformat(), "closes_at": exc.closes_at.isoformat()}
+    return Forbidden(code=exc.reason, message=exc.message(_language()), fields=extra)
+
+
+def applicant_name() -> str | None:
+    """The user's name for the receipt, as IAM's token says it (None when it does not)."""
+    claims = current_principal().claims
+    name = claims.get("name") or " ".join(
+        str(claims[c]) for c in ("given_name", "family_name") if isinstance(claims.get(c), str)
+    )
+    return str(name)[:200] if name else None
+
+
+def application_json(session: Any, draft: Any) -> dict[str, Any]:
+    """The application as the API shows it: state, answers, the submission in force, withdrawn ones."""
+    body: dict[str, Any] = {
+        "id": str(draft.id),
+        "procedure_code": draft.procedure_code,
+        "state": draft.state,
+        "answers": draft.answers,
+        "updated_at": _aware(draft.updated_at).isoformat(),
+        "submission": None,
+    }
+    if draft.state == "inoltrata" and draft.protocol_number is not None:
+        receipt = receipts.current_receipt(session, application_id=draft.id)
+        body["submission"] = {
+            "protocol_number": f"{draft.protocol_number:07d}",
+            "protocol_year": draft.protocol_year,
+            "segnatura": draft.segnatura,
+            "submitted_at": _aware(draft.submitted_at).isoformat() if draft.submitted_at else None,
+            "receipt_id": str(receipt.id) if receipt else None,
+        }
+    body["withdrawn"] = [
+        {
+            "protocol_number": f"{w.protocol_number:07d}",
+            "protocol_year": w.protocol_year,
+            "segnatura": w.segnatura,
+            "submitted_at": _aware(w.submitted_at).isoformat(),
+            "withdrawn_at": _aware(w.withdrawn_at).isoformat(),
+        }
+        for w in withdrawals_of(session, application_id=draft.id)
+    ]
+    return body
 
 
 @blueprint.put("/profile")
@@ -110,7 +162,7 @@ def save_section(code: str, section: str) -> Any:
     except KeyError:
         raise NotFound("No such section in this procedure's form.") from None
     except service.NotAllowed as exc:
-        raise Forbidden(code=exc.reason, message="This procedure cannot be filled in now by you.") from None
+        raise _refused(exc) from None
     except service.SectionInvalid as exc:
         language = _language()
         raise ValidationFailed(
@@ -143,18 +195,22 @@ def submission(code: str) -> Any:
                 administration=config["PROTOCOL_ADMINISTRATION_CODE"],
                 aoo=config["PROTOCOL_AOO_CODE"],
                 register=config["PROTOCOL_REGISTER"],
+                applicant=applicant_name(),
             )
+            receipt = receipts.current_receipt(session, application_id=application.id)
             body = {
                 "id": str(application.id),
                 "state": application.state,
                 "protocol_number": f"{application.protocol_number:07d}",
+                "protocol_year": application.protocol_year,
                 "segnatura": application.segnatura,
                 "submitted_at": _aware(application.submitted_at or arrived_at).isoformat(),
+                "receipt": receipts.receipt_json(receipt) if receipt else None,
             }
     except procedures.UnknownProcedure:
         raise NotFound("No such procedure.") from None
     except service.NotAllowed as exc:
-        raise Forbidden(code=exc.reason, message="This application cannot be submitted now.") from None
+        raise _refused(exc) from None
     except service.SectionInvalid as exc:
         language = _language()
         raise ValidationFailed(
@@ -193,7 +249,7 @@ def withdrawal(code: str) -> Any:
     except procedures.UnknownProcedure:
         raise NotFound("No such procedure.") from None
     except service.NotAllowed as exc:
-        raise Forbidden(code=exc.reason, message="This submission cannot be withdrawn now.") from None
+        raise _refused(exc) from None
     return jsonify(body)
 
 
@@ -205,7 +261,85 @@ def read(code: str) -> Any:
         draft = service.application_of(session, account_id=_me(), code=code)
         if draft is None:
             raise NotFound("No application for this procedure.")
-        return jsonify(id=str(draft.id), state=draft.state, answers=draft.answers)
+        return jsonify(application_json(session, draft))
+
+
+@blueprint.get("/applications")
+@api_doc("The caller's applications with their states (D-IST-2/3)")
+@PERMISSIONS.require("istanze.read_own")
+def mine() -> Any:
+    with db.transaction() as session:
+        rows = service.applications_of(session, account_id=_me())
+        return jsonify(applications=[application_json(session, a) for a in rows])
+
+
+@blueprint.get("/archive")
+@api_doc("The caller's archive: every receipt, withdrawn ones marked 'annullata' (D-IST-3/6)")
+@PERMISSIONS.require("istanze.read_own")
+def archive() -> Any:
+    with db.transaction() as session:
+        return jsonify(receipts=[receipts.receipt_json(r) for r in receipts.archive_of(session, account_id=_me())])
+
+
+@blueprint.get("/archive/<uuid:receipt_id>/receipt.pdf")
+@api_doc("Download one receipt of the caller's archive (PDF/A), any time (D-IST-3)", errors=(404,))
+@PERMISSIONS.require("istanze.read_own")
+def download(receipt_id: uuid.UUID) -> Any:
+    with db.transaction() as session:
+        receipt = receipts.receipt_of(session, account_id=_me(), receipt_id=receipt_id)
+        if receipt is None:
+            raise NotFound("No such receipt in your archive.")
+        content, filename, digest = receipt.content, receipt.filename, receipt.sha256
+    response = Response(content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["X-Content-SHA256"] = digest
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _contacts_invalid(exc: contacts.ContactsInvalid) -> ValidationFailed:
+    language = _language()
+    return ValidationFailed(
+        "Alcuni dati di recapito non sono validi." if language == "it" else "Some contact details are not valid.",
+        fields={name: error.message(language) for name, error in exc.errors.items()},
+    )
+
+
+@blueprint.get("/contacts")
+@api_doc("The caller's contact details in force (Variazione dati di recapito, D-IST-4)")
+@PERMISSIONS.require("istanze.read_own")
+def read_contacts() -> Any:
+    with db.transaction() as session:
+        return jsonify(contacts=contacts.contacts_of(session, account_id=_me()))
+
+
+@blueprint.put("/contacts")
+@api_doc("Change the caller's contact details: phones, address, nation, province, comune (D-IST-4)", errors=(400,))
+@PERMISSIONS.require("istanze.submit")
+def change_contacts() -> Any:
+    data = json_body()
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be an object.")
+    try:
+        with db.transaction() as session:
+            current = contacts.update_contacts(session, account_id=_me(), data=data)
+    except contacts.ContactsInvalid as exc:
+        raise _contacts_invalid(exc) from None
+    return jsonify(contacts=current)
+
+
+@blueprint.get("/contacts/history")
+@api_doc("Every change of the caller's contact details, with its time (D-IST-4)")
+@PERMISSIONS.require("istanze.read_own")
+def contacts_history() -> Any:
+    with db.transaction() as session:
+        rows = contacts.history(session, account_id=_me())
+        return jsonify(
+            changes=[
+                {"changed_at": _aware(c.changed_at).isoformat(), "before": c.before, "after": c.after}
+                for c in rows
+            ]
+        )
 
 
 __all__ = ["register_applications"]

@@ -7,12 +7,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from polis.events import Event
+from polis.events import outbox as events_outbox
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from istanze.applications.models import DRAFT, SUBMITTED, Application, Withdrawal
-from istanze.applications.service import NotAllowed
+from istanze.applications.service import NotAllowed, closed_reason
+from istanze.models import outbox
 from istanze.procedures import service as procedures
+from istanze.receipts.service import current_receipt
 
 
 def _aware(moment: datetime) -> datetime:
@@ -20,7 +24,10 @@ def _aware(moment: datetime) -> datetime:
 
 
 def withdraw(session: Session, *, account_id: uuid.UUID, code: str, arrived_at: datetime) -> Withdrawal:
-    """Withdraw the user's submitted application of `code`; NotAllowed when none or the window is closed."""
+    """Withdraw the user's submitted application of `code`; NotAllowed when none or the window is closed.
+
+    The receipt stays in the archive marked withdrawn ("annullata"); `istanze.istanza_withdrawn` goes out
+    through the outbox in the same transaction (the notifier emails it)."""
     procedure = procedures.published(session, code=code)  # UnknownProcedure
     application = session.scalar(
         select(Application)
@@ -30,7 +37,7 @@ def withdraw(session: Session, *, account_id: uuid.UUID, code: str, arrived_at: 
     if application is None or application.state != SUBMITTED:
         raise NotAllowed("not_submitted")
     if not procedure.window.is_open(arrived_at):  # after the deadline the application is read-only
-        raise NotAllowed("window_closed")
+        raise closed_reason(procedure, arrived_at)
     assert application.protocol_year is not None and application.protocol_number is not None
     record = Withdrawal(
         application_id=application.id,
@@ -41,6 +48,25 @@ def withdraw(session: Session, *, account_id: uuid.UUID, code: str, arrived_at: 
         withdrawn_at=arrived_at,
     )
     session.add(record)
+    receipt = current_receipt(session, application_id=application.id)
+    if receipt is not None:
+        receipt.withdrawn_at = arrived_at
+    events_outbox.record(
+        session,
+        Event.new(
+            "istanze.istanza_withdrawn",
+            {
+                "account_id": str(account_id),
+                "istanza_id": str(application.id),
+                "procedure_code": procedure.code,
+                "procedure_title": procedure.title_it[:200],
+                "protocol_number": f"{application.protocol_number:07d}",
+                "withdrawn_at": arrived_at.isoformat(),
+            },
+            producer="istanze",
+        ),
+        outbox,
+    )
     application.state = DRAFT
     application.submission_key = None
     application.protocol_year = application.protocol_number = None

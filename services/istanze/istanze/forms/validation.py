@@ -9,11 +9,17 @@ before a procedure is published.
 A field: {"name", "type", "required", "label_it", "label_en", ...} with, by type:
 text (max_length, default 500), number (min, max, integer), date (ISO), choice (options: [codes]),
 schools (max_items: ordered, no repeats, each in the schools list), declaration (ticked: true),
-attachment (max_bytes, default 2 MiB; PDF only, checked by its content, not its name).
+attachment (max_bytes, default 2 MiB; PDF only, checked by its content, not its name). An attachment's
+answer is the file's bytes (a page's upload) or {"filename", "content_base64"} (the JSON API, and what is
+kept): cleaned to {"filename", "content_type", "size", "sha256", "content_base64"}.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -38,7 +44,10 @@ MESSAGES = {
     "not_pdf": ("Il file allegato deve essere un PDF.", "The attachment must be a PDF."),
     "too_large": ("File troppo grande (massimo {limit} byte).", "File too large (at most {limit} bytes)."),
     "unknown_field": ("Campo non previsto dal modulo.", "Field not in the form."),
+    "not_a_file": ("Allegato non leggibile.", "The attachment cannot be read."),
+    "not_text": ("Valore non valido.", "Not a valid value."),
 }
+FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class FieldError(ValueError):
@@ -93,6 +102,8 @@ def _clean(field: Mapping[str, Any], value: Any, schools: Mapping[str, str]) -> 
             raise FieldError("not_ticked" if kind == "declaration" else "required")
         return None
     if kind == "text":
+        if not isinstance(value, str | int | float):
+            raise FieldError("not_text")
         text = str(value).strip()
         limit = int(field.get("max_length", DEFAULT_TEXT_MAX))
         if len(text) > limit:
@@ -116,10 +127,12 @@ def _clean(field: Mapping[str, Any], value: Any, schools: Mapping[str, str]) -> 
         except ValueError:
             raise FieldError("not_date") from None
     if kind == "choice":
-        if value not in field["options"]:
+        if not isinstance(value, str) or value not in field["options"]:
             raise FieldError("not_an_option")
         return value
     if kind == "schools":
+        if not isinstance(value, str | list):
+            raise FieldError("unknown_school", value="?")
         chosen = [value] if isinstance(value, str) else list(value)
         chosen = [str(c).strip().upper() for c in chosen if str(c).strip()]
         limit = int(field.get("max_items", 20))
@@ -138,11 +151,31 @@ def _clean(field: Mapping[str, Any], value: Any, schools: Mapping[str, str]) -> 
             raise FieldError("not_ticked")
         return True
     if kind == "attachment":
-        content = bytes(value)
+        filename, content = _attachment(value)
         limit = int(field.get("max_bytes", DEFAULT_ATTACHMENT_MAX))
         if len(content) > limit:
             raise FieldError("too_large", limit=limit)
         if not content.startswith(PDF_MAGIC):
             raise FieldError("not_pdf")
-        return content
+        return {
+            "filename": filename,
+            "content_type": "application/pdf",
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "content_base64": base64.b64encode(content).decode("ascii"),
+        }
     raise FieldError("unknown_field")
+
+
+def _attachment(value: Any) -> tuple[str, bytes]:
+    """(a safe file name, the content) of an attachment answer: bytes, or {"filename", "content_base64"}."""
+    if isinstance(value, bytes | bytearray):
+        return "allegato.pdf", bytes(value)
+    if not isinstance(value, Mapping) or not isinstance(value.get("content_base64"), str):
+        raise FieldError("not_a_file")
+    try:
+        content = base64.b64decode(value["content_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise FieldError("not_a_file") from None
+    name = FILENAME_UNSAFE.sub("_", str(value.get("filename") or "allegato.pdf")).strip("._")[:100]
+    return (name or "allegato.pdf"), content

@@ -16,7 +16,7 @@ from istanze.permissions import PERMISSIONS
 from istanze.procedures import schemas, service
 from istanze.procedures.models import Procedure
 
-blueprint = Blueprint("istanze_procedures", __name__, url_prefix="/api/istanze/v1/procedures")
+blueprint = Blueprint("istanze_procedures", __name__, url_prefix="/api/istanze/v1/ops/procedures")
 READ = schemas.ProcedureReadSchema()
 
 

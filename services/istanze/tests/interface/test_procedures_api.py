@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from polis.testing.token_contract import bearer
 from polis.testing.tokens import TestIssuer
 
-URL = "/api/istanze/v1/procedures"
+URL = "/api/istanze/v1/ops/procedures"  # ops prefix: the public gateway refuses it
 AUDIENCE = "urn:polis:istanze"
 DEFINITION: dict[str, Any] = {
     "code": "modello-d3",
