@@ -205,6 +205,7 @@ def rotation_loop(
                     keys.check_unsealable(database, settings=key_settings)
                     checked = True
                 keys.rotate_if_due(database, settings=key_settings)
+                keys.delete_expired(database)
             except keys.KeyUnavailable:
                 log.error("oidc signing keys do not open with IAM_KEY_ENCRYPTION_KEY: stopping the worker")
                 raise

@@ -396,6 +396,7 @@ def _check_alg(alg: str) -> None:
 # --- rotation ------------------------------------------------------------------------------------------
 
 ROTATED = "oidc_key.rotated"  # the audit action
+DELETED = "oidc_key.deleted"  # the audit action of a key whose last token has expired
 
 
 @dataclass(frozen=True)
@@ -515,6 +516,41 @@ def rotate_if_due(
             continue
         results += rotate(db, alg, moment, actor=actor, settings=settings)
     return results
+
+
+def delete_expired(db: Database, now: datetime | None = None, *, actor: str = "ops:schedule") -> list[str]:
+    """Delete the keys no longer published: every token they signed has expired (the retention outlives
+    the longest token lifetime), so no one can need them again, and a sealed private key kept for nothing
+    is only a risk. Audited with the kid; returns the kids deleted."""
+    moment = _now(now)
+    with db.transaction() as session:
+        expired = session.scalars(
+            select(SigningKey)
+            .where(SigningKey.published_until.is_not(None), SigningKey.published_until <= moment)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in expired:
+            audit.record(
+                session,
+                action=DELETED,
+                origin=Origin(),
+                actor=actor,
+                details={
+                    "alg": row.alg,
+                    "kid": row.kid,
+                    "published_until": as_utc(row.published_until).isoformat(),
+                },
+            )
+            session.delete(row)
+        kids = [row.kid for row in expired]
+    with _lock:
+        for kid in kids:
+            _keys.pop(kid, None)
+    if kids:
+        log.info(
+            "oidc signing keys deleted after their last token expired", extra={"kids": kids, "actor": actor}
+        )
+    return kids
 
 
 def forget_active() -> None:

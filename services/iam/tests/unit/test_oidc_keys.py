@@ -252,6 +252,26 @@ def test_the_old_key_verifies_its_tokens_until_published_until_then_leaves_the_j
     assert not verifies(token, after)
 
 
+def test_issue_17_a_key_is_deleted_once_its_last_token_can_have_expired_and_not_before(
+    settings: KeySettings,
+) -> None:
+    old_kid, _ = keys.active_key(db, "ES256", now=T0)
+    [rotation] = keys.rotate(db, "ES256", now=T0 + timedelta(days=30))
+    published_until = keys.as_utc(stored(old_kid).published_until)
+
+    assert keys.delete_expired(db, now=published_until - timedelta(seconds=1)) == []
+    assert old_kid in kids(jwks_at(published_until - timedelta(seconds=1)))  # still verifying its tokens
+
+    assert keys.delete_expired(db, now=published_until) == [old_kid]
+    assert keys.delete_expired(db, now=published_until + timedelta(days=1)) == []  # once
+    with db.transaction() as session:
+        remaining = set(session.scalars(select(SigningKey.kid)).all())
+        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == keys.DELETED)).all()
+    assert old_kid not in remaining and rotation.kid in remaining
+    assert entry.details["kid"] == old_kid and entry.actor == "ops:schedule"
+    assert rotation.kid in kids(jwks_at(published_until + timedelta(seconds=1)))  # the successor signs on
+
+
 def test_retention_covers_the_longest_access_token_of_any_client(settings: KeySettings) -> None:
     from iam.oidc.models import OidcClient
 
