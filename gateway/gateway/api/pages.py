@@ -1,6 +1,6 @@
 """IAM's own pages and OpenID Connect endpoints, forwarded: /iam/..., /oidc/..., the discovery document;
-and the pages other services render (SERVICE_PAGES: enablement's /abilitazione/...), sent with the portal
-session's access token, the way /api/ calls are.
+and the pages other services render (SERVICE_PAGES: enablement's /abilitazione/..., istanze's /istanze/...),
+sent with the portal session's access token, the way /api/ calls are.
 
 Login, registration, recovery and the Area Riservata are IAM's pages (docs/architecture.md); the gateway
 stays the only public entry, so it forwards them with IAM's cookies only, adds its security headers and
@@ -48,7 +48,10 @@ CREDENTIAL_FORMS = (
 # and tokens they take are 256-bit random values, not something to guess.
 TOKEN_ENDPOINTS = ("/oidc/token", "/oidc/revoke", "/oidc/introspect")
 # Pages rendered by a service (polis.ui), by path prefix: the service, and the only cookies it gets and sets.
-SERVICE_PAGES = {"/abilitazione/": ("enablement", ("enablement_", "__Host-enablement_"))}
+SERVICE_PAGES = {
+    "/abilitazione/": ("enablement", ("enablement_", "__Host-enablement_")),
+    "/istanze/": ("istanze", ("istanze_", "__Host-istanze_")),
+}
 
 
 def _is_credential_form() -> bool:
@@ -89,6 +92,13 @@ def forward(rest: str) -> Response:
 @bp.route("/abilitazione/<path:rest>", methods=METHODS)
 def forward_service_page(rest: str) -> Response:
     service, cookie_prefixes = SERVICE_PAGES["/abilitazione/"]
+    return _forward(service, cookie_prefixes, with_token=True)
+
+
+@bp.route("/istanze/", defaults={"rest": ""}, methods=METHODS)
+@bp.route("/istanze/<path:rest>", methods=METHODS)
+def forward_istanze_page(rest: str) -> Response:
+    service, cookie_prefixes = SERVICE_PAGES["/istanze/"]
     return _forward(service, cookie_prefixes, with_token=True)
 
 

@@ -1,4 +1,4 @@
-"""Pages other services render (enablement's /abilitazione/...): forwarded with the portal session's access
+"""Pages other services render (enablement's /abilitazione/..., istanze's /istanze/...): forwarded with the portal session's access
 token, only the service's own cookies and the language, and only those cookies set back (D-ENA-1)."""
 
 import time
@@ -9,7 +9,7 @@ from gateway import create_app
 def _app(settings, upstream):
     return create_app(
         {
-            "GATEWAY_SERVICES": {"iam": upstream.url, "enablement": upstream.url},
+            "GATEWAY_SERVICES": {"iam": upstream.url, "enablement": upstream.url, "istanze": upstream.url},
             "WTF_CSRF_ENABLED": True,
             **settings,
         }
@@ -43,3 +43,18 @@ def test_without_a_session_the_page_goes_without_a_token(settings, upstream):
 def test_a_service_may_not_set_the_portals_or_iams_cookies(settings, upstream):
     response = _app(settings, upstream).test_client().get("/abilitazione/cookies")
     assert response.headers.getlist("Set-Cookie") == []
+
+
+def test_istanze_pages_get_the_sessions_token_and_only_istanze_cookies(settings, upstream):
+    """Issue 15 item 9: Istanze OnLine's pages at /istanze/... are istanze's, reached like enablement's."""
+    client = _app(settings, upstream).test_client()
+    with client.session_transaction() as session:
+        session["tok"] = {"at": "the-users-access-token", "exp": int(time.time()) + 3600}
+    client.set_cookie("istanze_session", "csrf-holder")
+    client.set_cookie("enablement_session", "not-for-istanze")
+
+    echoed = client.post("/istanze/procedure/modello-d3/inoltro", data={"key": "k"}).get_json()
+
+    assert echoed["path"] == "/istanze/procedure/modello-d3/inoltro" and echoed["body"] == "key=k"
+    assert echoed["headers"]["Authorization"] == "Bearer the-users-access-token"
+    assert echoed["headers"]["Cookie"] == "istanze_session=csrf-holder"
