@@ -195,3 +195,14 @@ def test_d_acc_7_a_new_personal_email_counts_only_after_its_link(stack: SystemSt
     assert status == 200 and "giulia@nuova.example" in page
     status, _, page = browser.go("/iam/area-riservata")
     assert status == 200 and "giulia@nuova.example" in page and "giulia.bianchi@example.it" not in page
+    # Issue 13 item 6: the previous address is told, with the helpdesk contact, once the change took effect.
+    wait_until(lambda: notices_to(stack, "giulia.bianchi@example.it"), timeout=EMAIL_TIMEOUT)
+    [notice] = notices_to(stack, "giulia.bianchi@example.it")
+    body = text(notice)
+    assert "non è più questo indirizzo" in body and "giulia@nuova.example" not in body
+    assert "Se non hai chiesto tu questo cambio" in body and "080" in body  # the helpdesk (D-ACC-9)
+    assert notices_to(stack, "giulia@nuova.example") == []  # the new address gets only its link
+
+
+def notices_to(stack: SystemStack, address: str) -> list[EmailMessage]:
+    return [m for m in emails_to(stack, address) if "email personale" in str(m["Subject"])]

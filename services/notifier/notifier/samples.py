@@ -100,6 +100,7 @@ def message_data(event_type: str, account_id: str) -> dict[str, Any]:
             "verification_url": sealed(SECRETS["verification_url"]),
             "expires_at": _at(24),
         },
+        "iam.personal_email_replaced": {"email": "vecchio.indirizzo@example.org", "changed_at": _at()},
         "iam.revocation_announced": {
             "round_id": str(uuid.uuid4()),
             "cutoff": "2015-03-01T00:00:00+01:00",

@@ -156,7 +156,8 @@ def verification_link_usable(*, db: Database, token: str) -> bool:
 
 
 def verify_email_change(*, db: Database, token: str, origin: Origin) -> Account:
-    """Use a verification link: the new personal email takes effect now (single use, before expiry)."""
+    """Use a verification link: the new personal email takes effect now (single use, before expiry); the
+    previous one, if any, gets a notice (iam.personal_email_replaced)."""
     now = datetime.now(UTC)
     with db.transaction() as session:
         # One conditional UPDATE: two concurrent uses of the same link cannot both succeed.
@@ -185,6 +186,15 @@ def verify_email_change(*, db: Database, token: str, origin: Origin) -> Account:
             producer="iam",
         )
         events_outbox.record(session, event, outbox)
+        if previous and previous.lower() != verification.email.lower():
+            # The previous address is told, with the helpdesk contact: a takeover that changed the email
+            # does not go unseen by the owner (issue 13 item 6). The new address is not in the notice.
+            notice = Event.new(
+                "iam.personal_email_replaced",
+                {"account_id": str(account.id), "email": previous, "changed_at": now.isoformat()},
+                producer="iam",
+            )
+            events_outbox.record(session, notice, outbox)
         audit.record(
             session,
             action="personal_email.changed",

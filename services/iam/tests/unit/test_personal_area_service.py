@@ -70,6 +70,33 @@ def test_d_acc_7_a_new_personal_email_takes_effect_only_after_its_link(database:
     assert audit_actions(database) == ["personal_email.change_requested", "personal_email.changed"]
 
 
+def test_issue_13_the_previous_personal_email_is_told_when_the_new_one_takes_effect(
+    database: Database,
+) -> None:
+    account = make_account(database)
+    service.request_email_change(
+        db=database, policy=policy(), account_id=account.id, email="mario@nuovo.example", origin=ORIGIN
+    )
+    assert events(database, "iam.personal_email_replaced") == []  # nothing before the link is used
+
+    service.verify_email_change(db=database, token=token_of(database), origin=ORIGIN)
+
+    [notice] = events(database, "iam.personal_email_replaced")
+    assert notice["data"]["email"] == "mario.rossi@example.it"  # the previous address, never the new one
+    assert notice["data"]["account_id"] == str(account.id) and notice["data"]["changed_at"]
+
+
+def test_issue_13_a_first_personal_email_has_no_previous_address_to_tell(database: Database) -> None:
+    account = make_account(database, personal_email=None, institutional_email="mario.rossi@istruzione.it")
+    service.request_email_change(
+        db=database, policy=policy(), account_id=account.id, email="mario@nuovo.example", origin=ORIGIN
+    )
+
+    service.verify_email_change(db=database, token=token_of(database), origin=ORIGIN)
+
+    assert events(database, "iam.personal_email_replaced") == []
+
+
 def test_d_acc_7_a_verification_link_works_once_and_not_after_expiry(database: Database) -> None:
     account = make_account(database)
     service.request_email_change(

@@ -31,6 +31,8 @@ MESSAGES: dict[str, Message] = {
     "iam.temporary_password_issued": Message("temporary_password", ALL_ADDRESSES),
     "iam.password_changed": Message("password_changed", REFERENCE),
     "iam.email_verification_requested": Message("email_verification", EVENT_EMAIL),
+    # The previous personal email, told that a new one took its place (issue 13 item 6).
+    "iam.personal_email_replaced": Message("personal_email_replaced", EVENT_EMAIL),
     "iam.revocation_announced": Message("revocation_announced", REFERENCE),
     "iam.account_revoked": Message("account_revoked", REFERENCE),
     "enablement.requested": Message("enablement_requested", REFERENCE, ("adhesion_form",)),
