@@ -1,7 +1,8 @@
 """polis.rpc under faults, seen from a real gunicorn process (issue 14 item 1): a responder that is down is
-a 503 and its request is never answered late, a responder killed mid-call with none left is a 503, and
-/readyz and a call still answer after the broker dropped the process's idle connections. (Killed mid-call
-with another responder left, and 50 concurrent calls: test_rpc_processes.py.)"""
+a 503 and its request is never answered late; a responder killed (SIGKILL) mid-call hands the call to
+another one, or with none left is a 503; 50 concurrent calls from the threads of one gunicorn process each
+get their own answer (no reply ever reaches the wrong caller); /readyz and a call still answer after the
+broker dropped the process's idle connections. (In one process, with the broker restarted: test_rpc.py.)"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pika
 import pytest
@@ -135,6 +137,62 @@ def test_a_responder_killed_mid_call_with_none_left_is_a_503(stack: Stack) -> No
     caller.join(30)
     assert result and result[0].status_code == 503
     assert result[0].json()["error"]["code"] == "service_unavailable"
+
+
+@pytest.mark.parametrize("stack", [30.0], indirect=True)
+def test_a_responder_killed_mid_call_hands_the_call_to_another(stack: Stack) -> None:
+    first = stack.start_responder()
+    account = str(uuid.uuid4())
+    result: list[requests.Response] = []
+    caller = threading.Thread(target=lambda: result.append(stack.check(account, "hang", timeout=60)))
+    caller.start()
+    # The request is taken by the first responder, which then dies holding it (unacknowledged).
+    wait_until((stack.markers / account).exists, timeout=30)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    wait_until(lambda: _consumers(stack.url) == 0, timeout=30)
+    # The broker gives the request to a second responder (it finds the marker: it answers at once).
+    second = stack.start_responder()
+    caller.join(60)
+    assert result and result[0].status_code == 200, result and result[0].text
+    assert result[0].json() == {"account_id": account, "matches": False}  # once, to the caller that asked
+    assert (stack.markers / account).read_text() == str(second.pid)
+
+
+def test_fifty_concurrent_calls_from_one_gunicorn_process_each_get_their_own_answer(
+    rabbitmq: RabbitMQNode, tmp_path: Path
+) -> None:
+    _delete_queue(rabbitmq.url)
+    stack = Stack(rabbitmq.url, tmp_path, 30.0, threads=50)
+    try:
+        stack.start_responder()
+        answers: dict[int, Any] = {}
+        errors: list[BaseException] = []
+        start = threading.Barrier(50)
+
+        def ask(n: int) -> None:
+            account = str(uuid.uuid4())
+            password = f"right-{account}" if n % 2 else "wrong"
+            try:
+                start.wait()
+                response = stack.check(account, password, timeout=60)
+                answers[n] = (response.status_code, response.json(), account)
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        assert errors == []
+        # Each caller got the answer to its own question: its account, its password's verdict.
+        assert {n: answer[:2] for n, answer in answers.items()} == {
+            n: (200, {"account_id": answers[n][2], "matches": bool(n % 2)}) for n in range(50)
+        }
+    finally:
+        stack.stop()
+        _delete_queue(rabbitmq.url)
 
 
 def _missed_heartbeats(rabbitmq: RabbitMQNode) -> int:
