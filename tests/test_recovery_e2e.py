@@ -156,8 +156,12 @@ def test_d_acc_2_an_mi_account_is_refused_and_the_security_officer_resets_it(sta
     assert log_in(officer, "sara.conti", sara.password)[0] == 200
     status, _, page = officer.go("/iam/area-riservata/sicurezza?q=paolo.neri")
     assert status == 200 and paolo.codice_fiscale in page
+    # The result only asks (issue 13 item 7): its page names the account, and the reset waits for a confirm.
+    ask = html.unescape(re.search(r'href="(/iam/area-riservata/sicurezza/reset/[^"]+)"', page).group(1))  # type: ignore[union-attr]
+    status, _, page = officer.go(ask)
+    assert status == 200 and "Conferma il reset" in page and paolo.codice_fiscale in page
     action = re.search(r'action="(/iam/area-riservata/sicurezza/reset/[^"]+)"', page).group(1)  # type: ignore[union-attr]
-    status, _, page = officer.form("/iam/area-riservata/sicurezza?q=paolo.neri", action, {"q": "paolo.neri"})
+    status, _, page = officer.form(ask, action, {"q": "paolo.neri", "confirm": "yes"})
     assert status == 200 and "Password temporanea inviata" in page
 
     [mail] = wait_for_email(stack, "paolo.neri@istruzione.it", 1)

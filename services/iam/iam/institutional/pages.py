@@ -52,10 +52,19 @@ def search() -> tuple[str, int]:
     return render_template("institutional/security.html", **context), 400 if errors else 200
 
 
-@blueprint.post("/reset/<uuid:account_id>")
+@blueprint.route("/reset/<uuid:account_id>", methods=["GET", "POST"])
 @login_required
-def reset(account_id: uuid.UUID) -> Response:
+def reset(account_id: uuid.UUID) -> Response | tuple[str, int]:
+    """A reset is confirmed on its own page, which names the account (issue 13 item 7): a click in the
+    search results only asks; the POST with confirm=yes resets."""
     _require_officer()
+    query = (request.values.get("q") or "")[:64]
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        target = service.resettable_mi_account(db=db, officer_id=g.account.id, account_id=account_id)
+        page = render_template(
+            "institutional/reset_confirm.html", target=target, query=query, account=g.account
+        )
+        return page, 200
     service.reset_mi_password(
         db=db,
         policy=recovery_policy(),
@@ -69,5 +78,5 @@ def reset(account_id: uuid.UUID) -> Response:
         ),
         "success",
     )
-    target = f"/iam/area-riservata/sicurezza?{urlencode({'q': request.form.get('q', '')[:64]})}"
+    target = f"/iam/area-riservata/sicurezza?{urlencode({'q': query})}"
     return make_response(redirect(target, code=303))

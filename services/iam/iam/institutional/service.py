@@ -315,6 +315,22 @@ def search_mi_accounts(*, db: Database, officer_id: uuid.UUID, query: str) -> li
     return accounts
 
 
+def resettable_mi_account(*, db: Database, officer_id: uuid.UUID, account_id: uuid.UUID) -> Account:
+    """The MI account a reset would be for, shown to the officer before the reset is confirmed."""
+    with db.transaction() as session:
+        _require_officer(session, officer_id)
+        account = _resettable(session, account_id)
+        session.expunge(account)
+    return account
+
+
+def _resettable(session: Session, account_id: uuid.UUID) -> Account:
+    account = session.get(Account, account_id)
+    if account is None or account.kind != AccountKind.MI.value or account.state not in RESETTABLE_STATES:
+        raise NotFound("No institutional account with this id can be reset.")
+    return account
+
+
 def reset_mi_password(
     *, db: Database, policy: RecoveryPolicy, officer_id: uuid.UUID, account_id: uuid.UUID, origin: Origin
 ) -> datetime:
@@ -326,9 +342,7 @@ def reset_mi_password(
     password = temporary.generate()
     with db.transaction() as session:
         _require_officer(session, officer_id)
-        account = session.get(Account, account_id)
-        if account is None or account.kind != AccountKind.MI.value or account.state not in RESETTABLE_STATES:
-            raise NotFound("No institutional account with this id can be reset.")
+        account = _resettable(session, account_id)
         temporary.expire_outstanding(session, account_id=account.id)
         expires_at = issue_temporary_password(
             session,

@@ -177,11 +177,19 @@ def test_d_acc_2_the_security_officer_page_resets_an_mi_account(app: Flask, clie
 
     html = client.get("/iam/area-riservata/sicurezza?q=giulia.bianchi").get_data(as_text=True)
     assert CF_GIULIA in html
+    # Issue 13 item 7: the result's button only asks; its page names the account and waits for a confirm.
+    confirm_page = f"/iam/area-riservata/sicurezza/reset/{target.id}?q=giulia.bianchi"
+    assert f'href="{confirm_page}"' in html and 'method="post"' not in html.split("<table", 1)[1]
+    html = client.get(confirm_page).get_data(as_text=True)
+    assert "Conferma il reset" in html and CF_GIULIA in html and "giulia.bianchi@istruzione.it" in html
+    status, _, _ = submit(client, confirm_page, f"/iam/area-riservata/sicurezza/reset/{target.id}", q="x")
+    assert status == 200 and events(db, "iam.temporary_password_issued") == []  # no confirm: nothing
     status, location, _ = submit(
         client,
-        "/iam/area-riservata/sicurezza?q=giulia.bianchi",
+        confirm_page,
         f"/iam/area-riservata/sicurezza/reset/{target.id}",
         q="giulia.bianchi",
+        confirm="yes",
     )
 
     assert status == 303 and location.endswith("q=giulia.bianchi")
