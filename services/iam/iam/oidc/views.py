@@ -3,6 +3,7 @@ service functions in login.py, provider.py and sessions.py."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime
@@ -30,6 +31,7 @@ from iam.oidc.txn import write_transaction
 from iam.ops import ops_actor, ops_required
 
 LOGIN_POLICY = "iam.login_policy"
+log = logging.getLogger("iam.oidc")
 
 # OAuth endpoints: machine-to-machine or redirect-only, no CSRF token (PKCE and state protect them).
 protocol = Blueprint("oidc", __name__)
@@ -192,14 +194,9 @@ def client_redirect_origin(next_path: str) -> str | None:
 
 def _authorize_error(error: OAuth2Error) -> ResponseReturnValue:
     # Before the redirect URI is known to be the client's, the error is shown here, never redirected.
-    return (
-        render_page(
-            "oidc/error.html",
-            error_code=error.error,
-            description=error.get_error_description() if hasattr(error, "get_error_description") else None,
-        ),
-        400,
-    )
+    # The description is the library's English, for developers: logged, not shown (issue 13 item 7).
+    log.info("authorization request refused here: %s %s", error.error, error.description or "")
+    return render_page("oidc/error.html", error_code=error.error), 400
 
 
 @protocol.post("/oidc/token")
