@@ -4,8 +4,6 @@ the username arrives by email, and registering the same codice fiscale again tel
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import urllib.error
 import urllib.request
@@ -13,10 +11,10 @@ import uuid
 from email.message import EmailMessage
 from typing import Any
 
-import altcha
 import pytest
-from codicefiscale import codicefiscale
 from polis.testing.helpers import wait_until
+from support import registration_flow
+from support.registration_flow import call
 from support.stack import SystemStack
 
 pytestmark = pytest.mark.slow
@@ -25,68 +23,11 @@ API = "/api/iam/v1/registrations"
 LINK = re.compile(r"(\S*/iam/registrazione/conferma/([A-Za-z0-9_.\-]+))")
 PASSWORD = "orologio ciliegia pianoforte vento"
 EMAIL_TIMEOUT = 60.0
-
-
-def call(
-    stack: SystemStack, method: str, path: str, body: Any = None, token: str | None = None
-) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["X-Registration-Token"] = token
-    request = urllib.request.Request(  # noqa: S310 - local test URL
-        stack.url(path),
-        data=None if body is None else json.dumps(body).encode(),
-        headers=headers,
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local test URL
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def solved_captcha(stack: SystemStack) -> str:
-    """Fetch an ALTCHA challenge through the gateway and solve it as the widget's worker would."""
-    status, challenge = call(stack, "GET", "/api/iam/v1/captcha/challenge")
-    assert status == 200
-    solution = altcha.solve_challenge_v1(
-        challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxNumber"]
-    )
-    assert solution is not None
-    payload = {key: challenge[key] for key in ("algorithm", "challenge", "salt", "signature")}
-    payload["number"] = solution.number
-    return base64.b64encode(json.dumps(payload).encode()).decode()
+GIUSEPPE = registration_flow.Person("Verdi", "Giuseppe", "1971-10-10", "M")  # one codice fiscale, twice
 
 
 def register(stack: SystemStack, email: str) -> dict[str, Any]:
-    codice_fiscale = codicefiscale.encode("Verdi", "Giuseppe", "M", "1971-10-10", "Busseto")
-    status, started = call(
-        stack,
-        "POST",
-        API,
-        {"codice_fiscale": codice_fiscale, "captcha": solved_captcha(stack), "language": "it"},
-    )
-    assert status == 201, started
-    token = started["token"]
-    steps = [
-        (
-            "personal-data",
-            {
-                "last_name": "Verdi",
-                "first_name": "Giuseppe",
-                "birth_date": "1971-10-10",
-                "sex": "M",
-                "birth_place": "Busseto",
-            },
-        ),
-        ("contacts", {"personal_email": email}),
-        ("security-question", {"question": "La mia prima opera?", "answer": "Oberto"}),
-    ]
-    for path, body in steps:
-        status, answer = call(stack, "PUT", f"{API}/current/{path}", body, token)
-        assert status == 200, answer
-    status, submitted = call(stack, "POST", f"{API}/current/submit", {"consent": True}, token)
+    status, submitted = registration_flow.register(stack, email, GIUSEPPE)
     assert status == 202, submitted
     return dict(submitted)
 

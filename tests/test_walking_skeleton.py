@@ -1,6 +1,8 @@
-"""The walking skeleton under faults, with real processes: a confirmation request goes through the gateway
-to IAM, through its outbox and RabbitMQ to the notifier, and leaves as exactly one email at the SMTP sink,
-even when the broker is down, the worker crashes before acking, a handler keeps failing or an event is bad.
+"""The walking skeleton under faults, with real processes: a registration (D-ACC-3) goes through the gateway
+to IAM, its confirmation link through IAM's outbox and RabbitMQ to the notifier, and leaves as exactly one
+email at the SMTP sink, even when the broker is down, the worker crashes before acking, a handler keeps
+failing or an event is bad. The skeleton's own endpoint, which mailed any address, is retired (issue 11
+item 4): it answers 404 and sends nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from datetime import datetime
@@ -20,14 +23,17 @@ import pika
 import pytest
 from polis.events import Event, broker
 from polis.testing.helpers import wait_until
+from support.registration_flow import SUBMIT, register
 from support.stack import SystemStack
 
 pytestmark = pytest.mark.slow
 
-CONFIRMATIONS = "/api/iam/v1/email-confirmations"
+RETIRED = "/api/iam/v1/email-confirmations"  # the skeleton's endpoint until issue 11 item 4
 DELIVERIES = "/api/notifier/v1/deliveries"
-CONFIRM_LINK = re.compile(r"(\S*/registrazione/conferma\?token=([A-Za-z0-9_\-]+))")
-EVENT_TYPE = "iam.email_confirmation_requested"
+CONFIRM_PATH = "/iam/registrazione/conferma/"
+CONFIRM_LINK = re.compile(r"(\S*/iam/registrazione/conferma/([A-Za-z0-9_.\-]+))")
+EVENT_TYPE = "iam.registration_confirmation_requested"
+REGISTERED_TYPE = "iam.account_registered"
 WORKER = "notifier-worker"
 PROCESSES = ("gateway", "iam-web", "iam-worker", "notifier-web", "notifier-worker")
 RETRY_DELAYS = (0.3, 0.6, 1.2)
@@ -42,14 +48,23 @@ def new_email() -> str:
 
 
 def request_confirmation(stack: SystemStack, email: str) -> tuple[int, dict[str, Any]]:
+    """A whole registration through the gateway with `email` as the personal address: its last step
+    records the account and the confirmation link's event in IAM's outbox (202)."""
+    return register(stack, email)  # type: ignore[no-any-return]
+
+
+def post_retired(stack: SystemStack, email: str) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(  # noqa: S310 - local test URL
-        stack.url(CONFIRMATIONS),
+        stack.url(RETIRED),
         data=json.dumps({"email": email, "language": "it"}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310 - local test URL
-        return response.status, json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310 - local test URL
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
@@ -126,12 +141,13 @@ def log_lines(stack: SystemStack, name: str) -> list[dict[str, Any]]:
     return lines
 
 
-def handler_failures(stack: SystemStack) -> list[dict[str, Any]]:
+def handler_failures(stack: SystemStack, event_type: str = "") -> list[dict[str, Any]]:
+    """The worker's lines for failed handler calls (of one event type when given)."""
     return [
         line
         for line in log_lines(stack, WORKER)
         if line.get("logger") == "polis.events.consumer"
-        and str(line.get("message", "")).startswith("handler for ")
+        and str(line.get("message", "")).startswith(f"handler for {event_type}")
     ]
 
 
@@ -158,19 +174,24 @@ def faulty_worker(fault: str, **extra: str) -> dict[str, dict[str, str]]:
 # --- the tests ------------------------------------------------------------------------------------------
 
 
-def test_a_confirmation_request_through_the_gateway_sends_one_email_whose_link_is_logged_nowhere(
+def test_a_registration_through_the_gateway_sends_one_email_whose_link_is_logged_nowhere(
     stack: SystemStack,
 ) -> None:
-    address = new_email()
+    address, anyone = new_email(), new_email()
+    # Issue 11 item 4: the skeleton's endpoint mailed any address; it is gone, with the JSON 404.
+    retired_status, retired_body = post_retired(stack, anyone)
+    assert retired_status == 404 and retired_body["error"]["code"] == "not_found"
 
     status, body = request_confirmation(stack, address)
 
     assert status == 202
-    assert body["id"] and "token" not in json.dumps(body)
+    assert CONFIRM_PATH not in json.dumps(body)  # the link goes to the mailbox only
     message = wait_for_one_email(stack, address, timeout=30)
     link, token = confirmation_link(message)
-    assert link.startswith(stack.gateway_url + "/registrazione/conferma?token=")
+    assert link.startswith(stack.gateway_url + CONFIRM_PATH)
     wait_until(lambda: [d for d in deliveries_to(stack, address) if d["state"] == "sent"])
+    # Asked for before the registration, through the same gateway, IAM and notifier: nothing came of it.
+    assert emails_to(stack, anyone) == [] and deliveries_to(stack, anyone) == []
     for name in stack.processes:
         assert token not in stack.log(name), f"the token is in the log of {name}"
     assert token not in deliveries_raw(stack)
@@ -178,9 +199,7 @@ def test_a_confirmation_request_through_the_gateway_sends_one_email_whose_link_i
     at_gateway = [
         line
         for line in log_lines(stack, "gateway")
-        if line.get("message") == "request"
-        and line.get("path") == CONFIRMATIONS
-        and line.get("status") == 202
+        if line.get("message") == "request" and line.get("path") == SUBMIT and line.get("status") == 202
     ]
     assert len(at_gateway) == 1 and at_gateway[0]["request_id"]
     at_iam = [
@@ -256,11 +275,12 @@ def test_a_handler_that_keeps_failing_is_retried_with_growing_delays_then_parked
     status, _ = request_confirmation(stack, address)
     assert status == 202
 
-    parked = wait_until(lambda: parking(stack, "list"), timeout=60)
-    assert len(parked) == 1
-    assert parked[0]["type"] == EVENT_TYPE
-    assert parked[0]["reason"].startswith(f"failed {len(RETRY_DELAYS) + 1} times")
-    failures = handler_failures(stack)
+    # The registration's two events: the account fact the email needs, and the link's message.
+    parked = wait_until(lambda: (rows := parking(stack, "list")) and len(rows) >= 2 and rows, timeout=60)
+    assert sorted(row["type"] for row in parked) == sorted([REGISTERED_TYPE, EVENT_TYPE])
+    for row in parked:
+        assert row["reason"].startswith(f"failed {len(RETRY_DELAYS) + 1} times"), row
+    failures = handler_failures(stack, EVENT_TYPE)
     assert len(failures) == len(RETRY_DELAYS) + 1  # the first try and one per retry delay
     times = [datetime.fromisoformat(line["time"]) for line in failures]
     gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
@@ -271,7 +291,7 @@ def test_a_handler_that_keeps_failing_is_retried_with_growing_delays_then_parked
     assert deliveries_to(stack, address) == []
 
     restart_worker_without_fault(stack)
-    assert parking(stack, "replay", "--all") == {"replayed": 1}
+    assert parking(stack, "replay", "--all") == {"replayed": 2}
 
     wait_for_one_email(stack, address, timeout=30)
     assert parking(stack, "list") == []
@@ -283,9 +303,7 @@ def test_malformed_events_are_parked_at_once_without_retries(stack: SystemStack)
     raw_id = f"raw-{uuid.uuid4().hex[:8]}"
     bad = Event.new(
         EVENT_TYPE,
-        {  # no email: well-formed JSON, but the contract is broken
-            "confirmation_id": str(uuid.uuid4()),
-            "language": "it",
+        {  # no account: well-formed JSON, but the contract is broken
             "confirmation_url": "not sealed",
             "expires_at": "2030-01-01T00:00:00+00:00",
         },
@@ -329,18 +347,20 @@ def test_malformed_events_are_parked_at_once_without_retries(stack: SystemStack)
     assert json.loads(deliveries_raw(stack))["items"] == []
 
 
-def test_iam_refuses_to_record_a_confirmation_whose_event_breaks_its_contract(
+def test_iam_refuses_to_record_a_change_whose_event_breaks_its_contract(
     stack_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from iam.accounts.models import Account
+    from iam.audit.service import Origin
     from iam.config import load_settings
-    from iam.confirmations import service
-    from iam.confirmations.models import EmailConfirmation
     from iam.models import outbox
+    from iam.personal_area import service
+    from iam.personal_area.models import EmailVerification
     from polis.db import Database
     from polis.events import contracts
     from sqlalchemy import func, select
 
-    stack = stack_factory(services=("iam",), gateway=False, demo_data=False)
+    stack = stack_factory(services=("iam",), gateway=False)  # the demo accounts
     db = Database(stack.database_url("iam"))
     real_new = Event.new
 
@@ -352,13 +372,21 @@ def test_iam_refuses_to_record_a_confirmation_whose_event_breaks_its_contract(
 
     monkeypatch.setattr(service, "Event", BrokenEvent)
     monkeypatch.setenv("POLIS_ENV", "dev")  # the dev sealing key and base URL
-    policy = service.ConfirmationPolicy.from_settings(load_settings())
+    policy = service.PersonalAreaPolicy.from_settings(load_settings())
     address = new_email()
+    with db.transaction() as session:
+        account_id, email_before = session.execute(
+            select(Account.id, Account.personal_email).where(Account.username == "mario.rossi")
+        ).one()
+        events_before = session.scalar(select(func.count()).select_from(outbox))
 
     with pytest.raises(contracts.ContractViolation):
-        service.request_confirmation(db=db, policy=policy, email=address, language="it")
+        service.request_email_change(
+            db=db, policy=policy, account_id=account_id, email=address, origin=Origin()
+        )
 
     with db.transaction() as session:
-        assert session.scalar(select(func.count()).select_from(outbox)) == 0
-        assert session.scalar(select(func.count()).where(EmailConfirmation.email == address)) == 0
-    assert stack.smtp.messages() == []
+        assert session.scalar(select(func.count()).select_from(outbox)) == events_before
+        assert session.scalar(select(func.count()).where(EmailVerification.email == address)) == 0
+        assert session.get_one(Account, account_id).personal_email == email_before
+    assert emails_to(stack, address) == []

@@ -90,7 +90,6 @@ CREDENTIAL_CALLS = frozenset(
         "/api/iam/v1/recovery/password",
         "/api/iam/v1/me/password",
         "/api/iam/v1/me/email",
-        "/api/iam/v1/email-confirmations",
     }
 )
 # Ops-only parts of the services' APIs: refused at the public edge, reachable on the internal network

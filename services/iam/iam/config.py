@@ -23,7 +23,6 @@ def _own_settings(env: Env) -> dict[str, Any]:
 
     return {
         "PUBLIC_BASE_URL": env.str("IAM_PUBLIC_BASE_URL", dev("http://localhost:8080")).rstrip("/"),
-        "EMAIL_CONFIRMATION_TTL_HOURS": env.float("IAM_EMAIL_CONFIRMATION_TTL_HOURS", 24.0),
         "NOTIFIER_SEALING_PUBLIC_KEY": env.str("NOTIFIER_SEALING_PUBLIC_KEY", dev(sealing.DEV_PUBLIC_KEY)),
         "NOTIFIER_SEALING_KEY_ID": env.str("NOTIFIER_SEALING_KEY_ID", dev(sealing.DEV_KEY_ID)),
         # Pages (iam.pages): session cookie for CSRF tokens, languages, the shared layout (polis.ui).

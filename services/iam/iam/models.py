@@ -25,7 +25,6 @@ def all_metadata() -> MetaData:
     from iam.accounts import models as _accounts  # noqa: F401 - registers the tables
     from iam.audit import models as _audit  # noqa: F401
     from iam.captcha import models as _captcha  # noqa: F401
-    from iam.confirmations import models as _confirmations  # noqa: F401
     from iam.oidc import models as _oidc  # noqa: F401
     from iam.personal_area import models as _personal_area  # noqa: F401
     from iam.registration import models as _registration  # noqa: F401

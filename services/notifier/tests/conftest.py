@@ -5,7 +5,6 @@ import os
 os.environ["POLIS_ENV"] = "test"  # before any settings are read: development defaults stand in for secrets
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,21 +14,23 @@ from notifier import create_app
 from notifier.delivery.rendering import Renderer
 from notifier.delivery.sender import MailSender, SmtpSettings
 from notifier.extensions import db
+from notifier.messaging.handlers import HANDLERS
 from notifier.models import all_metadata
+from notifier.samples import SECRETS, account_registered, message_event
 from polis.config import Secret
 from polis.db import Database
 from polis.events import Event
-from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, DEV_PUBLIC_KEY, Opener, Sealer
+from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, Opener
 from polis.testing import free_port
 from polis.testing.tokens import TestIssuer
 
-LINK = "http://localhost:8080/registrazione/conferma?token=s3cr3t-t0ken-in-the-link"
+LINK_EVENT = "iam.registration_confirmation_requested"
 
 
 @pytest.fixture
 def link() -> str:
-    """The clear confirmation link inside the sealed field of `confirmation_event`."""
-    return LINK
+    """The clear confirmation link inside the sealed field of `link_event`."""
+    return SECRETS["confirmation_url"]
 
 
 @pytest.fixture
@@ -67,18 +68,18 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def confirmation_event() -> Callable[..., Event]:
-    """An iam.email_confirmation_requested event as IAM produces it: the link sealed for the notifier."""
+def link_event(database: Database) -> Callable[..., Event]:
+    """An iam.registration_confirmation_requested event as IAM produces it (the link sealed for the
+    notifier), for an account that is already in the read model in `language` with `email` as its
+    personal address: the email whose link is a credential until it is used (D-ACC-3)."""
 
     def make(language: str = "it", email: str = "mario.rossi@example.it") -> Event:
-        data = {
-            "confirmation_id": "6f1c1f0e-2d7a-4b8e-9a51-3c2f0a9b7d11",
-            "email": email,
-            "language": language,
-            "confirmation_url": Sealer(DEV_PUBLIC_KEY, DEV_KEY_ID).seal(LINK),
-            "expires_at": (datetime.now(UTC) + timedelta(hours=24)).isoformat(),
-        }
-        return Event.new("iam.email_confirmation_requested", data, producer="iam")
+        registered = account_registered(
+            language=language, personal_email=email, state="awaiting_confirmation", username=None
+        )
+        with database.transaction() as session:
+            HANDLERS[registered.type](session, registered)
+        return message_event(LINK_EVENT, registered.data["account_id"])
 
     return make
 

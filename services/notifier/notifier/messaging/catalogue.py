@@ -45,13 +45,10 @@ MESSAGES: dict[str, Message] = {
     "istanze.istanza_withdrawn": Message("istanza_withdrawn", REFERENCE),
 }
 
-# The walking skeleton's confirmation request carries its address and language itself (no account).
-LEGACY_EMAIL_CONFIRMATION = "email_confirmation"
-
 # The decoded size limit of one attachment is polis.events.ATTACHMENT_MAX_BYTES (2 MiB): the contracts cap
 # content_base64 at the same size, so the producer's outbox refuses a bigger one.
 
 
 def kinds() -> list[str]:
     """Every kind of email the notifier can render."""
-    return [LEGACY_EMAIL_CONFIRMATION, *(message.kind for message in MESSAGES.values())]
+    return [message.kind for message in MESSAGES.values()]

@@ -25,7 +25,6 @@ from notifier.delivery import service
 from notifier.messaging.catalogue import (
     ALL_ADDRESSES,
     EVENT_EMAIL,
-    LEGACY_EMAIL_CONFIRMATION,
     MESSAGES,
     PERSONAL,
     Message,
@@ -41,19 +40,6 @@ Lookup = Callable[[str], Account]
 
 class UndeliverableMessage(ValueError):
     """The message cannot be addressed or carries a broken attachment: parked after the bounded retries."""
-
-
-def plan_email_confirmation(_session: Session, event: Event, rows: Rows, _lookup: Lookup) -> None:
-    """D-ACC-3 (walking skeleton): the address and language are in the event; the link stays sealed."""
-    rows.append(
-        service.delivery_row(
-            event=event,
-            kind=LEGACY_EMAIL_CONFIRMATION,
-            recipients=[event.data["email"]],
-            language=event.data["language"],
-            payload=event.data,
-        )
-    )
 
 
 def _recipients(message: Message, account: Account, data: dict[str, Any]) -> list[str]:
@@ -178,7 +164,6 @@ FACTS: dict[str, Callable[[Session, dict[str, Any]], None]] = {
 }
 
 PLANNERS: dict[str, Planner] = {
-    "iam.email_confirmation_requested": plan_email_confirmation,
     **{event_type: _fact_planner(fact) for event_type, fact in FACTS.items() if event_type not in MESSAGES},
     **{
         event_type: _message_planner(message, FACTS.get(event_type))

@@ -17,13 +17,15 @@ OPS = {"Authorization": "Bearer dev-notifier-ops-token"}
 
 
 def test_deliveries_are_listed_by_state_without_their_payload(
-    client: FlaskClient, confirmation_event: Callable[..., Event]
+    client: FlaskClient, link_event: Callable[..., Event]
 ) -> None:
-    event = confirmation_event()
+    event = link_event()
     with db.transaction() as session:
         HANDLERS[event.type](session, event)
 
-    queued = client.get(URL, headers=OPS, query_string={"state": "queued", "kind": "email_confirmation"})
+    queued = client.get(
+        URL, headers=OPS, query_string={"state": "queued", "kind": "registration_confirmation"}
+    )
     sent = client.get(URL, headers=OPS, query_string={"state": "sent"})
 
     assert queued.status_code == 200
@@ -80,9 +82,9 @@ class TestNotifierTrustsTokensNotHeaders(TokenContract):
 
 
 def test_a_failed_delivery_is_resent_and_a_queued_one_is_refused(
-    client: FlaskClient, confirmation_event: Callable[..., Event]
+    client: FlaskClient, link_event: Callable[..., Event]
 ) -> None:
-    event = confirmation_event()
+    event = link_event()
     with db.transaction() as session:
         HANDLERS[event.type](session, event)
     [item] = client.get(URL, headers=OPS).get_json()["items"]
@@ -117,9 +119,9 @@ def test_deliveries_are_listed_by_account(client: FlaskClient) -> None:
 
 
 def test_metrics_show_the_backlog_by_state_and_the_lag(
-    client: FlaskClient, confirmation_event: Callable[..., Event]
+    client: FlaskClient, link_event: Callable[..., Event]
 ) -> None:
-    event = confirmation_event()
+    event = link_event()
     with db.transaction() as session:
         HANDLERS[event.type](session, event)
 

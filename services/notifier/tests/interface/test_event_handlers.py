@@ -21,33 +21,35 @@ def deliveries(database: Database) -> list[Delivery]:
         return list(session.scalars(select(Delivery)))
 
 
-def test_the_handled_events_follow_their_contracts(confirmation_event: Callable[..., Event]) -> None:
-    validate(confirmation_event())
+def test_the_handled_events_follow_their_contracts(link_event: Callable[..., Event]) -> None:
+    validate(link_event())
 
 
-def test_a_confirmation_request_queues_one_delivery_with_the_link_still_sealed(
-    database: Database, confirmation_event: Callable[..., Event], link: str
+def test_a_link_message_queues_one_delivery_with_the_link_still_sealed(
+    database: Database, link_event: Callable[..., Event], link: str
 ) -> None:
-    event = confirmation_event(language="en")
+    event = link_event(language="en")
 
     deliver(database, event)
 
     [delivery] = deliveries(database)
     assert str(delivery.event_id) == event.id
     assert (delivery.kind, delivery.recipient, delivery.language) == (
-        "email_confirmation",
+        "registration_confirmation",
         "mario.rossi@example.it",
-        "en",
+        "en",  # the account's language, from the read model
     )
     assert (delivery.state, delivery.attempts) == ("queued", 0)
-    assert delivery.payload == event.data
+    # The event's data as it came (the link sealed), plus the names the email greets the user with.
+    account = {"first_name": "Mario", "last_name": "Rossi", "username": None}
+    assert delivery.payload == {**event.data, "account": account}
     assert link not in str(delivery.payload)
 
 
 def test_the_same_event_delivered_twice_queues_one_delivery(
-    database: Database, confirmation_event: Callable[..., Event]
+    database: Database, link_event: Callable[..., Event]
 ) -> None:
-    event = confirmation_event()
+    event = link_event()
 
     deliver(database, event)
     deliver(database, event)

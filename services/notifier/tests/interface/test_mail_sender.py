@@ -52,9 +52,9 @@ def log_lines() -> Iterator[io.StringIO]:
 
 
 def test_emails_in_both_languages_are_sent_over_one_connection(
-    database: Database, mailbox, make_sender: Callable[[int], MailSender], confirmation_event, link: str
+    database: Database, mailbox, make_sender: Callable[[int], MailSender], link_event, link: str
 ) -> None:
-    italian, english = confirmation_event(language="it"), confirmation_event(language="en")
+    italian, english = link_event(language="it"), link_event(language="en")
     queue(database, italian)
     queue(database, english)
 
@@ -78,10 +78,10 @@ def test_emails_in_both_languages_are_sent_over_one_connection(
 
 
 def test_a_permanent_refusal_marks_the_delivery_failed(
-    database: Database, mailbox, make_sender: Callable[[int], MailSender], confirmation_event
+    database: Database, mailbox, make_sender: Callable[[int], MailSender], link_event
 ) -> None:
     mailbox.reply = "550 5.1.1 Mailbox unavailable"
-    queue(database, confirmation_event())
+    queue(database, link_event())
 
     make_sender(mailbox.port).send_due()
 
@@ -91,10 +91,10 @@ def test_a_permanent_refusal_marks_the_delivery_failed(
 
 
 def test_a_temporary_refusal_keeps_the_delivery_queued_for_later(
-    database: Database, mailbox, make_sender: Callable[[int], MailSender], confirmation_event
+    database: Database, mailbox, make_sender: Callable[[int], MailSender], link_event
 ) -> None:
     mailbox.reply = "451 4.3.0 Try again later"
-    queue(database, confirmation_event())
+    queue(database, link_event())
 
     make_sender(mailbox.port).send_due()
 
@@ -104,9 +104,9 @@ def test_a_temporary_refusal_keeps_the_delivery_queued_for_later(
 
 
 def test_a_refused_connection_keeps_the_delivery_queued_with_one_more_attempt_and_a_later_time(
-    database: Database, make_sender: Callable[[int], MailSender], confirmation_event
+    database: Database, make_sender: Callable[[int], MailSender], link_event
 ) -> None:
-    queue(database, confirmation_event())
+    queue(database, link_event())
     sender = make_sender(free_port())  # nothing listens there
 
     sender.send_due()
@@ -123,9 +123,9 @@ def test_a_refused_connection_keeps_the_delivery_queued_with_one_more_attempt_an
 
 
 def test_a_delivery_left_sending_by_a_crashed_sender_is_sent_again_once_its_lease_expires(
-    database: Database, mailbox, make_sender: Callable[[int], MailSender], confirmation_event
+    database: Database, mailbox, make_sender: Callable[[int], MailSender], link_event
 ) -> None:
-    event = confirmation_event()
+    event = link_event()
     queue(database, event)
     with database.transaction() as session:  # what a sender that died mid-batch leaves behind
         session.execute(
@@ -140,9 +140,9 @@ def test_a_delivery_left_sending_by_a_crashed_sender_is_sent_again_once_its_leas
 
 
 def test_a_delivery_being_sent_by_a_live_sender_is_left_alone(
-    database: Database, mailbox, make_sender: Callable[[int], MailSender], confirmation_event
+    database: Database, mailbox, make_sender: Callable[[int], MailSender], link_event
 ) -> None:
-    queue(database, confirmation_event())
+    queue(database, link_event())
     with database.transaction() as session:
         session.execute(
             update(Delivery).values(state="sending", next_attempt_at=datetime.now(UTC) + timedelta(minutes=5))
@@ -156,14 +156,14 @@ def test_the_link_never_appears_in_clear_in_the_deliveries_table_nor_in_the_logs
     database: Database,
     mailbox,
     make_sender: Callable[[int], MailSender],
-    confirmation_event,
+    link_event,
     link: str,
     log_lines: io.StringIO,
 ) -> None:
-    queue(database, confirmation_event())
+    queue(database, link_event())
     make_sender(mailbox.port).send_due()
     mailbox.reply = "550 5.1.1 Mailbox unavailable"
-    queue(database, confirmation_event())
+    queue(database, link_event())
     make_sender(mailbox.port).send_due()
 
     with database.transaction() as session:
@@ -176,10 +176,10 @@ def test_the_link_never_appears_in_clear_in_the_deliveries_table_nor_in_the_logs
 
 
 def test_the_outbound_rate_limit_spaces_messages_over_all_connections(
-    database: Database, mailbox, confirmation_event
+    database: Database, mailbox, link_event
 ) -> None:
     for _ in range(10):
-        queue(database, confirmation_event())
+        queue(database, link_event())
     sender = MailSender(
         db=database,
         smtp=SmtpSettings(
@@ -208,20 +208,20 @@ def test_the_outbound_rate_limit_spaces_messages_over_all_connections(
 
 
 def test_sent_failed_and_retried_are_counted_for_prometheus(
-    database: Database, mailbox, make_sender: Callable[[int], MailSender], confirmation_event
+    database: Database, mailbox, make_sender: Callable[[int], MailSender], link_event
 ) -> None:
     def value(name: str) -> float:
-        return REGISTRY.get_sample_value(name, {"kind": "email_confirmation"}) or 0.0
+        return REGISTRY.get_sample_value(name, {"kind": "registration_confirmation"}) or 0.0
 
     before = {name: value(name) for name in ("notifier_emails_sent_total", "notifier_emails_failed_total")}
     before["notifier_emails_retried_total"] = value("notifier_emails_retried_total")
-    queue(database, confirmation_event())
+    queue(database, link_event())
     make_sender(mailbox.port).send_due()
     mailbox.reply = "550 5.1.1 Mailbox unavailable"
-    queue(database, confirmation_event())
+    queue(database, link_event())
     make_sender(mailbox.port).send_due()
     mailbox.reply = "451 4.3.0 Try again later"
-    queue(database, confirmation_event())
+    queue(database, link_event())
     make_sender(mailbox.port).send_due()
 
     for name in before:

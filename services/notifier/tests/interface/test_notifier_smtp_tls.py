@@ -115,10 +115,10 @@ def states(database: Database) -> list[tuple[str, str | None]]:
 
 
 def test_starttls_with_a_trusted_certificate_and_a_login_delivers(
-    database: Database, relay: tuple[Relay, int, Path], confirmation_event: Callable[..., Event]
+    database: Database, relay: tuple[Relay, int, Path], link_event: Callable[..., Event]
 ) -> None:
     handler, port, cert = relay
-    event = confirmation_event()
+    event = link_event()
     with database.transaction() as session:
         HANDLERS[event.type](session, event)
 
@@ -129,10 +129,10 @@ def test_starttls_with_a_trusted_certificate_and_a_login_delivers(
 
 
 def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(
-    database: Database, relay: tuple[Relay, int, Path], confirmation_event: Callable[..., Event]
+    database: Database, relay: tuple[Relay, int, Path], link_event: Callable[..., Event]
 ) -> None:
     handler, port, _cert = relay
-    event = confirmation_event()
+    event = link_event()
     with database.transaction() as session:
         HANDLERS[event.type](session, event)
 

@@ -1,11 +1,21 @@
 """Email rendering: both languages, sealed fields opened in memory only, Italian as the fallback."""
 
-from collections.abc import Callable
+import uuid
+from typing import Any
 
 import pytest
 from notifier.delivery.rendering import Renderer, RenderError
-from polis.events import Event
+from notifier.samples import SECRETS, message_data
 from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, Opener
+
+KIND = "registration_confirmation"
+LINK = SECRETS["confirmation_url"]
+
+
+def payload() -> dict[str, Any]:
+    """What a delivery of registration's link holds: the event's data (the link sealed) and the names."""
+    data = message_data("iam.registration_confirmation_requested", str(uuid.uuid4()))
+    return {**data, "account": {"first_name": "Mario", "last_name": "Rossi", "username": None}}
 
 
 @pytest.fixture
@@ -15,42 +25,34 @@ def renderer() -> Renderer:
 
 @pytest.mark.parametrize(
     ("language", "subject", "greeting"),
-    [("it", "conferma il tuo indirizzo email", "Gentile utente"), ("en", "confirm your email", "Dear user")],
+    [
+        ("it", "conferma la registrazione", "Gentile Mario Rossi"),
+        ("en", "confirm your registration", "Dear Mario Rossi"),
+    ],
 )
-def test_the_confirmation_email_is_rendered_in_the_chosen_language(
-    renderer: Renderer,
-    confirmation_event: Callable[..., Event],
-    link: str,
-    language: str,
-    subject: str,
-    greeting: str,
+def test_the_link_email_is_rendered_in_the_chosen_language(
+    renderer: Renderer, language: str, subject: str, greeting: str
 ) -> None:
-    event = confirmation_event(language=language)
-
-    email = renderer.render(kind="email_confirmation", language=language, payload=event.data)
+    email = renderer.render(kind=KIND, language=language, payload=payload())
 
     assert subject in email.subject
     assert greeting in email.text and greeting in email.html
-    assert link in email.text
-    assert f'href="{link}"' in email.html
+    assert LINK in email.text
+    assert f'href="{LINK}"' in email.html
 
 
-def test_a_language_without_templates_falls_back_to_italian(
-    renderer: Renderer, confirmation_event: Callable[..., Event]
-) -> None:
-    email = renderer.render(kind="email_confirmation", language="de", payload=confirmation_event().data)
+def test_a_language_without_templates_falls_back_to_italian(renderer: Renderer) -> None:
+    email = renderer.render(kind=KIND, language="de", payload=payload())
 
-    assert "Gentile utente" in email.text
+    assert "Gentile Mario Rossi" in email.text
 
 
-def test_a_sealed_field_that_does_not_open_cannot_be_rendered(
-    confirmation_event: Callable[..., Event], link: str
-) -> None:
+def test_a_sealed_field_that_does_not_open_cannot_be_rendered() -> None:
     renderer = Renderer(Opener({"another-key": DEV_PRIVATE_KEY}))
 
     with pytest.raises(RenderError) as error:
-        renderer.render(kind="email_confirmation", language="it", payload=confirmation_event().data)
-    assert link not in str(error.value)
+        renderer.render(kind=KIND, language="it", payload=payload())
+    assert LINK not in str(error.value)
 
 
 def test_an_unknown_kind_cannot_be_rendered(renderer: Renderer) -> None:
