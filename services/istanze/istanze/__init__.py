@@ -32,6 +32,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_procedures(app)
     register_applications(app)
     register_ops(app)
+    from istanze.pages import register_pages
+
+    register_pages(app)  # the user's pages at /istanze/... (through the gateway)
     return app
 
 
