@@ -35,7 +35,10 @@ def register_api_proxy(app: Flask) -> None:
     from gateway.api.proxy import ApiProxy
     from gateway.auth.forwarding import portal_bearer
 
-    app.wsgi_app = ApiProxy(app.wsgi_app, app.config, portal_bearer(app))  # type: ignore[method-assign]
+    from gateway.stepup_pages import credential_guard
+    app.wsgi_app = ApiProxy(  # type: ignore[method-assign]
+        app.wsgi_app, app.config, portal_bearer(app), guard=credential_guard(app)
+    )
 
 
 def register_proxy_fix(app: Flask) -> None:
@@ -80,7 +83,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages_bp)
 
 
+    from gateway.stepup_pages import register_step_up
 def register_error_handlers(app: Flask) -> None:
+    register_step_up(app)
     from gateway.errors import register_error_handlers as register
 
     register(app)

@@ -55,8 +55,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             if env.is_production
             else env.str("GATEWAY_RATELIMIT_STORAGE", "memory://")
         ),
-        "RATELIMIT_DEFAULT": env.str("GATEWAY_RATELIMIT_DEFAULT", "300 per minute; 5000 per hour"),
-        "RATELIMIT_AUTHENTICATION": env.str("GATEWAY_RATELIMIT_AUTHENTICATION", "10 per minute; 50 per hour"),
+        # Per address, and one address may be a whole school or office (NAT): sized for hundreds of people
+        # at the same deadline. Guessing is stopped per account by IAM; see docs/architecture.md.
+        "RATELIMIT_DEFAULT": env.str("GATEWAY_RATELIMIT_DEFAULT", "3000 per minute; 100000 per hour"),
+        # Credential forms and calls (gateway/stepup.py): beyond this soft threshold each one needs a solved
+        # proof-of-work challenge; beyond the far higher _BLOCK limit the address waits for the reset.
+        "RATELIMIT_AUTHENTICATION": env.str(
+            "GATEWAY_RATELIMIT_AUTHENTICATION", "20 per minute; 200 per hour"
+        ),
+        "RATELIMIT_AUTHENTICATION_BLOCK": env.str(
+            "GATEWAY_RATELIMIT_AUTHENTICATION_BLOCK", "600 per minute; 10000 per hour"
+        ),
+        # The challenge's life and its work: SHA-256 over at most this many numbers (half on average).
+        "RATELIMIT_STEP_UP_TTL": env.int("GATEWAY_RATELIMIT_STEP_UP_TTL", 300),
+        "RATELIMIT_STEP_UP_MAX_NUMBER": env.int("GATEWAY_RATELIMIT_STEP_UP_MAX_NUMBER", 100_000),
         "RATELIMIT_TOKEN_ENDPOINTS": env.str("GATEWAY_RATELIMIT_TOKEN_ENDPOINTS", "1200 per minute"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # The portal as OpenID Connect client of IAM (gateway/auth). The issuer is the public address of

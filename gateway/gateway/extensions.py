@@ -17,7 +17,5 @@ limiter = Limiter(
     key_func=get_remote_address, default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]]
 )
 
-# The stricter limit for login, registration and recovery forms when they arrive with the IAM service.
-limit_authentication = limiter.shared_limit(
-    lambda: current_app.config["RATELIMIT_AUTHENTICATION"], scope="authentication"
-)
+# Login, registration and recovery forms and calls are not limited here but by gateway/stepup.py: a soft
+# per-address threshold answered with a proof-of-work step-up, and a far higher hard limit.

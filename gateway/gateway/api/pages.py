@@ -4,7 +4,8 @@ sent with the portal session's access token, the way /api/ calls are.
 
 Login, registration, recovery and the Area Riservata are IAM's pages (docs/architecture.md); the gateway
 stays the only public entry, so it forwards them with IAM's cookies only, adds its security headers and
-request id, and applies the stricter per-address limit to the forms that take credentials.
+request id, and applies the per-address credential bands (gateway/stepup.py) to the forms that take
+credentials.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gateway.auth.tokens import SessionTokens
 from gateway.extensions import limiter
 from gateway.pages.account import with_account_menu
 from gateway.platform import UPSTREAM_ERRORS
+from gateway.stepup_pages import check_credential_form
 
 log = logging.getLogger("gateway.pages")
 
@@ -30,8 +32,8 @@ METHODS = ["GET", "HEAD", "POST"]
 # Cookies the browser may hand to IAM, and the only ones IAM may set through the gateway.
 IAM_COOKIE_PREFIXES = ("iam_", "__Host-iam_")
 FORWARDED_COOKIES = ("lang",)
-# Forms that check a captcha, a password or a codice fiscale, or send an email: the per-address
-# authentication limit. The middle steps of a registration are bound to its cookie and are not counted.
+# Forms that check a captcha, a password or a codice fiscale, or send an email: the per-address credential
+# bands (gateway/stepup.py). The middle steps of a registration are bound to its cookie and are not counted.
 CREDENTIAL_FORMS = (
     "/iam/accedi",
     "/iam/cambio-password",
@@ -58,14 +60,6 @@ def _is_credential_form() -> bool:
     return request.method == "POST" and request.path.startswith(CREDENTIAL_FORMS)
 
 
-authentication_limit = limiter.limit(
-    lambda: current_app.config["RATELIMIT_AUTHENTICATION"],
-    scope="authentication",
-    exempt_when=lambda: not _is_credential_form(),
-    override_defaults=False,
-)
-
-
 token_endpoint_limit = limiter.limit(
     lambda: current_app.config["RATELIMIT_TOKEN_ENDPOINTS"], scope="token_endpoints", override_defaults=True
 )
@@ -83,8 +77,11 @@ def forward_token_endpoint(rest: str) -> Response:
 @bp.route("/iam/<path:rest>", methods=METHODS)
 @bp.route("/oidc/<path:rest>", methods=METHODS)
 @bp.route("/.well-known/openid-configuration", defaults={"rest": ""}, methods=["GET", "HEAD"])
-@authentication_limit
 def forward(rest: str) -> Response:
+    if _is_credential_form():  # gateway/stepup.py: soft threshold, proof-of-work step-up, hard limit
+        refused = check_credential_form()
+        if refused is not None:
+            return refused
     return _forward()
 
 

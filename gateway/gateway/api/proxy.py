@@ -28,6 +28,7 @@ from polis import requestid
 from polis.errors import error_body
 from polis.logging import log_request
 
+from gateway import stepup
 from gateway.api.connections import (
     ConnectionPools,
     Origin,
@@ -38,6 +39,7 @@ from gateway.api.connections import (
 from gateway.auth.forwarding import PortalBearer
 from gateway.platform import LATENCY, REQUESTS, UPSTREAM_ERRORS
 from gateway.security import security_headers
+from gateway.stepup import CredentialGuard
 
 log = logging.getLogger("gateway.access")
 
@@ -78,9 +80,9 @@ REQUEST_DROPPED = frozenset(
 )
 # Server/Date are the gateway's own; X-Request-ID is set once by the edge; no CORS grant ever passes.
 RESPONSE_DROPPED = frozenset({"server", "date", "x-request-id"})
-# Calls that check a captcha, a password or a codice fiscale, or send an email: the stricter per-address
-# limit (GATEWAY_RATELIMIT_AUTHENTICATION), shared with the matching forms of IAM's pages. The steps in the
-# middle of a registration are bound to its token and are not counted.
+# Calls that check a captcha, a password or a codice fiscale, or send an email: the per-address credential
+# bands (gateway/stepup.py, GATEWAY_RATELIMIT_AUTHENTICATION*), shared with the matching forms of IAM's
+# pages. The steps in the middle of a registration are bound to its token and are not counted.
 CREDENTIAL_CALLS = frozenset(
     {
         "/api/iam/v1/registrations",
@@ -114,8 +116,15 @@ _STATUS_TEXT = {
 class ApiProxy:
     """WSGI middleware: /api/<service>/... forwarded to the service, anything else to `app`."""
 
-    def __init__(self, app: WsgiApp, config: dict[str, Any], bearer: PortalBearer | None = None) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        config: dict[str, Any],
+        bearer: PortalBearer | None = None,
+        guard: CredentialGuard | None = None,
+    ) -> None:
         self.app = app
+        self.guard = guard if config["RATELIMIT_ENABLED"] else None
         self.bearer = bearer
         self.origins = {name: Origin.parse(url) for name, url in config["GATEWAY_SERVICES"].items()}
         self.max_body = int(config["MAX_CONTENT_LENGTH"])
@@ -136,9 +145,6 @@ class ApiProxy:
                 if storage_uri.startswith("memory://")
                 else FixedWindowRateLimiter(storage_from_string(storage_uri))
             )
-        self.credential_limits = (
-            parse_many(config["RATELIMIT_AUTHENTICATION"]) if config["RATELIMIT_ENABLED"] else []
-        )
         self.key_prefix = f"{config['RATELIMIT_KEY_PREFIX']}/api"
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -207,19 +213,27 @@ class ApiProxy:
         if self.limiter is None:
             return
         key = environ.get("REMOTE_ADDR") or "unknown"
-        checks = [(limit, self.key_prefix) for limit in self.limits]
-        path = environ.get("PATH_INFO", "").rstrip("/")
-        if environ["REQUEST_METHOD"] in UNSAFE and path in CREDENTIAL_CALLS:
-            checks += [(limit, f"{self.key_prefix}/authentication") for limit in self.credential_limits]
-        for limit, prefix in checks:
-            if not self.limiter.hit(limit, prefix, key):
-                reset = self.limiter.get_window_stats(limit, prefix, key).reset_time
+        for limit in self.limits:
+            if not self.limiter.hit(limit, self.key_prefix, key):
+                reset = self.limiter.get_window_stats(limit, self.key_prefix, key).reset_time
                 retry_after = max(1, int(reset - time.time()))
                 raise _Refused(
                     429,
                     "too_many_requests",
                     "Too many requests from this address: please wait and try again.",
                     extra_headers=[("Retry-After", str(retry_after))],
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        if self.guard is not None and environ["REQUEST_METHOD"] in UNSAFE and path in CREDENTIAL_CALLS:
+            decision = self.guard.attempt(key, environ.get(stepup.ENVIRON_HEADER))
+            if decision.band == "blocked":
+                raise _Refused(
+                    429,
+                    "too_many_requests",
+                    stepup.BLOCKED_MESSAGE,
+                    extra_headers=[("Retry-After", str(decision.retry_after))],
+                )
+            if decision.band == "step_up":
+                raise _Refused(429, "proof_of_work_required", stepup.STEP_UP_MESSAGE)
                 )
 
     def _body(self, environ: dict[str, Any], method: str) -> bytes | None:
