@@ -124,8 +124,8 @@ class ApiProxy:
         guard: CredentialGuard | None = None,
     ) -> None:
         self.app = app
-        self.guard = guard if config["RATELIMIT_ENABLED"] else None
         self.bearer = bearer
+        self.guard = guard if config["RATELIMIT_ENABLED"] else None
         self.origins = {name: Origin.parse(url) for name, url in config["GATEWAY_SERVICES"].items()}
         self.max_body = int(config["MAX_CONTENT_LENGTH"])
         self.pools = ConnectionPools(
@@ -222,6 +222,7 @@ class ApiProxy:
                     "too_many_requests",
                     "Too many requests from this address: please wait and try again.",
                     extra_headers=[("Retry-After", str(retry_after))],
+                )
         path = environ.get("PATH_INFO", "").rstrip("/")
         if self.guard is not None and environ["REQUEST_METHOD"] in UNSAFE and path in CREDENTIAL_CALLS:
             decision = self.guard.attempt(key, environ.get(stepup.ENVIRON_HEADER))
@@ -234,7 +235,6 @@ class ApiProxy:
                 )
             if decision.band == "step_up":
                 raise _Refused(429, "proof_of_work_required", stepup.STEP_UP_MESSAGE)
-                )
 
     def _body(self, environ: dict[str, Any], method: str) -> bytes | None:
         mimetype = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
