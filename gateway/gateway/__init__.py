@@ -34,8 +34,8 @@ def register_api_proxy(app: Flask) -> None:
     Calls from the portal's pages carry the session user's access token (gateway/auth/forwarding.py)."""
     from gateway.api.proxy import ApiProxy
     from gateway.auth.forwarding import portal_bearer
-
     from gateway.stepup_pages import credential_guard
+
     app.wsgi_app = ApiProxy(  # type: ignore[method-assign]
         app.wsgi_app, app.config, portal_bearer(app), guard=credential_guard(app)
     )
@@ -75,7 +75,9 @@ def register_platform(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from gateway.api.pages import register_page_forwarding
     from gateway.pages.views import bp as pages_bp
+    from gateway.stepup_pages import register_step_up
 
+    register_step_up(app)
     register_page_forwarding(app)
     from gateway.auth.views import bp as auth_bp  # before pages: /accedi is the login (oidc work)
 
@@ -83,9 +85,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages_bp)
 
 
-    from gateway.stepup_pages import register_step_up
 def register_error_handlers(app: Flask) -> None:
-    register_step_up(app)
     from gateway.errors import register_error_handlers as register
 
     register(app)
