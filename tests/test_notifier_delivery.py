@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,6 +29,7 @@ from notifier.samples import (
     message_event,
 )
 from polis.events import Event, broker
+from polis.rpc import RpcClient, RpcUnavailable
 from polis.testing.helpers import wait_until
 from support.stack import ManagedProcess, SystemStack
 
@@ -427,4 +429,32 @@ def test_bad_events_are_parked_with_their_reason_and_nothing_is_sent(stack_facto
     assert "UnknownAccount" in reasons[unknown_account.id] and "failed 3 times" in reasons[unknown_account.id]
     assert reasons[broken.id].startswith("malformed:") and "note" in reasons[broken.id]
     assert reasons[stray.id] == "no handler for polis.test_happened"
+    assert deliveries(stack) == [] and stack.smtp.count() == 0
+
+
+def test_a_message_for_an_account_iam_does_not_hold_is_parked_at_once_issue_17(stack_factory: Any) -> None:
+    """Not after the retries (minutes): IAM, asked over RPC, says the account can never appear."""
+    stack = stack_factory(
+        services=("iam", "notifier"),
+        gateway=False,
+        demo_data=False,
+        process_env={WORKER: {**FAST, "NOTIFIER_RETRY_DELAYS": "120,240"}},
+    )
+    iam = RpcClient(stack.broker_url, timeout=5)
+
+    def iam_answers() -> bool:
+        try:
+            return iam.call("iam.account_exists", {"account_id": str(uuid.uuid4())}) == {"exists": False}
+        except RpcUnavailable:
+            return False
+
+    wait_until(iam_answers, timeout=60, interval=0.5)
+    iam.close()
+    never = message_event("iam.password_changed", str(uuid.uuid4()))
+    publish(stack, never)
+
+    wait_until(lambda: len(parking(stack)) == 1, timeout=60)  # well before the first retry's 120 s
+    [parked] = parking(stack)
+    assert parked["id"] == never.id and parked["attempt"] == 0
+    assert parked["reason"] == f"unprocessable: account {never.data['account_id']} does not exist in IAM"
     assert deliveries(stack) == [] and stack.smtp.count() == 0

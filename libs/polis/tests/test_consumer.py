@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pika
 import pytest
-from polis.events import Consumer, Event, broker
+from polis.events import Consumer, Event, Unprocessable, broker
 from polis.events.parking import main as parking
 from polis.testing.helpers import EventTables, Threads, wait_until
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
@@ -126,6 +126,34 @@ def test_a_malformed_message_is_parked_at_once(tables, effects, rabbitmq, thread
     shown = json.loads(capsys.readouterr().out)
     assert shown["reason"].startswith("malformed") and shown["attempt"] == 0 and shown["body"]["id"] == bad.id
     assert _queue_depth(rabbitmq.url, f"{service}.retry.1") == 0
+
+
+def test_an_event_its_handler_calls_unprocessable_is_parked_at_once_and_the_rest_of_the_batch_commits(
+    tables, effects, rabbitmq, threads, service, capsys
+) -> None:
+    calls: list[int] = []
+
+    def handle(session, event) -> None:
+        calls.append(event.data["n"])
+        session.execute(insert(effects).values(event_id=event.id, at="x"))
+        if event.data["n"] == 1:
+            raise Unprocessable("account 7c1b4a36 does not exist")
+
+    _start(
+        threads, tables, rabbitmq.url, service, handle, retry_delays=(30, 60)
+    )  # retries would take minutes
+    never, fine = (Event.new("polis.test_happened", {"n": n}, producer="tests") for n in (1, 2))
+    for event in (never, fine):
+        _publish(rabbitmq.url, event.to_json(), event.id)
+    wait_until(lambda: _queue_depth(rabbitmq.url, f"{service}.parked") == 1)
+    wait_until(lambda: _count(tables, tables.processed) == 1)
+
+    assert calls.count(1) == 1  # never called again
+    assert _count(tables, effects) == 1  # only the other event's effect
+    assert _queue_depth(rabbitmq.url, f"{service}.retry.1") == 0
+    assert parking(["--broker-url", rabbitmq.url, "--service", service, "show", never.id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["reason"] == "unprocessable: account 7c1b4a36 does not exist" and shown["attempt"] == 0
 
 
 def test_a_crash_between_commit_and_ack_causes_no_second_effect(

@@ -25,10 +25,12 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from polis.rpc import RpcClient
 from polis.service import consumer_loop, run_worker
 from polis.worker import Loop
 from prometheus_client import start_http_server
 
+from notifier.accounts import iam as iam_accounts
 from notifier.config import SERVICE, load_settings
 from notifier.delivery.sender import MailSender
 from notifier.extensions import db
@@ -60,6 +62,8 @@ def main() -> int:
         start_http_server(settings["WORKER_METRICS_PORT"], addr="127.0.0.1")
 
     def loops() -> list[Loop]:
+        # Asked only for a message whose account the read model does not know (notifier.accounts.iam).
+        iam_accounts.configure(RpcClient(settings["BROKER_URL"], timeout=iam_accounts.TIMEOUT_SECONDS))
         consumer = consumer_loop(
             service=SERVICE,
             db=db,

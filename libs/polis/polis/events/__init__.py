@@ -1,6 +1,6 @@
 """Events between services: envelope, contracts, outbox and relay, consumer runner, broker, sealing."""
 
-from polis.events.consumer import Consumer
+from polis.events.consumer import Consumer, Unprocessable
 from polis.events.contracts import ATTACHMENT_MAX_BYTES, ContractViolation, known_types, validate
 from polis.events.envelope import Event, MalformedEvent
 from polis.events.outbox import define_outbox, record
@@ -21,6 +21,7 @@ __all__ = [
     "Relay",
     "SealError",
     "Sealer",
+    "Unprocessable",
     "define_outbox",
     "define_processed_events",
     "known_types",

@@ -51,6 +51,11 @@ FAULT_CRASH_AFTER_COMMIT = "crash_after_commit_before_ack"
 FAULT_HANDLER_FAILS = "handler_fails"  # every handler call raises: retries and parking, end to end
 
 
+class Unprocessable(Exception):
+    """Raised by a handler when its event can never be handled (not "not yet"): parked at once, with the
+    reason, instead of after the bounded retries (e.g. a message for an account that does not exist)."""
+
+
 @dataclass
 class _Message:
     tag: int
@@ -264,6 +269,9 @@ class Consumer:
             if error.connection_invalidated:
                 raise  # a database outage: the whole batch waits and is tried again
             message.failure = f"{type(error).__name__}: {error}"
+            raise _HandlerFailed from error
+        except Unprocessable as error:
+            message.failure = message.malformed = f"unprocessable: {error}"
             raise _HandlerFailed from error
         except Exception as error:
             message.failure = f"{type(error).__name__}: {error}"

@@ -74,3 +74,16 @@ def test_an_unknown_or_revoked_account_never_matches(database: Database, client:
     }
     unknown = {"account_id": str(uuid.uuid4()), "answer": "Fuffi"}
     assert client.call(rpc.CHECK_SECURITY_ANSWER, unknown) == {"matches": False}
+
+
+def test_issue_17_iam_says_whether_it_holds_an_account_revoked_ones_included(
+    database: Database, client: RpcClient
+) -> None:
+    active = make_account(database)
+    revoked = make_account(
+        database, state=AccountState.REVOKED.value, username="anna.bianchi", codice_fiscale="BNCNNA85M41F205Q"
+    )
+
+    assert client.call(rpc.ACCOUNT_EXISTS, {"account_id": str(active.id)}) == {"exists": True}
+    assert client.call(rpc.ACCOUNT_EXISTS, {"account_id": str(revoked.id)}) == {"exists": True}
+    assert client.call(rpc.ACCOUNT_EXISTS, {"account_id": str(uuid.uuid4())}) == {"exists": False}

@@ -1,7 +1,8 @@
 """Event handlers (thin): account facts update the read model; message events become queued deliveries.
 
 A handler that raises has its event retried by the consumer (RETRY delays) and then parked with the reason:
-an unknown account (its fact may arrive later), an address missing for the policy, a broken attachment.
+an unknown account (its fact may arrive later), an address missing for the policy, a broken attachment. An
+account IAM says it does not hold is parked at once (notifier.accounts.iam).
 
 `handle_batch` is the consumer's fast path: the same effects as the per-event HANDLERS called in order,
 with the batch's deliveries inserted in one statement and each account read once. When it raises, the
@@ -16,9 +17,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from polis.events import ATTACHMENT_MAX_BYTES, Event
+from polis.events import ATTACHMENT_MAX_BYTES, Event, Unprocessable
 from sqlalchemy.orm import Session
 
+from notifier.accounts import iam
 from notifier.accounts import service as accounts
 from notifier.accounts.models import Account
 from notifier.delivery import service
@@ -118,6 +120,17 @@ def queue_message(session: Session, event: Event, message: Message) -> None:
 Planner = Callable[[Session, Event, Rows, Lookup], None]
 
 
+def _known_or_never(session: Session, account_id: str) -> Account:
+    """The account; for one the read model does not know, Unprocessable (parked at once) when IAM says it
+    can never appear, else UnknownAccount (retried: its fact may still come)."""
+    try:
+        return accounts.get(session, account_id)
+    except accounts.UnknownAccount:
+        if iam.can_never_appear(account_id):
+            raise Unprocessable(f"account {account_id} does not exist in IAM") from None
+        raise
+
+
 def _message_planner(message: Message, fact: Callable[[Session, dict[str, Any]], None] | None) -> Planner:
     def plan(session: Session, event: Event, rows: Rows, lookup: Lookup) -> None:
         if event.type == "iam.account_revoked":
@@ -147,7 +160,7 @@ def _handler(plan: Planner) -> Handler:
 
     def handle(session: Session, event: Event) -> None:
         rows: Rows = []
-        plan(session, event, rows, lambda account_id: accounts.get(session, account_id))
+        plan(session, event, rows, lambda account_id: _known_or_never(session, account_id))
         service.insert_rows(session=session, rows=rows)
 
     handle.__name__ = plan.__name__.replace("plan_", "handle_", 1)
