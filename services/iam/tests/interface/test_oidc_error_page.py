@@ -23,7 +23,10 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.mark.parametrize(
     "query",
-    ["client_id=no-such-client", "client_id=no-such-client&response_type=code&redirect_uri=https://x.example/cb"],
+    [
+        "client_id=no-such-client",
+        "client_id=no-such-client&response_type=code&redirect_uri=https://x.example/cb",
+    ],
 )
 def test_issue_13_an_unknown_client_gets_a_readable_page_in_italian(client: FlaskClient, query: str) -> None:
     response = client.get(f"/oidc/authorize?{query}", headers={"Accept-Language": "it"})
@@ -34,7 +37,7 @@ def test_issue_13_an_unknown_client_gets_a_readable_page_in_italian(client: Flas
     assert "non è registrato" in page or "non è completa" in page
     assert "080" in page  # the helpdesk
     for developer_english in ("response type", "The ", "is not", "invalid_client -", "None"):
-        assert developer_english not in page.split('<main', 1)[1].split("</main>", 1)[0], developer_english
+        assert developer_english not in page.split("<main", 1)[1].split("</main>", 1)[0], developer_english
 
 
 def test_issue_13_the_same_page_in_english(client: FlaskClient) -> None:
