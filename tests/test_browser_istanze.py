@@ -159,14 +159,16 @@ def new_emails(stack: SystemStack, before: int, count: int) -> list[Any]:
     )
 
 
-def fill_the_draft(chrome: Any, stack: SystemStack, wait: WebDriverWait) -> None:
+def fill_the_draft(
+    chrome: Any, stack: SystemStack, wait: WebDriverWait, not_a_number: str = "Inserire un numero."
+) -> None:
     """The first section with a mistake first (the server's message next to the field), then right."""
     open_page(chrome, stack, FORM_URL, "#section-form")
     check_page(chrome)
     chrome.find_element(By.NAME, "qualifica").send_keys("Assistente amministrativo")
     chrome.find_element(By.NAME, "anni").send_keys("dodici", Keys.ENTER)
     wait.until(expected_conditions.presence_of_element_located((By.ID, "anni-error")))
-    assert "Inserire un numero" in chrome.find_element(By.ID, "anni-error").text
+    assert not_a_number in chrome.find_element(By.ID, "anni-error").text
     assert chrome.find_element(By.ID, "anni").get_attribute("aria-invalid") == "true"
     check_page(chrome, statuses=(400,))
     field = chrome.find_element(By.NAME, "anni")
@@ -313,31 +315,40 @@ def test_another_staff_category_is_refused_and_a_user_not_enabled_is_sent_to_the
     stack: SystemStack,
     browser: Any,  # noqa: F811 - the fixture
 ) -> None:
+    """In English this time: the home, the refusal, the form with its errors and the summary (axe on each)."""
     wait = WebDriverWait(browser, 30)
     publish_procedure(
         stack, closes_local=datetime.now(ROME).replace(tzinfo=None, microsecond=0) + timedelta(days=2)
     )
     log_in(browser, stack, GIULIA, GIULIA_PASSWORD, "/istanze/")
+    browser.get(stack.url("/lingua/en?next=/istanze/"))
     wait.until(expected_conditions.presence_of_element_located((By.ID, "category-form")))
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    check_page(browser)
     declare_category(browser, wait, "docenti")
     assert not browser.find_elements(By.ID, f"procedure-{CODE}")  # D-IST-6: not for teachers
+    assert "Declared category: Teaching staff" in main_text(browser)
     check_page(browser)
     browser.get(stack.url(FORM_URL))
     wait.until(expected_conditions.presence_of_element_located((By.ID, "refused")))
-    assert "non è rivolta alla categoria" in browser.find_element(By.ID, "refused").text
+    assert "not for the staff category you declared" in browser.find_element(By.ID, "refused").text
     check_page(browser, statuses=(403,))
 
     open_page(browser, stack, "/istanze/", "#category-form")
     declare_category(browser, wait, "ata")
-    fill_the_draft(browser, stack, wait)
+    fill_the_draft(browser, stack, wait, not_a_number="Enter a number.")
+    assert "Section saved" in main_text(browser)
+    check_page(browser)
     Select(browser.find_element(By.NAME, "schools-1")).select_by_value("RMPS01000A")
     browser.find_element(By.NAME, "dpr445").send_keys(Keys.SPACE)
     browser.find_element(By.CSS_SELECTOR, "button[value=avanti]").send_keys(Keys.ENTER)
     wait.until(expected_conditions.presence_of_element_located((By.ID, "send-form")))
+    assert "Liceo scientifico Galileo Galilei" in main_text(browser)
+    check_page(browser)
     browser.find_element(By.NAME, "personal_code").send_keys("Qualsiasi2026", Keys.ENTER)
     # D-IST-2: only enabled accounts submit; giulia's request is pending, enablement's page says so.
     wait.until(expected_conditions.url_contains("/abilitazione/"))
     check_page(browser)
     open_page(browser, stack, SUMMARY_URL, "#application-state")
-    assert "Bozza" in browser.find_element(By.ID, "application-state").text
+    assert "Draft" in browser.find_element(By.ID, "application-state").text
     log_out(browser, stack)

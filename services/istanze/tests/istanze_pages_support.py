@@ -28,6 +28,7 @@ AUDIENCE = "urn:polis:istanze"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 KEY = re.compile(r'name="key" value="([^"]+)"')
 CODE = "Codice2042"  # the user's personal code, as the fake enablement knows it
+LOCKED, TEMPORARY = "Bloccato1", "Temporaneo1"  # enablement answers locked / must_change to these
 # 14:00 in Rome on the last Sunday of October 2027, the day summer time ends (D-IST-1/6).
 CLOSES_LOCAL = datetime(2027, 10, 31, 14, 0)
 DURING = datetime(2027, 10, 20, 8, 0, tzinfo=UTC)
@@ -115,6 +116,10 @@ class FakeEnablement:
         self.calls += 1
         if account_id in self.not_enabled:
             return {"valid": False, "status": "not_enabled"}
+        if code == LOCKED:
+            return {"valid": False, "status": "locked", "retry_after": 60}
+        if code == TEMPORARY:
+            return {"valid": False, "status": "must_change"}
         return {"valid": True, "status": "ok"} if code == CODE else {"valid": False, "status": "wrong"}
 
 

@@ -21,7 +21,9 @@ from istanze_pages_support import (
     DATI,
     KEY,
     LAST_SECOND,
+    LOCKED,
     SEDI,
+    TEMPORARY,
     Pages,
     application_state,
     body,
@@ -259,3 +261,22 @@ def test_d_ist_6_closed_window_category_and_not_enabled(app: Flask, issuer: Test
     assert "31 ottobre 2027, 14:00 (ora italiana)" in text
     assert application_state(pages.user) == ("bozza", None)
     assert pages.get("/istanze/procedure/sconosciuta").status_code == 404
+
+
+def test_d_ist_2_enablements_throttling_and_mandatory_change_are_said_and_the_draft_is_kept(
+    app: Flask, issuer: TestIssuer
+) -> None:
+    define_procedure()
+    pages = _user(app, issuer)
+    pages.post(FORM + "/sezione/dati", DATI, page=FORM)
+    pages.post(FORM + "/sezione/sedi", SEDI, page=FORM + "?sezione=sedi")
+    key = KEY.search(pages.text(SUMMARY)).group(1)  # type: ignore[union-attr]
+    locked = _send(pages, LOCKED, key)
+    assert locked.status_code == 429 and "riprova tra 60 secondi" in body(locked)
+    temporary = _send(pages, TEMPORARY, key)
+    assert temporary.status_code == 303 and temporary.headers["Location"] == "/abilitazione/cambia-codice"
+    empty = _send(pages, "", key)
+    assert empty.status_code == 400 and "Scrivi il tuo codice personale" in body(empty)
+    tampered = _send(pages, CODE, "short")  # the page's key altered
+    assert tampered.status_code == 400 and "La pagina non è valida" in body(tampered)
+    assert application_state(pages.user) == ("bozza", None)
