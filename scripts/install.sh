@@ -108,6 +108,12 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v in
   apt_install postgresql
 fi
 
+# The gateway's tests run its shared store (sessions, refresh outcomes) on a real Redis, production's
+# backend (gateway/tests/redis_server.py starts a private one); the package's own daemon stays off.
+if ! command -v redis-server >/dev/null; then
+  apt_install redis-server
+fi
+
 if [[ $BENCH -eq 1 ]] && ! command -v wrk >/dev/null; then
   apt_install wrk
 fi

@@ -1,4 +1,4 @@
-"""The user's access token on the /api/ calls of the portal's pages: taken from the session cookie.
+"""The user's access token on the /api/ calls of the portal's pages: taken from the session the cookie names.
 
 Browsers send the portal's cookie with every request to the site, including ones another site makes them
 send (a cross-site form POST). So the session's token is attached to an unsafe call (POST, PUT, PATCH,
@@ -25,10 +25,9 @@ from gateway.auth.tokens import (
     Refresher,
     SessionTokens,
     iam_grant,
-    outcome_store,
     session_ended_at_iam,
 )
-from gateway.sessions import SessionCookies
+from gateway.sessions import SessionCookies, session_store
 
 log = logging.getLogger("gateway.auth")
 EXTENSION = "gateway.portal_bearer"
@@ -78,7 +77,7 @@ class PortalBearer:
         if session is None or tokens is None:
             return None, []
         if session_ended_at_iam(self.refresher.store, session):  # logged out elsewhere: back-channel logout
-            return None, [self.cookies.expire()]
+            return None, [self.cookies.expire(session)]
         if method in UNSAFE and not same_origin(environ, self.public_origin):
             log.info("session token not attached: cross-site %s", method)
             return None, []
@@ -87,11 +86,11 @@ class PortalBearer:
             tokens, iam_grant(self.relying_party, requestid.current_request_id())
         )
         if outcome is ENDED:
-            return None, [self.cookies.expire()]
+            return None, [self.cookies.expire(session)]
         if isinstance(outcome, SessionTokens):
             outcome.store(session)
             tokens = outcome
-            headers.append(self.cookies.dump(session))
+            headers.extend(self.cookies.dump(session))
         if not tokens.usable(self.clock()):
             return None, headers
         return tokens.access_token, headers
@@ -99,15 +98,12 @@ class PortalBearer:
 
 def portal_bearer(app: Flask) -> PortalBearer:
     """The app's PortalBearer, made once: its Refresher is shared by the pages and the API layer, so the
-    two never spend one refresh token twice inside this process either."""
+    two never spend one refresh token twice inside this process either; its store is the sessions' one."""
     bearer: PortalBearer | None = app.extensions.get(EXTENSION)
     if bearer is None:
         config = app.config
         refresher = Refresher(
-            store=outcome_store(
-                config["GATEWAY_SESSION_STORE"],
-                timeout=config["GATEWAY_CONNECT_TIMEOUT"] + config["GATEWAY_READ_TIMEOUT"],
-            ),
+            store=session_store(app),
             margin=config["GATEWAY_TOKEN_REFRESH_MARGIN"],
             grace=config["GATEWAY_REFRESH_GRACE"],
             wait=config["GATEWAY_CONNECT_TIMEOUT"] + config["GATEWAY_READ_TIMEOUT"],

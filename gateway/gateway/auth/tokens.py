@@ -101,8 +101,11 @@ class OutcomeStore(Protocol):
 
     def put(self, key: str, value: bytes, ttl: float) -> None: ...
 
+    def get(self, key: str) -> bytes | None:
+        """The live value under `key` (None when absent, expired or only claimed): a portal session."""
+
     def release(self, key: str) -> None:
-        """Give up a claim without an outcome (IAM did not answer): the next request may try again."""
+        """Give up a claim without an outcome (IAM did not answer), or delete a value (a session ended)."""
 
     def wait(self, key: str, timeout: float) -> bytes | None:
         """The outcome another caller left for `key`, waiting up to `timeout` while it is pending."""
@@ -123,20 +126,30 @@ class LocalOutcomes:
             return None
         return entry
 
+    def _forget_finished(self, now: float) -> None:
+        if len(self._entries) > 10_000:  # now and then
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+
     def claim(self, key: str, ttl: float) -> bool:
         with self._changed:
             if self._live(key) is not None:
                 return False
             now = self._clock()
-            if len(self._entries) > 10_000:  # forget finished entries now and then
-                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            self._forget_finished(now)
             self._entries[key] = (now + ttl, None)
             return True
 
     def put(self, key: str, value: bytes, ttl: float) -> None:
         with self._changed:
-            self._entries[key] = (self._clock() + ttl, value)
+            now = self._clock()
+            self._forget_finished(now)
+            self._entries[key] = (now + ttl, value)
             self._changed.notify_all()
+
+    def get(self, key: str) -> bytes | None:
+        with self._changed:
+            entry = self._live(key)
+            return entry[1] if entry else None
 
     def release(self, key: str) -> None:
         with self._changed:
@@ -177,6 +190,10 @@ class RedisOutcomes:
 
     def put(self, key: str, value: bytes, ttl: float) -> None:
         self._client.set(self._prefix + key, value, px=int(ttl * 1000))
+
+    def get(self, key: str) -> bytes | None:
+        value = self._client.get(self._prefix + key)
+        return value if isinstance(value, bytes) and value != self.PENDING else None
 
     def release(self, key: str) -> None:
         self._client.delete(self._prefix + key)
@@ -239,10 +256,18 @@ class SqliteOutcomes:
         return inserted == 1
 
     def put(self, key: str, value: bytes, ttl: float) -> None:
-        self._db().execute(
-            "INSERT OR REPLACE INTO outcomes (key, value, deadline) VALUES (?, ?, ?)",
-            (key, value, self._clock() + ttl),
+        db, now = self._db(), self._clock()
+        db.execute(
+            "INSERT OR REPLACE INTO outcomes (key, value, deadline) VALUES (?, ?, ?)", (key, value, now + ttl)
         )
+        if next(self._claims) % 500 == 0:  # forget ended sessions and outcomes now and then
+            db.execute("DELETE FROM outcomes WHERE deadline <= ?", (now,))
+
+    def get(self, key: str) -> bytes | None:
+        row = self._db().execute("SELECT value, deadline FROM outcomes WHERE key = ?", (key,)).fetchone()
+        if row is None or row[0] is None or row[1] <= self._clock():
+            return None
+        return bytes(row[0])
 
     def release(self, key: str) -> None:
         self._db().execute("DELETE FROM outcomes WHERE key = ?", (key,))
@@ -272,7 +297,7 @@ def ended_session_key(iam_sid: str) -> str:
 def session_ended_at_iam(store: OutcomeStore, session: Mapping[str, Any]) -> bool:
     user = session.get("user")
     iam_sid = user.get("iam_sid") if isinstance(user, dict) else None
-    return bool(iam_sid) and store.wait(ended_session_key(str(iam_sid)), 0) is not None
+    return bool(iam_sid) and store.get(ended_session_key(str(iam_sid))) is not None
 
 
 def outcome_store(url: str, *, timeout: float) -> OutcomeStore:

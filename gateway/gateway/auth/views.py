@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -23,6 +22,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import CSRFError
 from polis import requestid
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -39,6 +39,7 @@ from gateway.auth.tokens import (
 )
 from gateway.extensions import csrf, limiter
 from gateway.pages.views import safe_local_path
+from gateway.sessions import logout_token, logout_token_valid, renew_session_id
 
 log = logging.getLogger("gateway.auth")
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -116,10 +117,10 @@ def callback() -> Any:
     except LoginFailed as failure:
         log.warning("login failed: %s", failure.reason)
         return render_template("auth/login_failed.html", reason="technical"), 502
-    # A new session at login (no fixation): nothing from before survives but the language.
+    # A new session at login (no fixation): a new id, nothing from before survives but the language.
     session.clear()
+    renew_session_id(session)
     session.permanent = True
-    session["sid"] = secrets.token_urlsafe(16)
     session[USER] = {
         "sub": claims["sub"],
         "username": claims.get("preferred_username"),
@@ -171,8 +172,9 @@ def end_sessions_ended_at_iam() -> None:
 def keep_api_tokens_fresh() -> None:
     """On page requests, renew the session's access token before it runs out (the refresh grant); a
     refresh token IAM refuses ends the portal session. Static files never refresh (a page's many asset
-    requests would only race each other), nor does logout (it revokes the refresh token instead)."""
-    if request.endpoint in ("static", "auth.logout") or request.path.startswith(
+    requests would only race each other), nor does logout or its confirmation page (the logout revokes the
+    refresh token instead)."""
+    if request.endpoint in ("static", "auth.logout", "auth.logout_confirmation") or request.path.startswith(
         ("/static/", "/healthz", "/readyz", "/metrics")
     ):
         return
@@ -199,10 +201,26 @@ def personal_home() -> WerkzeugResponse:
     return page
 
 
-@bp.route("/esci", methods=["GET", "POST"])
+@bp.get("/esci")
+def logout_confirmation() -> Any:
+    """ "Esci" reached by a link or typed: a page that asks, with the POST button (a GET changes nothing)."""
+    if current_user() is None:
+        return redirect("/", 303)
+    page = make_response(render_template("auth/logout.html", logout_token=logout_token(session)))
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@bp.post("/esci")
+@csrf.exempt  # its own token, bound to the session (the header's form has it on every page, forwarded too)
 def logout() -> WerkzeugResponse:
     """Out of the portal and of IAM: the refresh token is revoked (RFC 7009, best effort: IAM's end-session
-    ends it too), the session ends here, then IAM's end-session brings the user back."""
+    ends it too), the session ends here (its entry deleted: its cookie is worth nothing from now on), then
+    IAM's end-session brings the user back."""
+    if current_user() is None:
+        return redirect("/", 303)  # already out (ended, expired, or another tab logged out)
+    if not logout_token_valid(session, request.form.get("csrf_token")):
+        raise CSRFError("The logout token is missing or not this session's.")
     id_token = session.get("id_token")
     tokens = SessionTokens.from_session(session)
     session.clear()

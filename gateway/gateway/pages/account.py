@@ -13,27 +13,33 @@ from flask import current_app, request, session
 from flask_babel import force_locale
 from polis.ui import fill_account_menu, page_language, render_account_menu
 
-from gateway.sessions import NO_SESSION_PREFIXES
+from gateway.sessions import NO_SESSION_PREFIXES, logout_token
 
 
-def display_user(user: Any) -> dict[str, str] | None:
-    """``{"name": "Nome Cognome"}`` (the username when the names are missing) for a session's user."""
+def display_user(user: Any, token: str | None = None) -> dict[str, str] | None:
+    """``{"name": "Nome Cognome"}`` (the username when the names are missing) for a session's user, with
+    the logout form's CSRF token (``logout_token``) when there is one."""
     if not isinstance(user, dict):
         return None
     name = " ".join(str(user.get(key) or "").strip() for key in ("given_name", "family_name")).strip()
     name = name or str(user.get("username") or "")
-    return {"name": name} if name else None
+    if not name:
+        return None
+    return {"name": name, "logout_token": token} if token else {"name": name}
 
 
 def signed_in_user() -> dict[str, str] | None:
-    """The header's user on this request: from the page session, or read from the cookie where Flask
+    """The header's user on this request: from the page session, or read from the store where Flask
     opens no session (the forwarded /iam/ pages)."""
     if request.path.startswith(NO_SESSION_PREFIXES):
         from gateway.auth.forwarding import portal_bearer
 
         data = portal_bearer(current_app).cookies.load(request.environ)
-        return display_user((data or {}).get("user"))
-    return display_user(session.get("user"))
+        if data is None:
+            return None
+        return display_user(data.get("user"), logout_token(data))
+    user = session.get("user")
+    return display_user(user, logout_token(session) if user else None)
 
 
 def with_account_menu(page: bytes) -> tuple[bytes, bool]:

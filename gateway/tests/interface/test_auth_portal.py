@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from iam_double import ISSUER, FakeIam
+from session_support import log_out
 
 from gateway import create_app
 
@@ -183,7 +184,7 @@ def test_logout_ends_the_portal_session_and_goes_to_iam_end_session(portal: Any,
     iam.claims = good_claims(iam, params["nonce"])
     portal.get(f"/accedi/callback?code=abc&state={params['state']}")
 
-    response = portal.get("/esci")
+    response = log_out(portal)
 
     assert response.status_code == 303
     parts = urlsplit(response.location)

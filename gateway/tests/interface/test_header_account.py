@@ -17,7 +17,9 @@ def _client(settings, upstream, *, signed_in: bool):
 def test_a_forwarded_iam_page_names_the_signed_in_user_with_the_account_menu(settings, upstream):
     response = _client(settings, upstream, signed_in=True).get("/iam/registrazione/layout")
     page = response.get_data(as_text=True)
-    assert "Marta Greco" in page and 'href="/esci"' in page and 'href="/iam/area-riservata"' in page
+    assert "Marta Greco" in page and 'href="/iam/area-riservata"' in page
+    assert '<form class="logout-form" method="post" action="/esci">' in page  # issue 13 item 7: a POST
+    assert 'name="csrf_token" value="' in page and 'href="/esci"' not in page
     assert 'href="/accedi"' not in page
     assert "&lt;!--polis:account--&gt;" in page  # the page's own (escaped) content is left alone
     assert "no-store" in response.headers["Cache-Control"]
