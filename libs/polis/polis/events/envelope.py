@@ -33,6 +33,11 @@ def _parse_time(raw: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def envelope_json(envelope: dict[str, Any]) -> str:
+    """The text of `Event.to_json()` from the event's `to_dict()`."""
+    return json.dumps(envelope, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One domain fact, immutable once created; `data` follows the contract of (type, version)."""
@@ -79,7 +84,7 @@ class Event:
 
     def to_json(self) -> bytes:
         """Compact JSON with sorted keys: the same event always serialises to the same bytes."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+        return envelope_json(self.to_dict()).encode()
 
     @classmethod
     def from_dict(cls, raw: Any) -> Event:
