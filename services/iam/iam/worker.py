@@ -13,6 +13,7 @@ from iam.config import load_settings
 from iam.extensions import db
 from iam.models import outbox
 from iam.oidc.backchannel import delivery_loop
+from iam.oidc.codes import purge_loop as code_purge_loop
 from iam.oidc.key_admin import rotation_loop
 from iam.revocation.loop import revocation_loop
 from iam.rpc import responder_loop
@@ -30,6 +31,7 @@ def main() -> int:
             relay_loop(db=db, table=outbox, broker_url=settings["BROKER_URL"]),
             delivery_loop(db=db, settings=settings),
             rotation_loop(settings, db),  # scheduled signing-key rotation
+            code_purge_loop(db),  # authorization codes a day after they expired
             responder_loop(db=db, broker_url=settings["BROKER_URL"]),  # iam.check_* for enablement
             revocation_loop(db=db, settings=settings),  # revocation rounds on time (D-REV-2, D-REV-3)
         ],

@@ -84,6 +84,11 @@ class AuthorizationCode(Base):
     auth_time: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Spent, not deleted: a second use revokes what the first issued (RFC 6749 4.1.2; iam.oidc.codes).
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    issued_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    issued_family_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 class AccessToken(Base):
@@ -153,6 +158,24 @@ class LoginThrottle(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When an unlock link would have been sent (none is: there is no mailbox), so the name's answers at
+    # the ceiling follow the same one-per-lock-period rhythm as an account's (issue 11 item 5).
+    unlock_mailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UnlockLink(Base):
+    """A single-use link, emailed to every address of an account locked at the ceiling of consecutive
+    failures, that lifts the lock (issue 11 item 5). Only the token's hash is stored. No foreign key: a
+    name that matches no account rehearses the same insert with a random id, rolled back (uniform work)."""
+
+    __tablename__ = "oidc_unlock_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the signed token
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SessionClient(Base):

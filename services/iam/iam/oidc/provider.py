@@ -42,12 +42,12 @@ from flask import Flask, current_app, g
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from iam.accounts.models import Account, AccountState
 from iam.extensions import db
-from iam.oidc import clients, keys
+from iam.oidc import clients, codes, keys
 from iam.oidc.models import AccessToken, AuthorizationCode, RefreshToken, SessionClient
 from iam.oidc.sessions import as_utc
 
@@ -158,6 +158,7 @@ class Code(AuthorizationCodeMixin):
     code_challenge_method: str
     auth_time: int
     user: User | None = None  # the end user, read in the same transaction that took the code
+    code_hash: str = ""  # what save_token writes the issued tokens against (iam.oidc.codes)
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -236,15 +237,14 @@ class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
                 )
 
     def query_authorization_code(self, code: str, client: Any) -> Code | None:
-        # Taken and deleted in one statement: a code works once even when two requests race (RFC 6749 4.1.2).
+        # Spent in one statement: a code works once even when two requests race, and a second use revokes
+        # what the first issued (RFC 6749 4.1.2; iam.oidc.codes).
         now = datetime.now(UTC)
         if not code or len(code) > 200:
             return None
-        codes = _table(AuthorizationCode)  # plain rows: no ORM objects for a row that is gone
+        code_hash = sha256(code)
         with db.transaction() as session:
-            row = session.execute(
-                delete(codes).where(codes.c.code_hash == sha256(code)).returning(*codes.c)
-            ).one_or_none()
+            row = codes.spend(session, code_hash, now)
             if row is None or row.client_id != client.get_client_id() or as_utc(row.expires_at) <= now:
                 return None
             # The account in the same transaction (one round trip less than authenticate_user's own).
@@ -265,6 +265,7 @@ class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
                 code_challenge_method=row.code_challenge_method,
                 auth_time=row.auth_time,
                 user=user,
+                code_hash=code_hash,
             )
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
@@ -513,6 +514,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     now = datetime.now(UTC)
     claims = unverified_claims(token["access_token"])
     previous: RefreshRecord | None = getattr(request, "refresh_token", None)
+    code: Code | None = getattr(request, "authorization_code", None)
     new_refresh = token.get("refresh_token")
     family_id = previous.family_id if previous is not None else (uuid.uuid4() if new_refresh else None)
     try:
@@ -564,12 +566,23 @@ def save_token(token: dict[str, Any], request: Any) -> None:
                         "revoked_at": None,
                     },
                 )
+            replayed = code is not None and codes.record_issued(
+                connection, code.code_hash, jti=claims["jti"], family_id=family_id
+            )
+            if replayed:
+                raise _CodeReplayed()  # rolled back: no token of a replayed code leaves
+    except _CodeReplayed:
+        raise InvalidGrantError() from None
     except _SpentMeanwhile:
         # Another request spent it between our read and this write: that is a replay, and the family ends
         # (after this transaction rolled back: on SQLite a second writer could not start inside it).
         assert previous is not None
         revoke_family(previous.family_id)
         raise InvalidGrantError() from None
+
+
+class _CodeReplayed(Exception):
+    """The code was used a second time while its first exchange was recording its tokens."""
 
 
 class _SpentMeanwhile(Exception):

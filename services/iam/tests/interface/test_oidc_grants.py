@@ -309,6 +309,42 @@ def test_issue_5_bad_token_requests_get_the_standard_errors(
     assert answer.get_json()["error"] == error
 
 
+def test_issue_17_a_code_used_twice_is_refused_and_revokes_what_its_first_use_issued(
+    client: FlaskClient,
+) -> None:
+    """RFC 6749 4.1.2: deny the second use, and revoke the tokens previously issued from the code."""
+    make_account()
+    first = full_login(client)
+    token = first["token"]
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    assert client.get("/oidc/userinfo", headers=bearer).status_code == 200
+
+    replay = exchange(client, first["params"]["code"], first["verifier"])  # an attacker's copy of the code
+
+    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
+    assert client.get("/oidc/userinfo", headers=bearer).status_code == 401
+    assert refresh(client, token["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert introspect(client, token["access_token"]).get_json() == {"active": False}
+    with db.transaction() as session:
+        [row] = session.scalars(select(AuthorizationCode)).all()
+        assert row.used_at is not None and row.reused_at is not None and row.issued_jti is not None
+
+
+def test_issue_17_codes_are_purged_a_day_after_they_expire_used_or_not(client: FlaskClient) -> None:
+    from iam.oidc import codes
+
+    make_account()
+    full_login(client)  # one spent code
+    with db.transaction() as session:
+        [row] = session.scalars(select(AuthorizationCode)).all()
+        expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+
+    assert codes.purge(db, now=expires_at + timedelta(hours=23)) == 0
+    assert codes.purge(db, now=expires_at + timedelta(days=1, seconds=1)) == 1
+    with db.transaction() as session:
+        assert session.scalars(select(AuthorizationCode)).all() == []
+
+
 def test_issue_5_an_expired_code_is_refused(client: FlaskClient) -> None:
     make_account()
     verifier, challenge = pkce()
