@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_proxy_fix(app)
     register_extensions(app)
     register_platform(app)
+    register_static(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_template_globals(app)
@@ -70,6 +71,13 @@ def register_platform(app: Flask) -> None:
     register_security_headers(app)
     register_health(app)
     exempt_platform_routes(app)
+
+
+def register_static(app: Flask) -> None:
+    """/static/: fingerprinted names, compressed answers, long-lived caching (gateway/static_files.py)."""
+    from gateway.static_files import register_static_files
+
+    register_static_files(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -82,8 +82,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         ).rstrip("/"),
         # The user's access token (forwarded on /api/ calls) is refreshed when it has less than this left.
         "GATEWAY_TOKEN_REFRESH_MARGIN": env.int("GATEWAY_TOKEN_REFRESH_MARGIN", 60),
-        # Where concurrent requests share the outcome of a refresh (gateway/auth/tokens.py), so a rotated
-        # refresh token is never sent twice: memory:// (one process) or redis://, shared by every process.
+        # The portal sessions (gateway/sessions.py: the cookie holds only their id), and where concurrent
+        # requests share the outcome of a refresh (gateway/auth/tokens.py), so a rotated refresh token is
+        # never sent twice: memory:// (one process), sqlite:///path (dev) or redis:// (every process).
         "GATEWAY_SESSION_STORE": _refresh_store(env),
         # How long that outcome is kept for requests that still carry the spent refresh token.
         "GATEWAY_REFRESH_GRACE": env.int("GATEWAY_REFRESH_GRACE", 120),
@@ -96,8 +97,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": env.int("GATEWAY_SESSION_LIFETIME", 8 * 3600),
         "WTF_CSRF_TIME_LIMIT": env.int("GATEWAY_CSRF_TIME_LIMIT", 4 * 3600),
-        # Vendor assets carry their version in the URL (?v=...), so browsers may keep them for a year.
-        "SEND_FILE_MAX_AGE_DEFAULT": ONE_YEAR,
+        # Static files under their fingerprinted names are cached for a year (immutable); under their plain
+        # names (an old bookmark, a stylesheet's relative url()) for this long, then revalidated by ETag.
+        "GATEWAY_STATIC_MAX_AGE": env.int("GATEWAY_STATIC_MAX_AGE", 600),
         "BABEL_DEFAULT_LOCALE": "it",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
         "LANGUAGES": ("it", "en"),
@@ -118,6 +120,9 @@ def _refresh_store(env: Env) -> str:
     allowed = ("memory://", "redis://", "rediss://") + (() if env.is_production else ("sqlite:///",))
     if not store.startswith(allowed):
         raise ConfigError("GATEWAY_SESSION_STORE must be memory://, a redis:// URL or (dev) sqlite:///path")
+    if env.is_production and store.startswith("memory://") and env.int("GATEWAY_WORKERS", 2) > 1:
+        # The portal sessions live in this store: each worker would know only its own logins.
+        raise ConfigError("GATEWAY_SESSION_STORE=memory:// needs GATEWAY_WORKERS=1: use a redis:// URL")
     return store
 
 

@@ -1,7 +1,8 @@
 // Copies the Bootstrap Italia files the pages use into the Flask static folder (gitignored there).
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const source = join(here, "..", "node_modules", "bootstrap-italia", "dist");
@@ -44,3 +45,30 @@ for (const [from, to] of [
 const altchaVersion = JSON.parse(readFileSync(join(altchaSource, "package.json"), "utf8")).version;
 writeFileSync(join(altchaTarget, "VERSION"), `${altchaVersion}\n`);
 console.log(`altcha ${altchaVersion} copied to ${altchaTarget}`);
+
+// Precompressed copies beside the text files (gateway/gateway/static_files.py serves them to browsers that
+// accept Brotli or gzip, after checking they decompress to the very file): the best compression, once.
+const COMPRESSIBLE = new Set([".css", ".js", ".svg", ".json", ".txt"]);
+function precompress(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      precompress(path);
+    } else if (COMPRESSIBLE.has(extname(entry.name))) {
+      const data = readFileSync(path);
+      writeFileSync(`${path}.gz`, gzipSync(data, { level: 9 }));
+      writeFileSync(
+        `${path}.br`,
+        brotliCompressSync(data, {
+          params: {
+            [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY,
+            [constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+          },
+        }),
+      );
+    }
+  }
+}
+precompress(target);
+precompress(altchaTarget);
+console.log("precompressed (.br, .gz) the text files of both");

@@ -55,6 +55,16 @@ class Upstream:
                 "<main>&lt;!--polis:account--&gt;</main>",
                 content_type="text/html; charset=utf-8",
             )
+        if request.path.endswith("/with-assets"):  # a service's page: polis.ui's asset URLs, with ?v=
+            return Response(
+                '<!doctype html><html lang="it"><head>'
+                '<link rel="stylesheet" href="/static/vendor/bootstrap-italia/css/bootstrap-italia.min.css'
+                '?v=ui-1"></head><body><svg>'
+                '<use href="/static/vendor/bootstrap-italia/svg/sprites.svg?v=ui-1#it-pa"></use>'
+                "</svg><p>/static/css/gateway.css stays as it is in text</p>"
+                '<script src="/static/vendor/no-such-file.js?v=ui-1"></script></body></html>',
+                content_type="text/html; charset=utf-8",
+            )
         if request.path.endswith("/created"):
             return Response(
                 "{}",

@@ -64,3 +64,18 @@ def test_the_refresh_store_is_memory_in_development_and_the_shared_redis_in_prod
         load_settings({**production, "GATEWAY_RATELIMIT_STORAGE": "memcached://m:11211"})
     with pytest.raises(ConfigError, match="GATEWAY_SESSION_STORE"):
         load_settings({**redis, "GATEWAY_SESSION_STORE": "file:///tmp/x"})
+
+
+def test_production_keeps_sessions_in_memory_only_for_a_single_worker():
+    """The portal sessions live in the store (issue 11 item 6): per-process memory would split them."""
+    production = {
+        "POLIS_ENV": "production",
+        "GATEWAY_SECRET_KEY": "s",
+        "GATEWAY_OIDC_CLIENT_SECRET": "c",
+        "GATEWAY_OIDC_ISSUER": "https://istanze.example.it",
+        "GATEWAY_RATELIMIT_STORAGE": "redis://r:6379/0",
+        "GATEWAY_SESSION_STORE": "memory://",
+    }
+    with pytest.raises(ConfigError, match="GATEWAY_WORKERS=1"):
+        load_settings(production)
+    assert load_settings({**production, "GATEWAY_WORKERS": "1"})["GATEWAY_SESSION_STORE"] == "memory://"
