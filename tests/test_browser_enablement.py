@@ -53,7 +53,12 @@ def log_in(chrome: Any, stack: SystemStack, username: str, password: str, next_p
 
 
 def log_out(chrome: Any, stack: SystemStack) -> None:
+    """ "Esci" and its confirmation (a POST with the session's token), then a clean browser."""
     chrome.get(stack.url("/esci"))
+    if chrome.find_elements(By.ID, "logout-confirm"):
+        chrome.find_element(By.ID, "logout-confirm").click()
+        signed_out = (By.CSS_SELECTOR, "header a[href='/accedi']")
+        WebDriverWait(chrome, 20).until(expected_conditions.presence_of_element_located(signed_out))
     chrome.delete_all_cookies()
 
 

@@ -81,10 +81,15 @@ def test_a_person_logs_in_from_the_home_page_and_reaches_the_personal_home(
         menu = browser.find_element(By.ID, "account-menu")
         assert "Mario Rossi" in menu.text, path
         assert not browser.find_elements(By.CSS_SELECTOR, "header a[href='/accedi']"), path
+    # Issue 13 item 7: "Esci" is a form's button (a POST with the session's token), shown as a menu item.
     browser.find_element(By.ID, "account-menu-button").click()
-    wait.until(
-        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#account-menu a[href='/esci']"))
-    )
+    button = (By.CSS_SELECTOR, "#account-menu .logout-form button")
+    logout = wait.until(expected_conditions.visibility_of_element_located(button))
+    assert logout.text == "Esci" and not browser.find_elements(By.CSS_SELECTOR, "a[href='/esci']")
+    logout.click()
+    wait.until(lambda chrome: chrome.find_elements(By.CSS_SELECTOR, "header a[href='/accedi']"))
+    browser.get(stack.url("/area-personale"))
+    wait.until(expected_conditions.url_contains("/iam/accedi"))  # out: the login asks again
 
 
 def test_the_registration_captcha_is_solved_in_the_browser_and_accepted(

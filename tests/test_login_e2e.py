@@ -81,7 +81,7 @@ def test_a_user_logs_in_through_the_portal_and_logs_out(stack: SystemStack) -> N
     # "Accedi" again: already signed in, straight to the personal home (D-ENA-1).
     assert urllib.parse.urlsplit(browser.go("/accedi")[1]).path == "/area-personale"
 
-    status, url, page = browser.go("/esci")
+    status, url, page = browser.log_out()
 
     assert status == 200
     assert urllib.parse.urlsplit(url).path == "/"

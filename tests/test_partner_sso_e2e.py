@@ -325,7 +325,7 @@ def test_the_portals_session_signs_the_user_in_to_the_partner_demo_and_logouts_r
     status, url, page, visited = open_demo_login(browser, demo)
     assert status == 200 and url == f"{demo}/" and LOGIN_PAGE not in visited, visited
     assert mario.username in page
-    status, url, _ = browser.go("/esci")
+    status, url, _ = browser.log_out()
     assert status == 200 and "/oidc/logout" in browser.trail
 
     # IAM's worker tells the demo by back-channel logout: its session for that sid is gone.

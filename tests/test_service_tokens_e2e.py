@@ -36,6 +36,6 @@ def test_the_services_verify_the_access_token_the_portal_forwards(stack: SystemS
     status, body = stranger.api("/api/istanze/v1/me", headers={"X-User": "paolo.verdi"})
     assert status == 401 and body["error"]["code"] == "unauthorized"
 
-    browser.go("/esci")
+    browser.log_out()
     status, body = browser.api("/api/istanze/v1/me")
     assert status == 401, body

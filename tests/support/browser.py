@@ -70,6 +70,11 @@ class Browser:
         status, _, text = self.request(method_path, json_body=body, headers=headers)
         return status, json.loads(text) if text else None
 
+    def log_out(self) -> tuple[int, str, str]:
+        """ "Esci": GET /esci shows the confirmation, whose form posts the session's token (a GET alone
+        logs nobody out); then IAM's end-session and back to the portal."""
+        return self.form("/esci", "/esci", {})
+
     def form(self, page_url: str, action: str, fields: dict[str, str]) -> tuple[int, str, str]:
         """Open a page, take its CSRF token, post its form like a browser."""
         status, _, page = self.go(page_url)
