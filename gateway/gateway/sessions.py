@@ -47,6 +47,9 @@ KEY_PREFIX = "session:"
 # An entry in use is written again (its time to live renewed, the cookie's expiry with it) at most this
 # often when nothing in it changed: one store write per few minutes of browsing, not one per page.
 RENEW_AFTER = 300
+# A session nobody signed in to (a login in progress, a form's CSRF secret) is kept for at most this long:
+# anonymous visits must not fill the store for a whole PERMANENT_SESSION_LIFETIME.
+ANONYMOUS_LIFETIME = 3600
 _SERIALIZER = TaggedJSONSerializer()
 
 
@@ -176,9 +179,10 @@ class SessionCodec:
             session.secret = secrets.token_urlsafe(32)
         assert session.secret is not None
         session.written_at = now
-        self.store.put(
-            _key(session.secret), _seal(session.secret, dict(session), now), ttl=self.lifetime.total_seconds()
-        )
+        ttl = self.lifetime.total_seconds()
+        if not session.permanent:
+            ttl = min(ttl, ANONYMOUS_LIFETIME)
+        self.store.put(_key(session.secret), _seal(session.secret, dict(session), now), ttl=ttl)
         session.modified = session.renewed = False
         return self.signer.sign(session.secret).decode()
 

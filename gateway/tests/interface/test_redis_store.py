@@ -92,6 +92,17 @@ def test_issue_11_a_session_on_redis_keeps_its_tokens_sealed_there_and_none_in_t
     assert lifetime - 60 < client.ttl(key) <= lifetime  # the entry ends with the session
 
 
+def test_a_session_nobody_signed_in_to_lives_an_hour_at_most(
+    apps: tuple[Any, Any], client: redis.Redis
+) -> None:
+    """A login in progress is stored (its state, nonce and PKCE verifier) but not for eight hours."""
+    first, _ = apps
+    assert first.test_client().get("/accedi").status_code == 303
+
+    [key] = session_keys(client)
+    assert 3500 < client.ttl(key) <= 3600
+
+
 def test_a_session_made_by_one_gateway_process_works_in_another(
     apps: tuple[Any, Any], iam: FakeIam, client: redis.Redis
 ) -> None:
