@@ -25,7 +25,6 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import format_datetime, gettext, ngettext
 from polis.auth import current_principal
 from polis.rpc import RpcUnavailable
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from istanze.applications import service
@@ -298,11 +297,7 @@ def home() -> Any:
     with db.transaction() as session:
         category = service.category_of(session, account_id=me)
         visible = procedures.visible_to(session, staff_category=category)
-        mine = list(
-            session.scalars(
-                select(Application).where(Application.account_id == me).order_by(Application.created_at)
-            )
-        )
+        mine = service.applications_of(session, account_id=me)
         rows = []
         by_code = {a.procedure_code: a for a in mine}
         for procedure in visible:
