@@ -21,6 +21,7 @@ TEMPORARY_PASSWORD = "Tmp-Pa55-w0rd-Xq9"  # noqa: S105 - a test value, sealed in
 SECRETS = {
     "confirmation_url": "http://localhost:8080/iam/registrazione/conferma/s3cr3t-registration-token",
     "verification_url": "http://localhost:8080/iam/area-riservata/email/verifica/s3cr3t-verification-token",
+    "unlock_url": "http://localhost:8080/iam/accedi/sblocca/s3cr3t-unlock-token",
     "temporary_password": TEMPORARY_PASSWORD,
     "temporary_personal_code": "TPC-7731-s3cr3t",
     "receipt_confirmation_url": "http://localhost:8080/abilitazione/ricevuta/s3cr3t-receipt-token",
@@ -93,6 +94,11 @@ def message_data(event_type: str, account_id: str) -> dict[str, Any]:
             "temporary_password": sealed(TEMPORARY_PASSWORD),
             "expires_at": _at(1),
             "issued_by": "self_service",
+        },
+        "iam.account_unlock_link_issued": {
+            "unlock_url": sealed(SECRETS["unlock_url"]),
+            "expires_at": _at(24),
+            "failures": 100,
         },
         "iam.password_changed": {"changed_at": _at()},
         "iam.email_verification_requested": {

@@ -2,8 +2,10 @@
 
 After `threshold` consecutive failures each further failure locks the name for a growing time: `step`,
 2 x `step`, ... up to `max_wait`. The count restarts after `reset_after` without failures, and at
-`hard_limit` consecutive failures (at most 100, NIST SP 800-63B) the name stays locked until ops unlock
-it. Usernames that match no account keep the same counters in their own table (LoginThrottle), so a lock
+`hard_limit` consecutive failures (at most 100, NIST SP 800-63B) the name stays locked: no more guesses.
+The lock then ends only by proof of the mailbox (the single-use link unlock.py emails to the account's
+addresses, issue 11 item 5) or by ops, so a stranger who spends the 100 failures denies nothing for good.
+Usernames that match no account keep the same counters in their own table (LoginThrottle), so a lock
 tells nothing about whether the account exists.
 """
 
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 from polis.config import ConfigError
 
 NIST_MAX_FAILURES = 100
-# "Until ops unlock it": far enough to never pass, representable in every database.
+# "Until the owner's unlock link or ops": far enough to never pass, representable in every database.
 HARD_LOCK = datetime(9999, 1, 1, tzinfo=UTC)
 
 
@@ -73,6 +75,12 @@ def locked_until(counter: Lockable, now: datetime) -> datetime | None:
     return until if until is not None and until > now else None
 
 
+def at_ceiling(counter: Lockable) -> bool:
+    """Whether the name is locked at the hard limit (not by a lock that ends by itself)."""
+    until = _utc(counter.locked_until)
+    return until is not None and until >= HARD_LOCK
+
+
 def register_failure(counter: Counter, policy: LockPolicy, now: datetime) -> datetime | None:
     """Count one failure; returns the end of the lock it causes, if any."""
     last = _utc(counter.last_failed_login_at)
@@ -89,7 +97,7 @@ def register_failure(counter: Counter, policy: LockPolicy, now: datetime) -> dat
 
 
 def reset(counter: Counter) -> None:
-    """After a correct password, or an unlock by ops."""
+    """After a correct password, an unlock link, or an unlock by ops."""
     counter.failed_logins = 0
     counter.last_failed_login_at = None
     counter.locked_until = None

@@ -3,7 +3,8 @@
 Every path costs exactly one argon2 verification: an unknown username is checked against a dummy hash, a
 locked name too, so the response time does not tell whether an account exists; a pending temporary password
 is compared by its digest (at most one is live per account), so the time does not tell whether a recovery
-matched either (issue 11 item 2).
+matched either (issue 11 item 2). At the ceiling of consecutive failures the account's owner gets an
+unlock link by email (unlock.py, issue 11 item 5); the page answers the same for a name of nobody.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.models import outbox
 from iam.oidc import bruteforce
+from iam.oidc import unlock as unlock_links
 from iam.oidc.bruteforce import LockPolicy
 from iam.oidc.models import LoginThrottle
 from iam.oidc.sessions import SsoPolicy, end_all_sessions, start_session
@@ -56,6 +58,7 @@ class LoginPolicy:
     dummy_hash: str
     lock: LockPolicy
     sso: SsoPolicy
+    unlock: unlock_links.UnlockPolicy
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> LoginPolicy:
@@ -65,6 +68,7 @@ class LoginPolicy:
             dummy_hash=hashing.dummy_hash(memory, time_cost),
             lock=LockPolicy.from_settings(settings),
             sso=SsoPolicy.from_settings(settings),
+            unlock=unlock_links.UnlockPolicy.from_settings(settings),
         )
 
 
@@ -207,6 +211,8 @@ def _record(
                 account_id=account.id,
                 details={"reason": "locked", "failures": account.failed_logins},
             )
+            if bruteforce.at_ceiling(account):  # a new link only once the last one has expired
+                unlock_links.offer(session, policy=policy.unlock, account=account, origin=origin)
             return LoginResult(Outcome.LOCKED, locked_until=until)
 
         # The password may have changed between the read and now: a match against the old one counts for
@@ -240,6 +246,8 @@ def _record(
                     account_id=account.id,
                     details={"reason": "too_many_failures", "failures": account.failed_logins},
                 )
+                if bruteforce.at_ceiling(account):  # no more guesses: the owner gets the way out
+                    unlock_links.offer(session, policy=policy.unlock, account=account, origin=origin)
                 return LoginResult(Outcome.LOCKED, locked_until=until)
             return LoginResult(Outcome.INVALID)
 
@@ -314,6 +322,10 @@ def _unknown_username(
                 actor="anonymous",
                 details={"reason": "unknown_username", "failures": throttle.failed_logins},
             )
+            if bruteforce.at_ceiling(throttle):  # what an account's offer costs, nothing sent
+                unlock_links.offer_for_unknown_name(
+                    session, policy=policy.unlock, throttle=throttle, origin=origin
+                )
             return LoginResult(Outcome.LOCKED, locked_until=until)
         return LoginResult(Outcome.INVALID)
 
@@ -416,5 +428,13 @@ def unlock(*, db: Database, account_id: uuid.UUID, origin: Origin, actor: str) -
         if account is None:
             return False
         bruteforce.reset(account)
-        audit.record(session, action="login.unlocked", origin=origin, account_id=account.id, actor=actor)
+        unlock_links.end_links(session, account_id=account.id, now=datetime.now(UTC))
+        audit.record(
+            session,
+            action="login.unlocked",
+            origin=origin,
+            account_id=account.id,
+            actor=actor,
+            details={"via": "ops"},
+        )
         return True

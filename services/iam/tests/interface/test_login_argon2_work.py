@@ -12,11 +12,15 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
-from iam.accounts.models import TemporaryPassword
+from iam.accounts.models import Account, TemporaryPassword
 from iam.extensions import db
+from iam.models import outbox
+from iam.oidc import bruteforce, unlock
+from iam.oidc.login import username_key
+from iam.oidc.models import LoginThrottle
 from iam.recovery import temporary
 from oidc_helpers import PASSWORD, issue_temporary_password, login, make_account, make_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 WRONG = "non è questa la password"
 TEMPORARY = "TmpPassw0rdAbcde"
@@ -64,9 +68,33 @@ def test_every_login_path_costs_exactly_one_argon2_verification(
     make_account(username="locked.user")
     for _ in range(LOCK["LOGIN_LOCK_THRESHOLD"]):
         login(client, username="locked.user", password=WRONG)
+    # At the ceiling (issue 11 item 5): the attempt also signs and seals an unlock link (or, for a name of
+    # nobody, rehearses it), and still verifies one argon2 hash.
+    ceiling = make_account(username="ceiling.user")
+    with db.transaction() as session:
+        session.execute(
+            update(Account)
+            .where(Account.id == ceiling)
+            .values(failed_logins=100, locked_until=bruteforce.HARD_LOCK)
+        )
+        session.add(
+            LoginThrottle(
+                username_key=username_key("nessuno.bloccato"),
+                failed_logins=100,
+                locked_until=bruteforce.HARD_LOCK,
+            )
+        )
 
     assert one_login(client, verifications, "nessuno.qui", WRONG) == 1  # unknown username
     assert one_login(client, verifications, "locked.user", PASSWORD) == 1  # locked
+    assert one_login(client, verifications, "ceiling.user", PASSWORD) == 1  # at the ceiling: link sent
+    assert one_login(client, verifications, "ceiling.user", WRONG) == 1  # at the ceiling, link out already
+    assert one_login(client, verifications, "nessuno.bloccato", WRONG) == 1  # unknown name at the ceiling
+    with db.transaction() as session:  # the ceiling's path did its work: one link, for the account
+        sent = session.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.event_type == unlock.EVENT)
+        )
+    assert sent == 1
     assert one_login(client, verifications, "anna.bianchi", WRONG) == 1  # wrong, nothing pending
     assert one_login(client, verifications, "luca.verdi", WRONG) == 1  # wrong, temporary pending (was 4)
     assert one_login(client, verifications, "mario.rossi", PASSWORD) == 1  # correct
