@@ -23,6 +23,7 @@ import posixpath
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from flask import Flask, Request, Response, request
@@ -53,7 +54,9 @@ FINGERPRINT = re.compile(rf"^(?P<stem>.+)\.[0-9a-f]{{{HASH_LENGTH}}}(?P<suffix>\
 CSS_URL = re.compile(r"""url\(\s*(?P<quote>["']?)(?P<ref>[^"')\s]+)(?P=quote)\s*\)""")
 # An asset URL in a page: inside an attribute value, optionally with polis.ui's ?v=<version>, before the
 # closing quote or a fragment (the sprites' #icon).
-PAGE_ASSET = re.compile(rb"""(?<=["'])/static/(?P<path>[A-Za-z0-9_./-]+)(?:\?v=[A-Za-z0-9_.+-]*)?(?=["'#])""")
+PAGE_ASSET = re.compile(rb"""/static/(?P<path>[A-Za-z0-9_./-]+)(?:\?v=[A-Za-z0-9_.+-]*)?(?=["'#])""")
+MARKER = b"/static/"
+QUOTES = (b'"', b"'")
 EXTENSION = "gateway.static_files"
 
 
@@ -69,15 +72,15 @@ class Asset:
     rewritten: bool = False  # the body is not the file's bytes (CSS with fingerprinted url()s)
     encoded: dict[str, bytes | None] = field(default_factory=dict)
 
-    @property
-    def digest(self) -> str:
+    @cached_property
+    def digest(self) -> str:  # computed once, after the CSS's url()s are rewritten
         return hashlib.sha256(self.body).hexdigest()
 
     @property
     def compressible(self) -> bool:
         return self.source.suffix.lower() in COMPRESSIBLE
 
-    @property
+    @cached_property
     def fingerprinted(self) -> str:
         head, dot, suffix = self.path.rpartition(".")
         if not dot or "/" in suffix:
@@ -144,15 +147,22 @@ class StaticFiles:
         return f"/static/{asset.fingerprinted}" if asset else None
 
     def fingerprint_page(self, page: bytes) -> bytes:
-        """`page` with its /static/ URLs (with or without ?v=) turned into the fingerprinted ones."""
-        if b"/static/" not in page:
+        """`page` with its /static/ URLs (with or without ?v=) turned into the fingerprinted ones: only
+        inside attribute values (after a quote), only for files that exist."""
+        at = page.find(MARKER)
+        parts: list[bytes] = []
+        done = 0
+        while at >= 0:
+            match = PAGE_ASSET.match(page, at) if at and page[at - 1 : at] in QUOTES else None
+            asset = self.assets.get(match["path"].decode("ascii")) if match else None
+            if match and asset:
+                parts += (page[done:at], f"/static/{asset.fingerprinted}".encode())
+                done = match.end()
+            at = page.find(MARKER, at + len(MARKER))
+        if not parts:
             return page
-
-        def replace(match: re.Match[bytes]) -> bytes:
-            asset = self.assets.get(match["path"].decode("ascii"))
-            return f"/static/{asset.fingerprinted}".encode() if asset else match[0]
-
-        return PAGE_ASSET.sub(replace, page)
+        parts.append(page[done:])
+        return b"".join(parts)
 
     def find(self, filename: str) -> tuple[Asset, bool] | None:
         """The asset a request names, and whether the name was its current fingerprinted one."""
