@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, request
 from flask_babel import Babel
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from polis.auth import AuthError
-from polis.auth.web import authenticate
-from polis.errors import ApiError
-from polis.ui import prepare_catalogs, register_ui, render_error_page
+from flask_wtf.csrf import CSRFProtect
+from polis.ui import pages, prepare_catalogs, register_ui
 from polis.ui.i18n import select_locale
-from werkzeug.exceptions import HTTPException
 
 from enablement.permissions import PERMISSIONS
 
@@ -48,7 +42,7 @@ def register_pages(app: Flask) -> None:
 
     register_ui(app, home_url="/", login_url="/accedi", language_url="/lingua/{code}", static_url="/static")
     prepare_catalogs(TRANSLATIONS, environment=app.config.get("POLIS_ENV"))
-    _register_error_pages(app)
+    pages.register_error_pages(app, PAGES, log)
     from enablement.personal_codes.pages import blueprint as code_pages
     from enablement.requests.pages import blueprint as request_pages
 
@@ -57,54 +51,5 @@ def register_pages(app: Flask) -> None:
 
 
 def page_permission(name: str) -> Callable[[F], F]:
-    """A page for holders of permission `name`: others log in first (and come back), or get a 403 page."""
-    needed = PERMISSIONS[name]
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                principal = authenticate()
-            except AuthError:
-                return redirect("/accedi?next=" + quote(request.full_path.rstrip("?"), safe="/"), 303)
-            if not needed.allows(principal):
-                return render_error_page(403), 403
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def _wants_page() -> bool:
-    return request.path.startswith(PAGES)
-
-
-def _register_error_pages(app: Flask) -> None:
-    json_handlers: dict[type[Exception], Any] = dict(app.error_handler_spec[None][None])
-
-    @app.errorhandler(CSRFError)
-    def _csrf_error(exc: CSRFError) -> Any:
-        if not _wants_page():
-            return json_handlers[HTTPException](exc)
-        return render_error_page(400, csrf=True), 400
-
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Any:
-        if not _wants_page():
-            return json_handlers[ApiError](exc)
-        return render_error_page(exc.status), exc.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Any:
-        if not _wants_page():
-            return json_handlers[HTTPException](exc)
-        status = exc.code or 500
-        return Response(render_error_page(status), status=status, mimetype="text/html")
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Any:
-        if not _wants_page():
-            return json_handlers[Exception](exc)
-        log.exception("unexpected error")  # the stack trace in the log, never in the page
-        return render_error_page(500), 500
+    """A page for holders of permission `name` (polis.ui.pages): others log in first, or get a 403 page."""
+    return pages.page_permission(PERMISSIONS, name)

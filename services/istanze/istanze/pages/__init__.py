@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, request
 from flask_babel import Babel
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from polis.auth import AuthError
-from polis.auth.web import authenticate
+from flask_wtf.csrf import CSRFProtect
 from polis.config import Env
-from polis.errors import ApiError
-from polis.ui import prepare_catalogs, register_ui, render_error_page, ui_settings
+from polis.ui import pages, prepare_catalogs, register_ui, ui_settings
 from polis.ui.i18n import select_locale
-from werkzeug.exceptions import HTTPException
 
 from istanze.permissions import PERMISSIONS
 
@@ -49,8 +43,6 @@ def page_settings(env: Env) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "it",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
         "LANGUAGES": ("it", "en"),
-        # The largest form post (attachments included); the gateway's own limit applies first.
-        "MAX_CONTENT_LENGTH": env.int("ISTANZE_MAX_CONTENT_LENGTH", 8 * 1024 * 1024),
         **ui_settings(env),
     }
 
@@ -68,7 +60,7 @@ def register_pages(app: Flask) -> None:
 
     register_ui(app, home_url="/", login_url="/accedi", language_url="/lingua/{code}", static_url="/static")
     prepare_catalogs(TRANSLATIONS, environment=app.config.get("POLIS_ENV"))
-    _register_error_pages(app)
+    pages.register_error_pages(app, PAGES, log)
     from istanze.pages import contacts  # noqa: F401 - its views join the blueprint
     from istanze.pages.views import blueprint
 
@@ -76,54 +68,5 @@ def register_pages(app: Flask) -> None:
 
 
 def page_permission(name: str) -> Callable[[F], F]:
-    """A page for holders of permission `name`: others log in first (and come back), or get a 403 page."""
-    needed = PERMISSIONS[name]
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                principal = authenticate()
-            except AuthError:
-                return redirect("/accedi?next=" + quote(request.full_path.rstrip("?"), safe="/"), 303)
-            if not needed.allows(principal):
-                return render_error_page(403), 403
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def _wants_page() -> bool:
-    return request.path.startswith(PAGES)
-
-
-def _register_error_pages(app: Flask) -> None:
-    json_handlers: dict[type[Exception], Any] = dict(app.error_handler_spec[None][None])
-
-    @app.errorhandler(CSRFError)
-    def _csrf_error(exc: CSRFError) -> Any:
-        if not _wants_page():
-            return json_handlers[HTTPException](exc)
-        return render_error_page(400, csrf=True), 400
-
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Any:
-        if not _wants_page():
-            return json_handlers[ApiError](exc)
-        return render_error_page(exc.status), exc.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Any:
-        if not _wants_page():
-            return json_handlers[HTTPException](exc)
-        status = exc.code or 500
-        return Response(render_error_page(status), status=status, mimetype="text/html")
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Any:
-        if not _wants_page():
-            return json_handlers[Exception](exc)
-        log.exception("unexpected error")  # the stack trace in the log, never in the page
-        return render_error_page(500), 500
+    """A page for holders of istanze's permission `name` (polis.ui.pages): others log in first, or get 403."""
+    return pages.page_permission(PERMISSIONS, name)
