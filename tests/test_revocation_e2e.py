@@ -1,6 +1,7 @@
 """Revocation rounds with real processes (issue 16): IAM's web and worker, RabbitMQ, the notifier and the SMTP
 sink, the gateway and the login page. The deadline passes by the test clock file that IAM's processes read
-(IAM_REVOCATION_CLOCK_FILE, POLIS_ENV=test only). Rules: D-REV-2, D-REV-3, D-REV-4, D-ACC-4."""
+(IAM_REVOCATION_CLOCK_FILE, POLIS_ENV=test only); enablement answers its personal-code checks over real RPC.
+Rules: D-REV-2, D-REV-3, D-REV-4, D-ACC-4, D-ENA-9."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 from polis.db import Database
 from polis.events import Event
 from polis.events import outbox as events_outbox
+from polis.events.sealing import DEV_KEY_ID, DEV_PUBLIC_KEY, Sealer
+from polis.rpc import RpcClient
 from polis.testing.helpers import wait_until
 from support.browser import Browser
 from support.stack import StackFactory, SystemStack
@@ -107,6 +110,83 @@ def add_account(
     return account_id
 
 
+PERSONAL_CODE = "Girasole2042"
+CHECK_CODE = "enablement.check_personal_code"
+
+
+def enable(stack: SystemStack, account_id: uuid.UUID, username: str) -> None:
+    """An enablement confirmed at an office, with the personal code PERSONAL_CODE, straight in enablement's
+    database (what D-ENA-2/3/4 leave), once IAM's iam.account_registered has reached enablement's copy."""
+    from enablement.accounts import service as enablement_accounts
+    from enablement.personal_codes import hashing
+    from enablement.personal_codes.models import ACTIVE, PersonalCode
+    from enablement.requests.models import CONFIRMED, EnablementRequest
+
+    database = Database(stack.database_url("enablement"))
+
+    def known() -> bool:
+        with database.transaction() as session:
+            return enablement_accounts.get(session, account_id) is not None
+
+    wait_until(known, timeout=TIMEOUT)
+    now = datetime.now(UTC)
+    with database.transaction() as session:
+        session.add(
+            EnablementRequest(
+                number=f"ENA-{uuid.uuid4().hex[:4].upper()}-{uuid.uuid4().hex[:4].upper()}",
+                account_id=account_id,
+                codice_fiscale=uuid.uuid4().hex[:16].upper(),
+                first_name="Lucia",
+                last_name="Verdi",
+                email=f"{username}@example.org",
+                language="it",
+                state=CONFIRMED,
+                created_at=now,
+                expires_at=now + timedelta(days=60),
+                closed_at=now,
+            )
+        )
+        session.add(
+            PersonalCode(
+                account_id=account_id,
+                code_hash=hashing.hasher().hash(PERSONAL_CODE),
+                temporary_hash=None,
+                state=ACTIVE,
+                failures=0,
+                recovery_failures=0,
+                changed_at=now,
+            )
+        )
+    database.dispose()
+
+
+def code_status(rpc: RpcClient, account_id: uuid.UUID) -> str:
+    """What enablement answers a service checking the personal code (D-ENA-9), over real RPC."""
+    reply = rpc.call(CHECK_CODE, {"account_id": str(account_id), "personal_code": PERSONAL_CODE})
+    return str(reply["status"])
+
+
+def account_state(stack: SystemStack, account_id: uuid.UUID) -> str:
+    from iam.accounts.models import Account
+
+    database = Database(stack.database_url("iam"))
+    with database.transaction() as session:
+        state = str(session.get(Account, account_id).state)  # type: ignore[union-attr]
+    database.dispose()
+    return state
+
+
+def outbox_drained(stack: SystemStack) -> bool:
+    """IAM's outbox has published everything (the notices cannot still be on their way out of IAM)."""
+    from iam.revocation import service
+
+    database = Database(stack.database_url("iam"))
+    try:
+        return service.outbox_backlog(db=database) == 0
+    finally:
+        database.dispose()
+
+
 def set_clock(clock_file: Path, days: float) -> None:
     from iam.revocation import clock
 
@@ -159,10 +239,21 @@ def test_d_rev_3_a_round_announces_keeps_revokes_at_the_deadline_and_refuses_the
     clock_file = tmp_path / "clock"
     stack = stack_factory(process_env=iam_env(clock_file))
     unused = ["anna.rossi", "bruno.neri", "carla.gialli"]
-    for name in unused:
-        add_account(stack, name)
-    add_account(stack, "mario.mi", kind="mi")
-    add_account(stack, "used.lately", last_access_at=datetime.now(UTC))
+    ids = {name: add_account(stack, name) for name in unused}
+    ids["mario.mi"] = add_account(stack, "mario.mi", kind="mi")
+    ids["used.lately"] = add_account(stack, "used.lately", last_access_at=datetime.now(UTC))
+    # Enabled: anna.rossi (to be revoked), carla.gialli (to be kept by a login) and the MI account.
+    for name in ("anna.rossi", "carla.gialli", "mario.mi"):
+        enable(stack, ids[name], name)
+    # The stack runs enablement with POLIS_ENV=dev: it opens RPC fields with the development key pair.
+    rpc = RpcClient(
+        stack.broker_url, timeout=10.0, sealers={"enablement": Sealer(DEV_PUBLIC_KEY, DEV_KEY_ID)}
+    )
+    assert {name: code_status(rpc, ids[name]) for name in ("anna.rossi", "carla.gialli", "mario.mi")} == {
+        "anna.rossi": "ok",
+        "carla.gialli": "ok",
+        "mario.mi": "ok",
+    }
 
     round_id = round_of(stack, unused)
     wait_until(lambda: all(mails_to(stack, u, ANNOUNCED) for u in unused), timeout=TIMEOUT)
@@ -188,10 +279,67 @@ def test_d_rev_3_a_round_announces_keeps_revokes_at_the_deadline_and_refuses_the
     assert status == 403 and "revocato" in page and "/iam/registrazione" in page  # D-ACC-4
     assert log_in(Browser(stack.url()), "carla.gialli", PASSWORD)[0] == 200
     assert log_in(Browser(stack.url()), "mario.mi", PASSWORD)[0] == 200  # MI: never in a round
-    for name in unused:  # each notice once
+    assert log_in(Browser(stack.url()), "used.lately", PASSWORD)[0] == 200
+    assert {name: account_state(stack, i) for name, i in ids.items()} == {
+        "anna.rossi": "revoked",
+        "bruno.neri": "revoked",
+        "carla.gialli": "active",
+        "mario.mi": "active",
+        "used.lately": "active",
+    }
+    # D-REV-3 end to end: enablement consumed iam.account_revoked and ended anna.rossi's enablement, so a
+    # service checking her personal code is told she is not enabled; the kept and the MI account still are.
+    wait_until(lambda: code_status(rpc, ids["anna.rossi"]) == "not_enabled", timeout=TIMEOUT)
+    assert code_status(rpc, ids["carla.gialli"]) == "ok" and code_status(rpc, ids["mario.mi"]) == "ok"
+
+    # Each notice once: counted after IAM's outbox has published everything and the notifier took it all.
+    wait_until(lambda: outbox_drained(stack), timeout=TIMEOUT)
+    wait_until(lambda: len(mails_to(stack, "bruno.neri", REVOKED)) >= 1, timeout=TIMEOUT)
+    for name in unused:
         assert len(mails_to(stack, name, ANNOUNCED)) == 1
         assert len(mails_to(stack, name, REVOKED)) == (0 if name == "carla.gialli" else 1)
     assert not mails_to(stack, "mario.mi", "revocat") and not mails_to(stack, "used.lately", "revocat")
+    rpc.close()
+
+
+def test_d_rev_4_a_round_cancelled_before_the_deadline_revokes_nobody(
+    stack_factory: StackFactory, tmp_path: Path
+) -> None:
+    """Cancelled after its announcement: the deadline passes and the worker, shown at work by a second round
+    executed after it, revokes none of the first round's accounts and sends them nothing more."""
+    clock_file = tmp_path / "clock"
+    stack = stack_factory(process_env=iam_env(clock_file), services=("iam", "notifier"), gateway=False)
+    users = ["elena.conti", "fabio.greco", "gina.marino"]
+    ids = {name: add_account(stack, name) for name in users}
+    # Unused since 2012: affected by the second round's earlier cut-off too.
+    old = datetime(2012, 1, 1, tzinfo=UTC)
+    older = add_account(stack, "ugo.antico", created_at=old, last_access_at=old)
+
+    first = round_of(stack, [*users, "ugo.antico"])
+    wait_until(lambda: all(mails_to(stack, u, ANNOUNCED) for u in [*users, "ugo.antico"]), timeout=TIMEOUT)
+    cancelled = ops(stack, "POST", f"/{first}/cancel")
+    assert cancelled["state"] == "cancelled"
+
+    set_clock(clock_file, 41)  # the first round's deadline passes
+    second = ops(stack, "POST", "", {"cutoff": "2013-01-01", "deadline": deadline_in(42)})["id"]
+    assert ops(stack, "POST", f"/{second}/preview")["affected"] == 1  # ugo.antico only
+    ops(stack, "POST", f"/{second}/announce")
+    wait_until(lambda: mails_to(stack, "ugo.antico", ANNOUNCED)[1:], timeout=TIMEOUT)
+    set_clock(clock_file, 43)  # the second round's deadline passes: the worker executes it
+    wait_until(lambda: ops(stack, "GET", f"/{second}")["state"] == "done", timeout=TIMEOUT)
+    wait_until(lambda: mails_to(stack, "ugo.antico", REVOKED), timeout=TIMEOUT)
+    wait_until(lambda: outbox_drained(stack), timeout=TIMEOUT)
+
+    body = ops(stack, "GET", f"/{first}")
+    assert body["state"] == "cancelled" and body["counts"]["revoked"] == 0
+    assert body["cancelled_at"] is not None and body["execution_started_at"] is None
+    assert {n["state"] for n in body["notices"] if n["name"] != "announcement"} == {"skipped"}
+    assert {name: account_state(stack, i) for name, i in ids.items()} == dict.fromkeys(users, "active")
+    assert account_state(stack, older) == "revoked"
+    trail = ops(stack, "GET", f"/{first}/audit?limit=100")["entries"]
+    assert [e for e in trail if e["action"] == "account.revoked"] == []
+    for name in users:  # told once, never revoked nor reminded
+        assert len(mails_to(stack, name, ANNOUNCED)) == 1 and not mails_to(stack, name, REVOKED)
 
 
 def test_d_rev_4_kill_9_of_the_worker_while_announcing_and_while_executing_resumes_exactly_once(

@@ -228,6 +228,82 @@ def test_d_rev_4_ops_calls_without_the_ops_role_are_refused(client: FlaskClient)
     assert rounds_count() == 0
 
 
+def test_d_rev_4_every_ops_call_on_a_round_without_the_ops_role_is_refused_and_changes_nothing(
+    client: FlaskClient, population: dict[str, uuid.UUID]
+) -> None:
+    clients.ensure(
+        db,
+        client_id=PORTAL,
+        name="Istanze OnLine",
+        secret=PORTAL_SECRET,
+        redirect_uris=[CALLBACK],
+        post_logout_redirect_uris=[f"{ISSUER}/"],
+        scopes=["openid", "iam"],
+        grant_types=["authorization_code", "refresh_token"],
+        audiences=["urn:polis:iam"],
+    )
+    add_account(username="mario.rossi", created_at=datetime.now(UTC), activated_at=datetime.now(UTC))
+    user = {"Authorization": f"Bearer {login_with_scope(client, 'openid iam')['access_token']}"}
+    draft = create(client).get_json()["id"]
+    announced = create(client).get_json()["id"]
+    assert client.post(f"{ROUNDS}/{announced}/announce", headers=OPS).status_code == 200
+    before = {r: client.get(f"{ROUNDS}/{r}", headers=OPS).get_json() for r in (draft, announced)}
+
+    calls = [
+        ("post", f"{ROUNDS}/{draft}/preview"),
+        ("post", f"{ROUNDS}/{draft}/announce"),
+        ("post", f"{ROUNDS}/{draft}/cancel"),
+        ("post", f"{ROUNDS}/{announced}/cancel"),
+        ("get", f"{ROUNDS}/{announced}"),
+        ("get", f"{ROUNDS}/{announced}/audit"),
+    ]
+    for method, path in calls:
+        anonymous = getattr(client, method)(path)
+        as_user = getattr(client, method)(path, headers=user)
+        assert anonymous.status_code == 401, path
+        assert anonymous.get_json()["error"]["code"] == "ops_token_required", path
+        assert as_user.status_code == 403, path
+        assert as_user.get_json()["error"]["code"] == "ops_role_required", path
+        assert as_user.get_json()["error"]["message"], path  # a readable reason, no stack trace
+
+    for round_id, body in before.items():
+        assert client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json() == body
+    assert events("iam.revocation_announced") == []  # the worker has not run: nothing written either
+    assert rounds_count() == 2
+
+
+def test_d_rev_4_announcing_a_draft_whose_deadline_has_passed_is_refused(
+    client: FlaskClient, clock_file: Path, population: dict[str, uuid.UUID]
+) -> None:
+    round_id = create(client, deadline=deadline_in(2)).get_json()["id"]
+    clock.set_offset(clock_file, timedelta(days=3).total_seconds())
+
+    response = client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
+
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "deadline_passed"
+    body = client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json()
+    assert body["state"] == "draft" and body["notices"] == []
+    assert body["counts"]["affected_at_announce"] is None
+    assert work_until_idle() == [] and events("iam.revocation_announced") == []
+
+
+def test_d_rev_4_a_cancel_of_a_round_already_executed_is_refused(
+    client: FlaskClient, clock_file: Path, population: dict[str, uuid.UUID]
+) -> None:
+    round_id = create(client, deadline=deadline_in(2)).get_json()["id"]
+    client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
+    work_until_idle()
+    clock.set_offset(clock_file, timedelta(days=3).total_seconds())
+    assert work_until_idle()[-1].kind == "done"
+    clock.set_offset(clock_file, 0)  # even with the clock back before the deadline
+
+    response = client.post(f"{ROUNDS}/{round_id}/cancel", headers=OPS)
+
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "round_state"
+    body = client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json()
+    assert body["state"] == "done" and body["counts"]["revoked"] == len(AFFECTED)
+
+
 def test_d_rev_4_a_second_round_overlapping_an_announced_one_is_refused(client: FlaskClient) -> None:
     first = create(client).get_json()["id"]
     draft = create(client).get_json()["id"]  # drafts may coexist
