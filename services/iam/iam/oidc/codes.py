@@ -23,7 +23,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from iam.oidc.models import AccessToken, AuthorizationCode, RefreshToken
+from iam.oidc import families
+from iam.oidc.models import AccessToken, AuthorizationCode
 
 log = logging.getLogger("iam.oidc.codes")
 
@@ -82,16 +83,7 @@ def _revoke_issued(session: Session, jti: str | None, family_id: uuid.UUID | Non
             .values(revoked_at=now)
         )
     if family_id is not None:
-        session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        session.execute(
-            update(AccessToken)
-            .where(AccessToken.refresh_family_id == family_id, AccessToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        families.end(session, family_id, now)
 
 
 def purge(db: Database, now: datetime | None = None) -> int:

@@ -47,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from iam.accounts.models import Account, AccountState
 from iam.extensions import db
-from iam.oidc import clients, codes, keys
+from iam.oidc import clients, codes, families, keys
 from iam.oidc.models import AccessToken, AuthorizationCode, RefreshToken, SessionClient
 from iam.oidc.sessions import as_utc
 
@@ -405,18 +405,8 @@ class RefreshGrant(ClientScopes, grants.RefreshTokenGrant):
 
 def revoke_family(family_id: uuid.UUID, *, now: datetime | None = None) -> None:
     """End a refresh family: every refresh token of it, and the access tokens issued from it."""
-    now = now or datetime.now(UTC)
     with db.transaction() as session:
-        session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        session.execute(
-            update(AccessToken)
-            .where(AccessToken.refresh_family_id == family_id, AccessToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        families.end(session, family_id, now or datetime.now(UTC))
 
 
 class ServiceGrant(ClientScopes, grants.ClientCredentialsGrant):
