@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, render_template, render_template_string, request
+from flask import Blueprint, Flask, current_app, render_template, render_template_string, request
 
 from polis.config import DEFAULT_HELPDESK_HOURS, DEFAULT_HELPDESK_PHONE, Env
 from polis.ui.catalogs import compile_catalogs, prepare_catalogs
@@ -27,6 +27,7 @@ DEFAULT_LANGUAGES = (("it", "ITA", "Italiano"), ("en", "ENG", "English"))
 
 # Error pages with their own wording in polis/error.html; other statuses use the generic one.
 ERROR_PAGES = (400, 403, 404, 405, 429, 500, 503)
+LANGUAGE_URL = "polis_ui.language_url"
 
 
 def ui_settings(env: Env) -> dict[str, Any]:
@@ -96,9 +97,11 @@ def register_ui(
         asset_version=version,
     )
 
+    app.extensions[LANGUAGE_URL] = language_url
+
     def switch_url(code: str) -> str:
         here = request.full_path.rstrip("?") if request else "/"
-        return f"{language_url.format(code=code)}?{urlencode({'next': here})}"
+        return language_switch_url(code, here)
 
     @app.context_processor
     def _layout_variables() -> dict[str, Any]:
@@ -121,6 +124,15 @@ def register_ui(
             "reserved_area_url": reserved_area_url,
             "logout_url": logout_url,
         }
+
+
+def language_switch_url(code: str, next_path: str) -> str:
+    """The language switch's URL (the gateway's ``/lingua/<code>``, which sets the `lang` cookie every app
+    reads) that comes back to `next_path`. An app sends the browser there to make the pages follow a
+    choice made elsewhere: the account's preferred language at login or when it is saved (issue 13 item 7).
+    """
+    template = current_app.extensions.get(LANGUAGE_URL, "/lingua/{code}")
+    return f"{template.format(code=code)}?{urlencode({'next': next_path})}"
 
 
 ACCOUNT_START = b"<!--polis:account-->"
@@ -170,6 +182,7 @@ __all__ = [
     "TRANSLATIONS",
     "compile_catalogs",
     "fill_account_menu",
+    "language_switch_url",
     "page_language",
     "prepare_catalogs",
     "register_ui",

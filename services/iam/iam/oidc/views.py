@@ -29,6 +29,7 @@ from iam.oidc.key_admin import register_key_admin
 from iam.oidc.login import LoginPolicy, Outcome
 from iam.oidc.registry_api import register_registry_and_consent
 from iam.oidc.txn import write_transaction
+from iam.personal_area.language import account_language, in_language
 from iam.ops import ops_actor, ops_required
 
 LOGIN_POLICY = "iam.login_policy"
@@ -271,12 +272,13 @@ def login_page() -> ResponseReturnValue:
     result = login.authenticate(
         db=db, policy=login_policy(), username=username, password=password, origin=current_origin()
     )
-    if result.outcome is Outcome.SUCCEEDED:
-        return sessions.set_cookie(
-            redirect(next_path if next_path != "/" else AREA_RISERVATA, 303), result.sso_token or ""
-        )
-    if result.outcome is Outcome.MUST_CHANGE_PASSWORD:
-        target = f"{sessions.CHANGE_PASSWORD_PATH}?{urlencode({'next': next_path})}"
+    if result.outcome in (Outcome.SUCCEEDED, Outcome.MUST_CHANGE_PASSWORD):
+        if result.outcome is Outcome.SUCCEEDED:
+            target = next_path if next_path != "/" else AREA_RISERVATA
+        else:
+            target = f"{sessions.CHANGE_PASSWORD_PATH}?{urlencode({'next': next_path})}"
+        # The pages follow the account's preferred language from now on (issue 13 item 7).
+        target = in_language(account_language(result.account_id), target)
         return sessions.set_cookie(redirect(target, 303), result.sso_token or "")
     status = 403 if result.outcome in (Outcome.DISABLED, Outcome.REVOKED) else 401
     return (

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, flash, g, make_response, redirect, render_template, request
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from polis.errors import ValidationFailed
 
 from iam.audit.origin import current_origin
 from iam.extensions import db
 from iam.oidc.sessions import login_required
 from iam.personal_area import service
+from iam.personal_area.language import in_language
 from iam.personal_area.views import keep_this_browser_signed_in, policy
 from iam.recovery.messages import messages
 
@@ -58,8 +59,9 @@ def change_language() -> Response | tuple[str, int]:
         service.change_language(db=db, account_id=g.account.id, language=language, origin=current_origin())
     except ValidationFailed as failed:
         return _page("personal_area/index.html", 400, errors=messages(failed.fields))
-    flash(gettext("Lingua preferita aggiornata."), "success")
-    return make_response(redirect("/iam/area-riservata", code=303))
+    with force_locale(language):  # said in the language the pages now follow
+        flash(gettext("Lingua preferita aggiornata."), "success")
+    return make_response(redirect(in_language(language, "/iam/area-riservata"), code=303))
 
 
 @blueprint.route("/email", methods=["GET", "POST"])

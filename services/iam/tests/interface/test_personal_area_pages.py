@@ -155,8 +155,12 @@ def test_d_acc_7_the_language_preference_on_the_page(app: Flask, client: FlaskCl
 
     status, location, _ = submit(client, "/iam/area-riservata", "/iam/area-riservata/lingua", language="en")
 
-    assert (status, location) == (303, "/iam/area-riservata")
+    # Issue 13 item 7: the pages follow at once, through the gateway's language switch (the lang cookie).
+    assert (status, location) == (303, "/lingua/en?next=%2Fiam%2Farea-riservata")
     assert load_account(db, account.id).language == "en"
+    client.set_cookie("lang", "en")  # what /lingua/en sets
+    page = client.get("/iam/area-riservata").get_data(as_text=True)
+    assert "Preferred language updated." in page and "<html lang=\"en\">" in page
 
 
 def test_d_acc_2_the_security_officer_page_resets_an_mi_account(app: Flask, client: FlaskClient) -> None:
