@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import format_time
 from flask_wtf.csrf import CSRFError
 from polis.errors import ApiError, error_body
 from werkzeug.exceptions import HTTPException
@@ -52,6 +57,8 @@ def register_error_handlers(app: Flask) -> None:
         if _wants_json():
             message = MESSAGES.get(status, exc.name)
             return jsonify(error_body(CODES.get(status, "http_error"), message)), status
+        if status == 429:
+            return _too_many_page(), status
         return _page(status), status
 
     @app.errorhandler(Exception)
@@ -67,7 +74,24 @@ def _wants_json() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
-def _page(status: int, *, csrf: bool = False) -> str:
+def _page(status: int, *, csrf: bool = False, **context: Any) -> str:
     return render_template(
-        "errors/error.html", status=status, kind=status if status in PAGES else 0, csrf=csrf
+        "errors/error.html", status=status, kind=status if status in PAGES else 0, csrf=csrf, **context
+    )
+
+
+def _too_many_page() -> str:
+    """A rate limit's page: the real wait (from the limit's window) and the way back to the page the user
+    came from, not a vague "wait a few minutes" (issue 13 item 4)."""
+    from gateway.extensions import limiter
+    from gateway.stepup import form_home
+
+    current = limiter.current_limit
+    seconds = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 0
+    return _page(
+        429,
+        wait_minutes=math.ceil(seconds / 60),
+        wait_until=format_time(datetime.now(UTC) + timedelta(seconds=seconds), "short") if seconds else "",
+        # A form sent too often leads back to it; a page read too often has the home link below.
+        back_url=form_home(request.path, request.referrer, request.host) if request.method == "POST" else "",
     )

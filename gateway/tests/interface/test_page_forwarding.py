@@ -1,5 +1,7 @@
 """IAM's pages and OpenID Connect endpoints, forwarded by the gateway with IAM's cookies only."""
 
+import re
+
 import pytest
 from gateway.api import pages
 
@@ -98,3 +100,28 @@ def test_issue_5_token_endpoints_have_their_own_limit_not_the_login_one(settings
     # A partner server's token calls pass the login and general limits, and stop at their own.
     assert statuses == {path: [200, 200, 200, 429] for path in pages.TOKEN_ENDPOINTS}
     assert client.post("/oidc/token").headers.get("Retry-After")
+
+
+def test_a_page_over_the_general_limit_states_the_real_wait_and_leads_back_to_the_form(settings, upstream):
+    """Issue 13 item 4: not "Attendi qualche minuto" with no way back: the minutes left in the window."""
+    app = create_app(
+        {"GATEWAY_SERVICES": {"iam": upstream.url}, "RATELIMIT_DEFAULT": "2 per hour", **settings}
+    )
+    client = app.test_client()
+    referrer = {"Referer": "http://localhost/iam/password-dimenticata?next=/"}
+    for _ in range(2):
+        client.post("/iam/password-dimenticata", data={"a": "b"}, headers=referrer)
+
+    refused = client.post("/iam/password-dimenticata", data={"a": "b"}, headers=referrer)
+    for _ in range(2):
+        client.get("/privacy")
+    read_too_often = client.get("/privacy", headers={"Accept-Language": "en"})  # each page counts apart
+
+    assert refused.status_code == 429
+    page = refused.get_data(as_text=True)
+    wait = re.search(r"Puoi riprovare tra (\d+) minuti \(alle \d{2}:\d{2}\)\.", page)
+    assert wait and 59 <= int(wait.group(1)) <= 61  # the hour's window, not "a few minutes"
+    assert 'href="/iam/password-dimenticata?next=/" id="rate-limit-back"' in page
+    english = read_too_often.get_data(as_text=True)
+    assert read_too_often.status_code == 429 and "You can try again in" in english
+    assert 'id="rate-limit-back"' not in english  # a page, not a form: the home link is there already
