@@ -9,26 +9,17 @@ from typing import Any
 
 import pytest
 from support.stack import SystemStack
-from test_browser_enablement import AXE, axe_violations
+from test_browser_enablement import AXE, axe_violations, log_in
 from test_browser_portal import PASSWORD, USERNAME, browser, console_problems  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SIGNED_OUT = (By.CSS_SELECTOR, "header a[href='/accedi']")
-
-
-def log_in(chrome: Any, stack: SystemStack) -> None:
-    chrome.get(stack.url("/accedi?next=/area-personale"))
-    WebDriverWait(chrome, 20).until(expected_conditions.presence_of_element_located((By.NAME, "username")))
-    chrome.find_element(By.NAME, "username").send_keys(USERNAME)
-    chrome.find_element(By.NAME, "password").send_keys(PASSWORD, Keys.ENTER)
-    WebDriverWait(chrome, 20).until(expected_conditions.url_contains("/area-personale"))
 
 
 def test_issue_13_logout_from_the_header_and_its_confirmation_page(
@@ -37,7 +28,7 @@ def test_issue_13_logout_from_the_header_and_its_confirmation_page(
 ) -> None:
     assert AXE.exists(), "gateway/node_modules/axe-core is missing: make install"
     wait = WebDriverWait(browser, 20)
-    log_in(browser, stack)
+    log_in(browser, stack, USERNAME, PASSWORD, "/area-personale")
 
     # The header's menu open: "Esci" is a button of a POST form, and the page stays axe-clean.
     browser.find_element(By.ID, "account-menu-button").click()

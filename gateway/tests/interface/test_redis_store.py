@@ -57,6 +57,14 @@ def apps(
     return gateway(redis_url, iam, upstream), gateway(redis_url, iam, upstream)
 
 
+@pytest.fixture
+def portal(apps: tuple[Any, Any], iam: FakeIam) -> Any:
+    """Mario Rossi signed in at the first process."""
+    signed_in = apps[0].test_client()
+    log_in(signed_in, iam)
+    return signed_in
+
+
 def session_keys(client: redis.Redis) -> list[bytes]:
     return list(client.keys(PREFIX + b"session:*"))
 
@@ -73,11 +81,8 @@ def test_a_claim_on_redis_is_taken_once_and_its_outcome_shared(redis_url: str, c
 
 
 def test_issue_11_a_session_on_redis_keeps_its_tokens_sealed_there_and_none_in_the_cookie(
-    apps: tuple[Any, Any], iam: FakeIam, client: redis.Redis
+    apps: tuple[Any, Any], portal: Any, iam: FakeIam, client: redis.Redis
 ) -> None:
-    first, _ = apps
-    portal = first.test_client()
-    log_in(portal, iam)
     [refresh_token] = iam.refresh_tokens
     cookie = portal.get_cookie("polis_session").value
 
@@ -88,7 +93,7 @@ def test_issue_11_a_session_on_redis_keeps_its_tokens_sealed_there_and_none_in_t
         assert all(value not in reading for reading in cookie_readings(cookie))
     for value in (iam.issued[-1], refresh_token, "mario.rossi", cookie.rsplit(".", 1)[0]):
         assert value.encode() not in entry and value.encode() not in key  # nor the id itself
-    lifetime = first.config["PERMANENT_SESSION_LIFETIME"]
+    lifetime = apps[0].config["PERMANENT_SESSION_LIFETIME"]
     assert lifetime - 60 < client.ttl(key) <= lifetime  # the entry ends with the session
 
 
@@ -104,13 +109,9 @@ def test_a_session_nobody_signed_in_to_lives_an_hour_at_most(
 
 
 def test_a_session_made_by_one_gateway_process_works_in_another(
-    apps: tuple[Any, Any], iam: FakeIam, client: redis.Redis
+    apps: tuple[Any, Any], portal: Any, iam: FakeIam
 ) -> None:
-    first, second = apps
-    portal = first.test_client()
-    log_in(portal, iam)
-
-    other = second.test_client()
+    other = apps[1].test_client()
     other.set_cookie("polis_session", portal.get_cookie("polis_session").value)
 
     assert other.get("/area-personale").status_code == 200
@@ -119,18 +120,15 @@ def test_a_session_made_by_one_gateway_process_works_in_another(
 
 
 def test_logout_deletes_the_session_from_redis_and_a_replayed_cookie_is_refused(
-    apps: tuple[Any, Any], iam: FakeIam, client: redis.Redis
+    apps: tuple[Any, Any], portal: Any, client: redis.Redis
 ) -> None:
-    first, second = apps
-    portal = first.test_client()
-    log_in(portal, iam)
     stolen = portal.get_cookie("polis_session").value
     assert len(session_keys(client)) == 1
 
     assert log_out(portal).status_code == 303
 
     assert session_keys(client) == []
-    thief = second.test_client()
+    thief = apps[1].test_client()
     thief.set_cookie("polis_session", stolen)
     assert thief.get("/area-personale").status_code == 302
     assert thief.get(API).get_json()["headers"].get("Authorization") is None
