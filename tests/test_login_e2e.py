@@ -21,6 +21,9 @@ from support.stack import SystemStack
 pytestmark = pytest.mark.slow
 
 PASSWORD = "lampione violetto sulla collina"
+# D-ENA-1: after "Accedi" the portal lands on enablement's decision; a new account is not enabled yet, so it
+# stays there (the enablement request); enabled users go on to their home (test_browser_enablement.py).
+LANDING = "/abilitazione/"
 
 
 def create_account(stack: SystemStack, username: str) -> None:
@@ -74,12 +77,13 @@ def test_a_user_logs_in_through_the_portal_and_logs_out(stack: SystemStack) -> N
     status, url, page = log_in(browser, "lucia.bianchi", PASSWORD)
 
     assert status == 200, (browser.trail, page[:1000])
-    assert urllib.parse.urlsplit(url).path == "/area-personale"
+    assert urllib.parse.urlsplit(url).path == LANDING
     assert "Lucia Bianchi" in page
     assert browser.trail[:4] == ["/accedi", "/oidc/authorize", "/iam/accedi", "/iam/accedi"]
     assert "/accedi/callback" in browser.trail
-    # "Accedi" again: already signed in, straight to the personal home (D-ENA-1).
-    assert urllib.parse.urlsplit(browser.go("/accedi")[1]).path == "/area-personale"
+    # "Accedi" again: already signed in, straight on (D-ENA-1); the personal home needs the session.
+    assert urllib.parse.urlsplit(browser.go("/accedi")[1]).path == LANDING
+    assert "Lucia Bianchi" in browser.go("/area-personale")[2]
 
     status, url, page = browser.log_out()
 
@@ -158,11 +162,11 @@ def test_a_temporary_password_forces_the_change_before_the_personal_home(stack: 
     )
 
     assert status == 200, page[:500]
-    assert urllib.parse.urlsplit(url).path == "/area-personale"
+    assert urllib.parse.urlsplit(url).path == LANDING
     # The temporary password is used up; the new one works from a fresh browser.
     assert log_in(Browser(stack.url()), "lucia.neri", "Tmp9xQ4pZr7Kw2Ld")[0] == 401
     status, url, _ = log_in(Browser(stack.url()), "lucia.neri", new_password)
-    assert status == 200 and urllib.parse.urlsplit(url).path == "/area-personale"
+    assert status == 200 and urllib.parse.urlsplit(url).path == LANDING
 
 
 def test_the_lock_after_repeated_failures_and_its_release_by_ops(stack_factory: Any) -> None:
@@ -188,4 +192,4 @@ def test_the_lock_after_repeated_failures_and_its_release_by_ops(stack_factory: 
         assert response.status == 204
 
     status, url, _ = log_in(Browser(stack.url()), "lucia.rosa", PASSWORD)
-    assert status == 200 and urllib.parse.urlsplit(url).path == "/area-personale"
+    assert status == 200 and urllib.parse.urlsplit(url).path == LANDING

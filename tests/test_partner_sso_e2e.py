@@ -263,7 +263,8 @@ def portal_backchannel_uri(stack: SystemStack) -> str | None:
 
 
 def log_in_to_the_portal(browser: Browser, who: DemoAccount) -> None:
-    status, url, page = browser.go("/accedi")
+    # The portal's own session is what matters here: its personal home (not enablement's landing, D-ENA-1).
+    status, url, page = browser.go("/accedi?next=/area-personale")
     assert status == 200 and urllib.parse.urlsplit(url).path == LOGIN_PAGE, (browser.trail, page[:500])
     _, location = submit_login(browser, page, who)
     status, url, page = browser.go(location)

@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 from support.browser import Browser
 from support.stack import SystemStack
-from test_login_e2e import PASSWORD, create_account, log_in
+from test_login_e2e import LANDING, PASSWORD, create_account, log_in
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_the_services_verify_the_access_token_the_portal_forwards(stack: SystemS
     create_account(stack, "paolo.verdi")
     browser = Browser(stack.url())
     status, url, page = log_in(browser, "paolo.verdi", PASSWORD)
-    assert status == 200 and urllib.parse.urlsplit(url).path == "/area-personale", (browser.trail, page[:500])
+    assert status == 200 and urllib.parse.urlsplit(url).path == LANDING, (browser.trail, page[:500])
 
     for service, permissions in (
         ("enablement", ["enablement.read_own", "enablement.request"]),

@@ -181,7 +181,8 @@ class Agent:
     def login(self, username: str) -> None:
         """The whole flow of a new browser, from "Accedi" to the personal home page."""
         self.cookies.clear()
-        authorize, _ = self.expect("GET", "/accedi", 303)
+        # To the portal's personal home: P1 runs IAM and the gateway only, not enablement's landing (D-ENA-1).
+        authorize, _ = self.expect("GET", "/accedi?next=/area-personale", 303)
         login_page, _ = self.expect("GET", authorize, 302)
         _, page = self.expect("GET", login_page, 200)
         csrf, next_path = CSRF.search(page), NEXT.search(page)

@@ -48,6 +48,9 @@ PENDING = "oidc_pending"
 USER = "user"
 F = TypeVar("F", bound=Callable[..., Any])
 PERSONAL_HOME = "/area-personale"
+# D-ENA-1: "Accedi" lands where enablement decides: the request, the mandatory change of the temporary
+# personal code (D-ENA-4), or (enabled) the personal home. Partner users arrive the same way (D-ACC-2).
+LANDING = "/abilitazione/"
 
 
 def relying_party() -> RelyingParty:
@@ -80,10 +83,11 @@ def login_required(view: F) -> F:
 
 @bp.get("/accedi")
 def login() -> WerkzeugResponse:
-    """D-ENA-1 "Accedi": signed in -> the personal home; otherwise the login at IAM (code flow + PKCE)."""
+    """D-ENA-1 "Accedi": signed in -> LANDING (enablement's decision); otherwise the login at IAM (code flow
+    + PKCE), then LANDING."""
     next_path = safe_local_path(request.args.get("next"))
     if current_user() is not None:
-        return redirect(next_path if next_path != "/" else PERSONAL_HOME, 303)
+        return redirect(next_path if next_path != "/" else LANDING, 303)
     rp = relying_party()
     pending = Pending.new(next_path)
     session[PENDING] = pending.as_dict()
@@ -136,7 +140,7 @@ def callback() -> Any:
     if api_tokens is not None:
         api_tokens.store(session)
     next_path = safe_local_path(pending.get("next"))
-    return redirect(next_path if next_path != "/" else PERSONAL_HOME, 303)
+    return redirect(next_path if next_path != "/" else LANDING, 303)
 
 
 @bp.post("/accedi/backchannel-logout")

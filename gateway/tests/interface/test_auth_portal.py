@@ -108,15 +108,17 @@ def test_the_callback_exchanges_the_code_directly_with_iam_and_opens_the_session
     assert home.headers["Cache-Control"] == "no-store"  # personal: kept by no cache (issue 11 item 6)
 
 
-def test_accedi_when_signed_in_goes_to_the_personal_home(portal: Any, iam: FakeIam) -> None:
-    """D-ENA-1: logged in -> the personal home page."""
+def test_accedi_lands_where_the_enablement_decides(portal: Any, iam: FakeIam) -> None:
+    """D-ENA-1: after the login, and on "Accedi" when logged in, the portal lands on /abilitazione/, which
+    sends on to the request, the mandatory change of the temporary code or (enabled) the personal home."""
     params = start(portal)
     iam.claims = good_claims(iam, params["nonce"])
-    portal.get(f"/accedi/callback?code=abc&state={params['state']}")
+    landed = portal.get(f"/accedi/callback?code=abc&state={params['state']}")
 
     response = portal.get("/accedi")
 
-    assert response.status_code == 303 and response.location == "/area-personale"
+    assert landed.status_code == 303 and landed.location == "/abilitazione/"
+    assert response.status_code == 303 and response.location == "/abilitazione/"
 
 
 def test_the_session_is_renewed_at_login(portal: Any, iam: FakeIam) -> None:

@@ -41,6 +41,8 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "RECOVERY_LOCK_THRESHOLD": env.int("ENABLEMENT_RECOVERY_LOCK_THRESHOLD", 3),
         "RECOVERY_LOCK_SECONDS": env.float("ENABLEMENT_RECOVERY_LOCK_SECONDS", 3600.0),
         "RPC_TIMEOUT": env.float("ENABLEMENT_RPC_TIMEOUT", 5.0),
+        # D-ENA-1: where /abilitazione/ sends an enabled user: the personal home of Istanze OnLine.
+        "ISTANZE_HOME_URL": env.str("ENABLEMENT_ISTANZE_HOME_URL", "/istanze/"),
         # Pages (enablement.pages): the session cookie holds the CSRF token; only enablement_* cookies pass.
         "SECRET_KEY": env.secret(
             "ENABLEMENT_SECRET_KEY", dev_default="dev-only-enablement-secret-key"

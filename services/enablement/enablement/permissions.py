@@ -6,7 +6,7 @@ The actions come with their areas (DOMAIN.md D-ENA-*); each view names one with
 
 from __future__ import annotations
 
-from polis.auth import OPERATOR, OPS, USER, Permissions, permission
+from polis.auth import OPERATOR, OPS, SECURITY_OFFICER, USER, Permissions, permission
 
 from enablement.config import SERVICE
 
@@ -18,6 +18,8 @@ PERMISSIONS = Permissions(
         "enablement.request": permission(SERVICE, USER),
         # D-ENA-3: an operator of an office identifies the applicant in person.
         "enablement.identify": permission(SERVICE, OPERATOR),
+        # D-ENA-10: offices and operator assignments, by ops or a security officer (the console's page).
+        "enablement.assign": permission(SERVICE, OPS, SECURITY_OFFICER),
         # Service-to-service and operations work: client-credentials tokens of clients with the ops role.
         "enablement.ops": permission(SERVICE, OPS),
     },

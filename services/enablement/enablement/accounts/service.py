@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enablement.accounts.models import Account
@@ -17,6 +18,20 @@ class UnknownAccount(LookupError):
 
 def get(session: Session, account_id: uuid.UUID | str) -> Account | None:
     return session.get(Account, uuid.UUID(str(account_id)))
+
+
+def by_username(session: Session, username: str) -> Account | None:
+    """The account with this IAM username (as IAM's facts gave it), if known; revoked ones are not."""
+    return session.scalars(
+        select(Account).where(Account.username == username.strip().lower(), Account.revoked.is_(False))
+    ).first()
+
+
+def many(session: Session, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, Account]:
+    if not account_ids:
+        return {}
+    rows = session.scalars(select(Account).where(Account.account_id.in_(account_ids)))
+    return {account.account_id: account for account in rows}
 
 
 def registered(session: Session, data: dict[str, Any]) -> None:

@@ -65,14 +65,51 @@ def assign_operator(
     with db.transaction() as session:
         office = by_code(session, office_code)
         assign(session, operator_id=operator_id, office=office, assigned_by=actor)
-        audit.record(
-            session,
-            action="operator.assigned",
-            actor=actor,
-            account_id=operator_id,
-            origin=origin,
-            details={"office": office.code},
+        _audit_assignment(session, "operator.assigned", actor, operator_id, office, origin)
+
+
+def _audit_assignment(
+    session: Session, action: str, actor: str, operator_id: uuid.UUID, office: Office, origin: Origin
+) -> None:
+    audit.record(
+        session,
+        action=action,
+        actor=actor,
+        account_id=operator_id,
+        origin=origin,
+        details={"office": office.code},
+    )
+
+
+def unassign_operator(
+    *, db: Database, operator_id: uuid.UUID, office_code: str, actor: str, origin: Origin
+) -> None:
+    """End an operator's assignment to an office (ops or a security officer), audited; from then on the
+    operator no longer finds or confirms requests for it (D-ENA-10). NotFound when there was none."""
+    with db.transaction() as session:
+        office = by_code(session, office_code)
+        assignment = session.scalars(
+            select(OperatorAssignment).where(
+                OperatorAssignment.operator_id == operator_id, OperatorAssignment.office_id == office.id
+            )
+        ).first()
+        if assignment is None:
+            raise NotFound("The operator is not assigned to this office.")
+        session.delete(assignment)
+        _audit_assignment(session, "operator.unassigned", actor, operator_id, office, origin)
+
+
+def operators_by_office(session: Session) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Each office's operators (account ids, in assignment order), for ops' list of offices."""
+    found: dict[uuid.UUID, list[uuid.UUID]] = {}
+    rows = session.execute(
+        select(OperatorAssignment.office_id, OperatorAssignment.operator_id).order_by(
+            OperatorAssignment.assigned_at
         )
+    )
+    for office_id, operator_id in rows:
+        found.setdefault(office_id, []).append(operator_id)
+    return found
 
 
 def by_code(session: Session, code: str) -> Office:

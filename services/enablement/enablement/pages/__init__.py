@@ -43,11 +43,13 @@ def register_pages(app: Flask) -> None:
     register_ui(app, home_url="/", login_url="/accedi", language_url="/lingua/{code}", static_url="/static")
     prepare_catalogs(TRANSLATIONS, environment=app.config.get("POLIS_ENV"))
     pages.register_error_pages(app, PAGES, log)
+    from enablement.offices.pages import blueprint as office_pages
     from enablement.personal_codes.pages import blueprint as code_pages
     from enablement.requests.pages import blueprint as request_pages
 
     app.register_blueprint(request_pages)
     app.register_blueprint(code_pages)
+    app.register_blueprint(office_pages)
 
 
 def page_permission(name: str) -> Callable[[F], F]:

@@ -82,6 +82,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Non puoi confermare la tua stessa richiesta.",
         "en": "You cannot confirm your own request.",
     },
+    "operator_unknown": {
+        "it": "Nessun account ha questo nome utente.",
+        "en": "No account has this username.",
+    },
+    "not_assigned": {
+        "it": "L'operatore non è assegnato a questo ufficio.",
+        "en": "The operator is not assigned to this office.",
+    },
     "invalid_link": {
         "it": "Questo collegamento non è valido: è stato alterato, già usato o è scaduto.",
         "en": "This link is not valid: it was altered, already used or has expired.",

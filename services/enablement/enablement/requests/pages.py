@@ -9,7 +9,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 from polis.auth import current_principal
 from polis.errors import ApiError, Forbidden, NotFound, ValidationFailed
 
@@ -19,6 +19,7 @@ from enablement.extensions import db
 from enablement.offices import service as offices
 from enablement.pages import page_permission
 from enablement.pages.messages import message, messages
+from enablement.permissions import PERMISSIONS
 from enablement.requests import service
 from enablement.requests.models import CONFIRMED, DOCUMENT_TYPES, REJECTED
 from enablement.requests.views import _policy
@@ -26,8 +27,6 @@ from enablement.requests.views import _policy
 blueprint = Blueprint("enablement_pages", __name__, url_prefix="/abilitazione")
 CF = re.compile(r"^[A-Za-z0-9]{16}$")
 DOCUMENT_NUMBER = re.compile(r"^[A-Za-z0-9]{4,20}$")
-# Where an enabled user goes (D-ENA-1): the personal home of Istanze OnLine.
-ISTANZE_HOME = "/area-personale"
 SERVICE_FUNCTIONS = "/abilitazione/servizio"
 
 
@@ -38,8 +37,8 @@ def _me() -> uuid.UUID:
 @blueprint.get("/")
 @page_permission("enablement.read_own")
 def entry() -> Any:
-    """D-ENA-1: not enabled -> the procedure; temporary code in place -> the mandatory change (D-ENA-4);
-    enabled -> the personal home of Istanze OnLine."""
+    """D-ENA-1 (the portal's landing after "Accedi"): not enabled -> the procedure; temporary code in place
+    -> the mandatory change (D-ENA-4); enabled -> the personal home of Istanze OnLine (ISTANZE_HOME_URL)."""
     with db.transaction() as session:
         state = service.status(session, _me())
         account = accounts.get(session, _me())
@@ -54,7 +53,7 @@ def entry() -> Any:
     if state["state"] == "must_change":
         return redirect("/abilitazione/cambia-codice", 303)
     if state["state"] == "enabled":
-        return redirect(ISTANZE_HOME, 303)
+        return redirect(current_app.config["ISTANZE_HOME_URL"], 303)
     if state["state"] == "pending":
         return render_template("enablement/pending.html", request_=state["request"])
     return render_template(
@@ -165,6 +164,15 @@ def console() -> Any:
             errors={"q": [message("not_found")]},
         ), 404
     return _identify_page(found, mine, query=query, values={}, errors={})
+
+
+@blueprint.app_template_global()
+def may_assign_operators() -> bool:
+    """Whether the signed-in user may manage offices and operators (D-ENA-10): the console links there."""
+    try:
+        return PERMISSIONS["enablement.assign"].allows(current_principal())
+    except RuntimeError:  # no principal on this request (a public page)
+        return False
 
 
 def _identify_page(

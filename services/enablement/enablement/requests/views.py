@@ -292,6 +292,20 @@ def assign_operator() -> Any:
     return {"status": "assigned"}, 201
 
 
+@blueprint.delete("/ops/operators/<uuid:operator_id>/offices/<office_code>")
+@api_doc("End an operator's assignment to an office (audited)", status=204, errors=(404,), tags=("ops",))
+@PERMISSIONS.require("enablement.ops")
+def unassign_operator(operator_id: uuid.UUID, office_code: str) -> Any:
+    offices.unassign_operator(
+        db=db,
+        operator_id=operator_id,
+        office_code=office_code,
+        actor=current_principal().subject,
+        origin=current_origin(),
+    )
+    return "", 204
+
+
 @blueprint.get("/ops/identifications")
 @api_doc("Every confirmation and rejection, newest first (D-ENA-3 audit)", tags=("ops",))
 @PERMISSIONS.require("enablement.ops")

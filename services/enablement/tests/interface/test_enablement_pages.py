@@ -138,7 +138,7 @@ def test_the_entry_leads_through_the_procedure(app: Any, issuer: TestIssuer) -> 
     )
     assert changed.status_code == 200 and 'id="changed"' in changed.get_data(as_text=True)
     enabled = client.get("/abilitazione/", headers=headers)
-    assert enabled.status_code == 303 and enabled.headers["Location"] == "/area-personale"
+    assert enabled.status_code == 303 and enabled.headers["Location"] == "/istanze/"
 
 
 def test_the_receipt_page_confirms_once(app: Any, issuer: TestIssuer) -> None:

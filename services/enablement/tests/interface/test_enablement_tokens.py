@@ -41,7 +41,8 @@ def test_an_ops_client_credentials_token_holds_the_ops_permission(
 
     body = client.get(ME, headers=bearer(token)).get_json()
 
-    assert body["kind"] == "service" and body["permissions"] == ["enablement.ops"]
+    # D-ENA-10: ops also manage offices and operator assignments (as a security officer may).
+    assert body["kind"] == "service" and body["permissions"] == ["enablement.assign", "enablement.ops"]
 
 
 class TestEnablementTrustsTokensNotHeaders(TokenContract):
