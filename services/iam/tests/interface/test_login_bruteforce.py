@@ -1,5 +1,6 @@
 """Brute-force protection (issue 3 item 9): growing locks per account, the same for unknown usernames,
-at most 100 consecutive failures (NIST), release by time or by ops; uniform timing (D-ACC-4)."""
+at most 100 consecutive failures (NIST), release by time, by the emailed unlock link (test_login_unlock) or
+by ops; uniform timing (D-ACC-4)."""
 
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ def test_ops_unlock_of_an_unknown_account_is_404(client: FlaskClient) -> None:
 
 
 def test_never_more_than_the_hard_limit_of_consecutive_failures() -> None:
-    """NIST SP 800-63B: at most 100 consecutive failures; then only ops can unlock."""
+    """NIST SP 800-63B: at most 100 consecutive failures; then only the emailed unlock link or ops lift it."""
     policy = bruteforce.LockPolicy(
         threshold=10,
         step=timedelta(minutes=1),
