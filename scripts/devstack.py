@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import shutil
 import signal
@@ -438,7 +439,9 @@ class Stack:
             ]
         (home / "rabbitmq.conf").write_text("\n".join(conf) + "\n")
         script = rabbitmq_script()
-        node = "rabbit@localhost"
+        # A node name of this stack's own: two stacks on one machine (make run beside a test's, or two
+        # tests') each start their node; one fixed name made the second fail ("node rabbit already running").
+        node = f"rabbit-{hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:10]}@localhost"
         env = self.environment("rabbitmq")
         env.update(
             {
