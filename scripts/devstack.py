@@ -50,7 +50,7 @@ PORT_ROLES = {
 STOP_TIMEOUT = 20.0
 ONE_SHOT_SUFFIXES = ("-migrate", "-prepare")
 # Services whose worker consumes events: started (and their queues bound) before any outbox relay.
-CONSUMING_SERVICES = ("notifier", "enablement")
+CONSUMING_SERVICES = ("notifier", "enablement", "istanze")
 RABBITMQ_FALLBACK_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
 
