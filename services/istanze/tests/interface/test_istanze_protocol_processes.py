@@ -1,0 +1,265 @@
+"""D-IST-3 / D-IST-6 (DPR 445/2000 art. 57) under real load: two istanze web processes (gunicorn) on one
+PostgreSQL database take 200 concurrent submissions through the HTTP API, the personal code checked over a
+real RabbitMQ (a stand-in responder for enablement's worker). 20 of them fail after their number was taken
+(the database refuses their receipt: a trigger of this test), so they roll back. Every committed number is
+unique and the numbers are exactly 1..180: none lost, none given twice; the failed ones stay drafts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pika
+import pytest
+from istanze.applications.models import Application, StaffProfile
+from istanze.procedures import service as procedures
+from istanze.protocol.service import last_number
+from polis.db import Database
+from polis.migrations import upgrade
+from polis.rpc import RpcResponder, queue_name
+from polis.testing import free_port
+from polis.testing.helpers import Threads, wait_until
+from polis.testing.postgres import PostgresCluster
+from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.tokens import TestIssuer
+from sqlalchemy import insert, select, text
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("rabbitmq_running")]
+
+SERVICE_DIR = Path(__file__).parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+SUBMISSIONS, FAILING, CONCURRENCY = 200, 20, 40
+FORM = {"sections": [{"id": "sedi", "fields": [{"name": "dpr445", "type": "declaration", "required": True}]}]}
+FAIL_RECEIPTS = (
+    "CREATE TABLE test_fail_accounts (account_id uuid PRIMARY KEY)",
+    """CREATE FUNCTION test_fail_receipt() RETURNS trigger AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM test_fail_accounts WHERE account_id = NEW.account_id) THEN
+    RAISE EXCEPTION 'receipt refused by the test';
+  END IF;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql""",
+    "CREATE TRIGGER test_fail_receipt BEFORE INSERT ON receipts FOR EACH ROW EXECUTE FUNCTION test_fail_receipt()",
+)
+
+
+@pytest.fixture
+def jwks_url(issuer: TestIssuer) -> Iterator[str]:
+    """IAM's JWKS endpoint, as the processes fetch it."""
+    body = json.dumps(issuer.jwks()).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks"
+    server.shutdown()
+
+
+@pytest.fixture
+def enablement(rabbitmq: RabbitMQNode) -> Iterator[None]:
+    """Stands in for enablement's worker: every personal code "Codice-1" is ok."""
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+    try:
+        connection.channel().queue_delete(queue_name("enablement"))
+    finally:
+        connection.close()
+    threads = Threads()
+    responders = [
+        RpcResponder(
+            rabbitmq.url,
+            service="enablement",
+            handlers={
+                "enablement.check_personal_code": lambda p: {"valid": True, "status": "ok"}
+                if p["personal_code"] == "Codice-1"
+                else {"valid": False, "status": "wrong"}
+            },
+            heartbeat=5,
+        )
+        for _ in range(2)
+    ]
+    for responder in responders:
+        threads.start(lambda r=responder: r.run(threads.stop_event))
+    for responder in responders:
+        wait_until(responder.ready.is_set)
+    yield
+    threads.stop()
+
+
+def _prepare(url: str) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
+    upgrade(str(SERVICE_DIR / "alembic.ini"), url)
+    database = Database(url)
+    rome = datetime.now(ZoneInfo("Europe/Rome")).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    accounts = [uuid.uuid4() for _ in range(SUBMISSIONS)]
+    failing = set(accounts[3::10][:FAILING])
+    now = datetime.now(UTC)
+    with database.transaction() as session:
+        p = procedures.define(
+            session,
+            code="modello-d3",
+            title_it="Modello D3",
+            title_en="Form D3",
+            description_it="",
+            description_en="",
+            staff_categories=["ata"],
+            opens_local=rome.replace(hour=14) - timedelta(days=2),
+            closes_local=rome.replace(hour=14) + timedelta(days=2),
+            form=FORM,
+        )
+        procedures.publish(session, code="modello-d3", version=p.version)
+        session.execute(
+            insert(StaffProfile), [{"account_id": a, "staff_category": "ata", "updated_at": now} for a in accounts]
+        )
+        session.execute(
+            insert(Application),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "account_id": a,
+                    "procedure_code": "modello-d3",
+                    "state": "bozza",
+                    "answers": {"sedi": {"dpr445": True}},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for a in accounts
+            ],
+        )
+        for statement in FAIL_RECEIPTS:
+            session.execute(text(statement))
+        for account in failing:
+            session.execute(text("INSERT INTO test_fail_accounts VALUES (:a)"), {"a": account})
+    database.dispose()
+    return accounts, failing
+
+
+def _start(url: str, port: int, *, broker: str, issuer: TestIssuer, jwks: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "POLIS_ENV": "test",
+        "ISTANZE_DATABASE_URL": url,
+        "POLIS_BROKER_URL": broker,
+        "POLIS_OIDC_ISSUER": issuer.issuer,
+        "POLIS_OIDC_JWKS_URL": jwks,
+        "ISTANZE_BIND": f"127.0.0.1:{port}",
+        "ISTANZE_WORKERS": "1",
+        "ISTANZE_THREADS": "8",
+        "ISTANZE_TIMEOUT": "120",
+        "ISTANZE_RPC_TIMEOUT": "60",
+    }
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(GUNICORN), "-c", "gunicorn.conf.py"],
+            cwd=SERVICE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as one at the end
+        )
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _submit(port: int, token: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - local processes
+        f"http://127.0.0.1:{port}/api/istanze/v1/applications/modello-d3/submission",
+        data=json.dumps({"personal_code": "Codice-1", "key": uuid.uuid4().hex}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_d_ist_6_two_gunicorn_processes_200_concurrent_submissions_unique_consecutive_numbers(
+    postgres: PostgresCluster,
+    rabbitmq: RabbitMQNode,
+    issuer: TestIssuer,
+    jwks_url: str,
+    enablement: None,
+    tmp_path: Path,
+) -> None:
+    url = postgres.create_database()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        accounts, failing = _prepare(url)
+        ports = [free_port(), free_port()]
+        processes = [
+            _start(url, port, broker=rabbitmq.url, issuer=issuer, jwks=jwks_url, log=tmp_path / f"istanze-{port}.log")
+            for port in ports
+        ]
+        wait_until(lambda: all(_ready(p) for p in ports), timeout=90)
+        tokens = {a: issuer.token(audience="urn:polis:istanze", sub=str(a)) for a in accounts}
+        barrier = threading.Barrier(CONCURRENCY)
+
+        def one(index: int) -> tuple[uuid.UUID, int, dict[str, Any]]:
+            account = accounts[index]
+            if index < CONCURRENCY:
+                barrier.wait()  # the first wave leaves together
+            status, body = _submit(ports[index % 2], tokens[account])
+            return account, status, body
+
+        with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+            results = list(pool.map(one, range(SUBMISSIONS)))
+
+        ok = {a: body for a, status, body in results if status == 200}
+        refused = {a: status for a, status, _ in results if status != 200}
+        logs = "".join((tmp_path / f"istanze-{p}.log").read_text(errors="replace")[-2000:] for p in ports)
+        assert set(refused) == failing, (refused, logs)
+        assert set(refused.values()) == {500}
+        numbers = sorted(int(body["protocol_number"]) for body in ok.values())
+        assert numbers == list(range(1, SUBMISSIONS - FAILING + 1))  # unique, consecutive, none lost
+        assert len({body["segnatura"] for body in ok.values()}) == SUBMISSIONS - FAILING
+        database = Database(url)
+        with database.transaction() as session:
+            year = datetime.now(ZoneInfo("Europe/Rome")).year
+            assert last_number(session, year=year) == SUBMISSIONS - FAILING
+            states = dict(session.execute(select(Application.account_id, Application.state)).all())
+            assert {states[a] for a in failing} == {"bozza"}  # rolled back whole: still drafts
+            receipts = session.execute(text("SELECT count(DISTINCT protocol_number) FROM receipts")).scalar()
+            assert receipts == SUBMISSIONS - FAILING
+        database.dispose()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        postgres.drop_database(url.rsplit("/", 1)[1])
