@@ -264,3 +264,62 @@ def test_d_ist_6_the_api_refusal_after_the_deadline_names_the_window_in_the_user
     assert "dal 28/03/2020 09:00 al 21/04/2020 14:00 (ora italiana)" in body["message"]
     with db.transaction() as session:
         assert service.application_of(session, account_id=USER, code="mobilita") is None
+
+
+ATTACHMENT_FORM = {
+    "sections": [
+        {
+            "id": "allegati",
+            "fields": [
+                {"name": "note", "type": "text", "max_length": 10, "label_it": "Note"},
+                {"name": "titolo", "type": "attachment", "max_bytes": 64, "label_it": "Titolo di studio"},
+            ],
+        }
+    ]
+}
+
+
+def test_bad_input_attachments_and_long_text_through_the_api_change_nothing(
+    client: FlaskClient, issuer: TestIssuer
+) -> None:
+    with db.transaction() as session:
+        p = procedures.define(
+            session,
+            code="con-allegati",
+            title_it="Con allegati",
+            title_en="With attachments",
+            description_it="",
+            description_en="",
+            staff_categories=["ata"],
+            opens_local=datetime(2020, 1, 1, 9, 0),
+            closes_local=datetime(2099, 1, 1, 9, 0),
+            form=ATTACHMENT_FORM,
+        )
+        procedures.publish(session, code="con-allegati", version=p.version)
+        service.declare_category(session, account_id=USER, staff_category="ata")
+    headers = {"Authorization": f"Bearer {issuer.token(audience=AUDIENCE, sub=str(USER))}", "Accept-Language": "it"}
+    url = "/api/istanze/v1/applications/con-allegati/sections/allegati"
+
+    def put(answers: dict[str, Any]) -> Any:
+        return client.put(url, headers=headers, data=json.dumps(answers), content_type="application/json")
+
+    def file(content: bytes) -> dict[str, str]:
+        return {"filename": "titolo di studio.pdf", "content_base64": base64.b64encode(content).decode()}
+
+    cases = [
+        ({"titolo": file(b"GIF89a not a pdf")}, "titolo", "Il file allegato deve essere un PDF."),
+        ({"titolo": file(b"%PDF-1.7" + b"x" * 100)}, "titolo", "File troppo grande (massimo 64 byte)."),
+        ({"titolo": {"filename": "a.pdf", "content_base64": "%%%"}}, "titolo", "Allegato non leggibile."),
+        ({"note": "x" * 11}, "note", "Testo troppo lungo (massimo 10 caratteri)."),
+        ({"note": {"nested": 1}}, "note", "Valore non valido."),
+    ]
+    for answers, field, message in cases:
+        answer = put(answers)
+        assert answer.status_code == 400, answers
+        assert answer.get_json()["error"]["fields"][field] == message
+    with db.transaction() as session:
+        assert service.application_of(session, account_id=USER, code="con-allegati") is None  # nothing half-saved
+    good = put({"note": "ok", "titolo": file(b"%PDF-1.7 ok")})
+    assert good.status_code == 200
+    stored = good.get_json()["answers"]["allegati"]["titolo"]
+    assert (stored["filename"], stored["size"]) == ("titolo_di_studio.pdf", len(b"%PDF-1.7 ok"))
