@@ -20,7 +20,7 @@ from typing import Any
 
 import pika
 import pytest
-from notifier.messaging.catalogue import MESSAGES
+from notifier.messaging.catalogue import ALL_ADDRESSES, MESSAGES
 from notifier.samples import (
     PDF,
     SECRETS,
@@ -40,11 +40,8 @@ DELIVERIES = "/api/notifier/v1/deliveries"
 OPS_TOKEN = "dev-notifier-ops-token"
 PERSONAL = "mario.rossi@example.org"
 INSTITUTIONAL = "mario.rossi@istruzione.it"
-RECOVERY = (
-    "iam.username_reminder_requested",
-    "iam.temporary_password_issued",
-    "iam.registration_attempted_for_existing_account",
-)
+# The messages that go to every address of the account (recoveries, the unlock link...), by their policy.
+RECOVERY = tuple(event_type for event_type, kind in MESSAGES.items() if kind.recipients == ALL_ADDRESSES)
 # Short waits so that retries, leases and parking happen within a test.
 FAST = {
     "NOTIFIER_SEND_POLL_INTERVAL": "0.1",
@@ -221,10 +218,13 @@ def test_every_message_kind_is_delivered_in_both_languages_with_attachments_and_
         for part in attachments:
             assert part.get_content_type() == "application/pdf"
             assert part.get_content() == PDF
-        # Recipients (D-ACC-8): recovery to every address, the verification to its own, else the reference.
+        # Recipients (D-ACC-8): recovery to every address, the verification to its own, the notice of a
+        # replaced personal email to the previous one, else the reference.
         expected: list[str]
         if event_type == "iam.email_verification_requested":
             expected = ["nuovo.indirizzo@example.org"]
+        elif event_type == "iam.personal_email_replaced":  # the previous address (issue 13 item 6)
+            expected = ["vecchio.indirizzo@example.org"]
         elif language == "it":
             expected = [PERSONAL]
         elif event_type in RECOVERY:
