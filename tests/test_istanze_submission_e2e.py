@@ -55,7 +55,12 @@ def call(browser: Browser, method: str, path: str, body: Any = None, headers: di
     try:
         with browser.opener.open(request, timeout=60) as response:
             raw = response.read()
-            return response.status, raw if response.headers.get_content_type() == "application/pdf" else json.loads(raw or b"null")
+            return (
+                response.status,
+                raw
+                if response.headers.get_content_type() == "application/pdf"
+                else json.loads(raw or b"null"),
+            )
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
 
@@ -64,7 +69,10 @@ def ops_token(stack: SystemStack) -> str:
     request = urllib.request.Request(  # noqa: S310 - the local stack
         stack.url("/oidc/token"),
         data=b"grant_type=client_credentials",
-        headers={"Authorization": "Basic " + base64.b64encode(b"polis-ops:dev-only-polis-ops-client-secret").decode()},
+        headers={
+            "Authorization": "Basic "
+            + base64.b64encode(b"polis-ops:dev-only-polis-ops-client-secret").decode()
+        },
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         return json.loads(response.read())["access_token"]
@@ -80,7 +88,10 @@ def ops(stack: SystemStack, method: str, path: str, body: Any = None) -> tuple[i
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
             raw = response.read()
-            return response.status, raw.decode() if "csv" in response.headers.get_content_type() else json.loads(raw)
+            return (
+                response.status,
+                raw.decode() if "csv" in response.headers.get_content_type() else json.loads(raw),
+            )
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
 
@@ -113,7 +124,9 @@ def signed_in(stack: SystemStack, username: str, password: str) -> Browser:
     return browser
 
 
-def test_submit_receipt_by_email_withdraw_resubmit_and_read_only_after_the_deadline(stack: SystemStack) -> None:
+def test_submit_receipt_by_email_withdraw_resubmit_and_read_only_after_the_deadline(
+    stack: SystemStack,
+) -> None:
     username, password, address = MARIO
     user = signed_in(stack, username, password)
     assert call(user, "PUT", "/api/istanze/v1/profile", {"staff_category": "ata"})[0] == 200
@@ -155,7 +168,13 @@ def test_submit_receipt_by_email_withdraw_resubmit_and_read_only_after_the_deadl
     assert status == 200 and downloaded == pdf
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     pdf_text = " ".join(page.extract_text() for page in reader.pages)
-    for expected in (number, first["segnatura"], "Liceo scientifico Galileo Galilei", "+393331234567", "Roma"):
+    for expected in (
+        number,
+        first["segnatura"],
+        "Liceo scientifico Galileo Galilei",
+        "+393331234567",
+        "Roma",
+    ):
         assert expected in pdf_text, expected
     assert reader.xmp_metadata is not None
     assert (reader.xmp_metadata.pdfaid_part, reader.xmp_metadata.pdfaid_conformance) == ("2", "B")
@@ -169,7 +188,9 @@ def test_submit_receipt_by_email_withdraw_resubmit_and_read_only_after_the_deadl
     status, second = call(user, "POST", submission, {"personal_code": PERSONAL_CODE, "key": uuid.uuid4().hex})
     assert status == 200 and int(second["protocol_number"]) > int(number)
     wait_for_email(stack, address, "inoltrata", count=2)
-    states = {r["protocol_number"]: r["state"] for r in call(user, "GET", "/api/istanze/v1/archive")[1]["receipts"]}
+    states = {
+        r["protocol_number"]: r["state"] for r in call(user, "GET", "/api/istanze/v1/archive")[1]["receipts"]
+    }
     assert states == {number: "annullata", second["protocol_number"]: "inoltrata"}
 
     # The offices' export and counts (ops API at the service; the public edge refuses /ops/).
@@ -196,16 +217,34 @@ def test_submit_receipt_by_email_withdraw_resubmit_and_read_only_after_the_deadl
             "staff_categories": ["ata"],
             "opens_local": (now - timedelta(days=1)).isoformat(),
             "closes_local": closes.isoformat(),
-            "form": {"sections": [{"id": "sedi", "fields": [{"name": "dpr445", "type": "declaration", "required": True}]}]},
+            "form": {
+                "sections": [
+                    {"id": "sedi", "fields": [{"name": "dpr445", "type": "declaration", "required": True}]}
+                ]
+            },
         },
     )
     assert status == 201, defined
-    assert ops(stack, "POST", f"/api/istanze/v1/ops/procedures/scadenza-e2e/versions/{defined['version']}/publish")[0] == 200
+    assert (
+        ops(
+            stack,
+            "POST",
+            f"/api/istanze/v1/ops/procedures/scadenza-e2e/versions/{defined['version']}/publish",
+        )[0]
+        == 200
+    )
     closing = "/api/istanze/v1/applications/scadenza-e2e"
     assert call(user, "PUT", f"{closing}/sections/sedi", {"dpr445": True})[0] == 200
     wait_until(lambda: datetime.now(rome).replace(tzinfo=None) >= closes + timedelta(seconds=1), timeout=60)
-    late = call(user, "POST", f"{closing}/submission", {"personal_code": PERSONAL_CODE, "key": uuid.uuid4().hex})
+    late = call(
+        user, "POST", f"{closing}/submission", {"personal_code": PERSONAL_CODE, "key": uuid.uuid4().hex}
+    )
     assert late[0] == 403 and late[1]["error"]["code"] == "window_closed"
-    assert f"{closes:%d/%m/%Y %H:%M}" in late[1]["error"]["message"] and "ora italiana" in late[1]["error"]["message"]
-    assert call(user, "PUT", f"{closing}/sections/sedi", {"dpr445": True})[1]["error"]["code"] == "window_closed"
+    assert (
+        f"{closes:%d/%m/%Y %H:%M}" in late[1]["error"]["message"]
+        and "ora italiana" in late[1]["error"]["message"]
+    )
+    assert (
+        call(user, "PUT", f"{closing}/sections/sedi", {"dpr445": True})[1]["error"]["code"] == "window_closed"
+    )
     assert call(user, "GET", closing)[1]["state"] == "bozza"

@@ -106,7 +106,9 @@ def applications_of(session: Session, *, account_id: uuid.UUID) -> list[Applicat
     """The user's applications (any state), most recently changed first."""
     return list(
         session.scalars(
-            select(Application).where(Application.account_id == account_id).order_by(Application.updated_at.desc())
+            select(Application)
+            .where(Application.account_id == account_id)
+            .order_by(Application.updated_at.desc())
         )
     )
 

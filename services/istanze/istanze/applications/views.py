@@ -278,7 +278,9 @@ def mine() -> Any:
 @PERMISSIONS.require("istanze.read_own")
 def archive() -> Any:
     with db.transaction() as session:
-        return jsonify(receipts=[receipts.receipt_json(r) for r in receipts.archive_of(session, account_id=_me())])
+        return jsonify(
+            receipts=[receipts.receipt_json(r) for r in receipts.archive_of(session, account_id=_me())]
+        )
 
 
 @blueprint.get("/archive/<uuid:receipt_id>/receipt.pdf")
@@ -300,7 +302,9 @@ def download(receipt_id: uuid.UUID) -> Any:
 def _contacts_invalid(exc: contacts.ContactsInvalid) -> ValidationFailed:
     language = _language()
     return ValidationFailed(
-        "Alcuni dati di recapito non sono validi." if language == "it" else "Some contact details are not valid.",
+        "Alcuni dati di recapito non sono validi."
+        if language == "it"
+        else "Some contact details are not valid.",
         fields={name: error.message(language) for name, error in exc.errors.items()},
     )
 
@@ -314,7 +318,9 @@ def read_contacts() -> Any:
 
 
 @blueprint.put("/contacts")
-@api_doc("Change the caller's contact details: phones, address, nation, province, comune (D-IST-4)", errors=(400,))
+@api_doc(
+    "Change the caller's contact details: phones, address, nation, province, comune (D-IST-4)", errors=(400,)
+)
 @PERMISSIONS.require("istanze.submit")
 def change_contacts() -> Any:
     data = json_body()

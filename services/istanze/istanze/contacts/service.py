@@ -37,7 +37,10 @@ MESSAGES = {
     "not_a_phone": ("Numero di telefono non valido.", "Not a valid phone number."),
     "not_a_mobile": ("Inserire un numero di cellulare.", "Enter a mobile phone number."),
     "unknown_nation": ("Stato non presente nell'elenco degli Stati.", "State not in the list of states."),
-    "unknown_province": ("Provincia non presente nell'elenco ufficiale.", "Province not in the official list."),
+    "unknown_province": (
+        "Provincia non presente nell'elenco ufficiale.",
+        "Province not in the official list.",
+    ),
     "unknown_comune": (
         "Comune non presente nell'elenco ufficiale (ISTAT).",
         "Comune not in the official (ISTAT) list.",
@@ -126,12 +129,17 @@ def comuni_of(province: str, day: date | None = None) -> list[str]:
 
 @cache
 def _states() -> dict[str, str]:
-    """Active states by normalised name (Italian, alternative, English, slugs) -> the official Italian name."""
+    """Active states by normalised name (Italian, alternative, English, slugs) -> official Italian name."""
     found = {_key(ITALY): ITALY, "italy": ITALY}
     for row in get_countries_data():
         if not row.get("active", True) or row.get("date_deleted"):
             continue
-        for name in [row["name"], row.get("name_alt") or "", row.get("name_alt_en") or "", *row["name_slugs"]]:
+        for name in [
+            row["name"],
+            row.get("name_alt") or "",
+            row.get("name_alt_en") or "",
+            *row["name_slugs"],
+        ]:
             if name:
                 found.setdefault(_key(name), row["name"])
     return found
@@ -150,7 +158,10 @@ def _phone(value: str, *, mobile: bool) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ContactError("not_a_phone")
     kind = phonenumbers.number_type(number)
-    if mobile and kind not in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    if mobile and kind not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
         raise ContactError("not_a_mobile")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -224,7 +235,9 @@ def _italian_domicile(
         comune = comuni.get((_key(name), province))
         if comune is None:
             elsewhere = any(k == _key(name) for (k, _) in comuni)
-            errors.setdefault("comune", ContactError("comune_not_in_province" if elsewhere else "unknown_comune"))
+            errors.setdefault(
+                "comune", ContactError("comune_not_in_province" if elsewhere else "unknown_comune")
+            )
         else:
             cleaned.update(province=comune.province, comune=comune.name, comune_code=comune.code)
     postal_code = text.get("postal_code", "")

@@ -110,7 +110,9 @@ def submitted_rows(session: Session, *, code: str, form: Mapping[str, Any]) -> I
             "protocol_year": row.protocol_year,
             "protocol_number": f"{row.protocol_number:07d}",
             "segnatura": row.segnatura,
-            "submitted_at": _aware(row.submitted_at).astimezone(rome).isoformat() if row.submitted_at else None,
+            "submitted_at": _aware(row.submitted_at).astimezone(rome).isoformat()
+            if row.submitted_at
+            else None,
             "receipt_sha256": row.sha256,
         }
         for name in CONTACT_COLUMNS:
@@ -120,7 +122,9 @@ def submitted_rows(session: Session, *, code: str, form: Mapping[str, Any]) -> I
         yield record
 
 
-def _stream(db: Database, code: str, form: Mapping[str, Any], write: Any, start: str, end: str) -> Iterator[str]:
+def _stream(
+    db: Database, code: str, form: Mapping[str, Any], write: Any, start: str, end: str
+) -> Iterator[str]:
     buffer = io.StringIO()
     buffer.write(start)
     session = db.session()

@@ -98,7 +98,8 @@ def answer_text(kind: str, value: Any, schools: Mapping[str, str]) -> str:
             size = value.get("size")
             if size is None and value.get("content_base64"):
                 size = len(base64.b64decode(value["content_base64"]))
-            return f"{value.get('filename', 'allegato.pdf')} (PDF, {size} byte, SHA-256 {value.get('sha256', '')})"
+            name, digest = value.get("filename", "allegato.pdf"), value.get("sha256", "")
+            return f"{name} (PDF, {size} byte, SHA-256 {digest})"
         return "allegato PDF"
     if kind == "choice" and isinstance(value, str):
         return value
@@ -106,6 +107,8 @@ def answer_text(kind: str, value: Any, schools: Mapping[str, str]) -> str:
 
 
 class _Receipt(FPDF):
+    _polis_footer = ""  # the segnatura, on every page
+
     def footer(self) -> None:
         self.set_y(-15)
         self.set_font("DejaVu", "", 8)
@@ -115,7 +118,7 @@ class _Receipt(FPDF):
 def render(data: ReceiptData) -> bytes:
     """The receipt PDF (PDF/A-2b)."""
     pdf = _Receipt(format="A4", enforce_compliance=COMPLIANCE)
-    pdf._polis_footer = printable(data.segnatura)  # type: ignore[attr-defined]
+    pdf._polis_footer = printable(data.segnatura)
     pdf.add_font("DejaVu", "", str(REGULAR))
     pdf.add_font("DejaVu", "B", str(BOLD))
     pdf.set_title(printable(f"Ricevuta di inoltro – {data.procedure_title}"))  # noqa: RUF001

@@ -23,7 +23,12 @@ def filename_for(year: int, number: int) -> str:
 
 
 def file_receipt(
-    session: Session, *, application_id: uuid.UUID, protocol_year: int, protocol_number: int, data: ReceiptData
+    session: Session,
+    *,
+    application_id: uuid.UUID,
+    protocol_year: int,
+    protocol_number: int,
+    data: ReceiptData,
 ) -> Receipt:
     """Render the receipt, record its SHA-256 with the protocol number and file it in the archive."""
     content = render(data)

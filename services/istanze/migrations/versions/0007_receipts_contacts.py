@@ -52,7 +52,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "contact_changes",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
         sa.Column("account_id", sa.Uuid(), nullable=False, index=True),
         sa.Column("changed_at", TZ, nullable=False),
         sa.Column("before", sa.JSON(), nullable=True),

@@ -1,6 +1,6 @@
-"""D-IST-4 Variazione dati di recapito: phones validated (phonenumbers), the comune and province checked against
-the official ISTAT list valid today, the nation against the list of states; every change kept with its time;
-a wrong value changes nothing and says why next to its field, in the user's language."""
+"""D-IST-4 Variazione dati di recapito: phones validated (phonenumbers), the comune and province checked
+against the official ISTAT list valid today, the nation against the list of states; every change kept
+with its time; a wrong value changes nothing and says why next to its field, in the user's language."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from istanze.applications.models import Application, Withdrawal
 from istanze.extensions import db
-from istanze.procedures import service as procedures
+from istanze_backend_support import publish_procedure
 from polis.testing.tokens import TestIssuer
 from sqlalchemy import insert
 
@@ -35,25 +35,21 @@ AT = datetime(2027, 10, 2, 8, 0, tzinfo=UTC)
 
 
 def _ops(issuer: TestIssuer) -> dict[str, str]:
-    token = issuer.token(audience=AUDIENCE, sub="polis-ops", client_id="polis-ops", auth_time=None, roles=["ops"])
+    token = issuer.token(
+        audience=AUDIENCE, sub="polis-ops", client_id="polis-ops", auth_time=None, roles=["ops"]
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
 def _procedure(code: str = "modello-d3") -> None:
     with db.transaction() as session:
-        p = procedures.define(
+        publish_procedure(
             session,
             code=code,
-            title_it="Modello D3",
-            title_en="Form D3",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
             opens_local=datetime(2027, 10, 1, 9, 0),
             closes_local=datetime(2027, 10, 31, 14, 0),
             form=FORM,
         )
-        procedures.publish(session, code=code, version=p.version)
 
 
 def _applications(count: int, *, state: str = "inoltrata", first: int = 1) -> None:
@@ -125,7 +121,9 @@ def test_the_csv_export_streams_50k_rows_with_bounded_memory(client: FlaskClient
     assert max(sizes) < 256 * 1024  # each chunk is a small piece: the buffer is emptied as it goes
     # Loading the rows first peaks near 70 MB here; streaming stays at a few MB, under the output's size.
     assert peak < 8 * 1024 * 1024 < total, (peak, total)
-    reader = csv.DictReader(io.StringIO(head.decode().split("\n", 2)[0] + "\n" + head.decode().split("\n", 2)[1]))
+    reader = csv.DictReader(
+        io.StringIO(head.decode().split("\n", 2)[0] + "\n" + head.decode().split("\n", 2)[1])
+    )
     first = next(reader)
     assert first["protocol_number"] == "0000001" and first["sedi.schools"] == "RMPS01000A;RMIC8AB00X"
     assert first["submitted_at"] == "2027-10-02T10:00:00+02:00"  # Italian time

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 import pika
 import pytest
 from istanze.applications.models import Application, StaffProfile
-from istanze.procedures import service as procedures
 from istanze.protocol.service import last_number
+from istanze_backend_support import publish_procedure
 from polis.db import Database
 from polis.migrations import upgrade
 from polis.rpc import RpcResponder, queue_name
@@ -53,7 +53,8 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$ LANGUAGE plpgsql""",
-    "CREATE TRIGGER test_fail_receipt BEFORE INSERT ON receipts FOR EACH ROW EXECUTE FUNCTION test_fail_receipt()",
+    "CREATE TRIGGER test_fail_receipt BEFORE INSERT ON receipts"
+    " FOR EACH ROW EXECUTE FUNCTION test_fail_receipt()",
 )
 
 
@@ -63,7 +64,7 @@ def jwks_url(issuer: TestIssuer) -> Iterator[str]:
     body = json.dumps(issuer.jwks()).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -94,9 +95,11 @@ def enablement(rabbitmq: RabbitMQNode) -> Iterator[None]:
             rabbitmq.url,
             service="enablement",
             handlers={
-                "enablement.check_personal_code": lambda p: {"valid": True, "status": "ok"}
-                if p["personal_code"] == "Codice-1"
-                else {"valid": False, "status": "wrong"}
+                "enablement.check_personal_code": lambda p: (
+                    {"valid": True, "status": "ok"}
+                    if p["personal_code"] == "Codice-1"
+                    else {"valid": False, "status": "wrong"}
+                )
             },
             heartbeat=5,
         )
@@ -118,21 +121,16 @@ def _prepare(url: str) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
     failing = set(accounts[3::10][:FAILING])
     now = datetime.now(UTC)
     with database.transaction() as session:
-        p = procedures.define(
+        publish_procedure(
             session,
             code="modello-d3",
-            title_it="Modello D3",
-            title_en="Form D3",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
             opens_local=rome.replace(hour=14) - timedelta(days=2),
             closes_local=rome.replace(hour=14) + timedelta(days=2),
             form=FORM,
         )
-        procedures.publish(session, code="modello-d3", version=p.version)
         session.execute(
-            insert(StaffProfile), [{"account_id": a, "staff_category": "ata", "updated_at": now} for a in accounts]
+            insert(StaffProfile),
+            [{"account_id": a, "staff_category": "ata", "updated_at": now} for a in accounts],
         )
         session.execute(
             insert(Application),
@@ -157,7 +155,9 @@ def _prepare(url: str) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
     return accounts, failing
 
 
-def _start(url: str, port: int, *, broker: str, issuer: TestIssuer, jwks: str, log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    url: str, port: int, *, broker: str, issuer: TestIssuer, jwks: str, log: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "POLIS_ENV": "test",
@@ -184,14 +184,14 @@ def _start(url: str, port: int, *, broker: str, issuer: TestIssuer, jwks: str, l
 
 def _ready(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
 def _submit(port: int, token: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(  # noqa: S310 - local processes
+    request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/istanze/v1/applications/modello-d3/submission",
         data=json.dumps({"personal_code": "Codice-1", "key": uuid.uuid4().hex}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -218,7 +218,14 @@ def test_d_ist_6_two_gunicorn_processes_200_concurrent_submissions_unique_consec
         accounts, failing = _prepare(url)
         ports = [free_port(), free_port()]
         processes = [
-            _start(url, port, broker=rabbitmq.url, issuer=issuer, jwks=jwks_url, log=tmp_path / f"istanze-{port}.log")
+            _start(
+                url,
+                port,
+                broker=rabbitmq.url,
+                issuer=issuer,
+                jwks=jwks_url,
+                log=tmp_path / f"istanze-{port}.log",
+            )
             for port in ports
         ]
         wait_until(lambda: all(_ready(p) for p in ports), timeout=90)

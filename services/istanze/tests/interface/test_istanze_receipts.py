@@ -1,6 +1,6 @@
-"""D-IST-3 / D-IST-6: the receipt of a submission is a PDF/A-2b document with the answers, the protocol number,
-the segnatura and the time in Italian time; its SHA-256 is recorded with the number; it is filed in the
-user's archive (listed and downloaded any time) and attached to istanze.istanza_submitted; a withdrawal
+"""D-IST-3 / D-IST-6: the receipt of a submission is a PDF/A-2b document with the answers, the protocol
+number, the segnatura and the time in Italian time; its SHA-256 is recorded with the number; it is filed
+in the user's archive (listed and downloaded any time) and attached to istanze.istanza_submitted; a withdrawal
 marks it "annullata", emits istanze.istanza_withdrawn, and a resubmission gets the next number; after the
 deadline nothing can be saved, submitted or withdrawn (the window said in Italian time)."""
 
@@ -24,8 +24,8 @@ from istanze.applications.withdrawal import withdraw
 from istanze.contacts.service import update_contacts
 from istanze.extensions import db
 from istanze.models import outbox
-from istanze.procedures import service as procedures
 from istanze.receipts import service as receipts
+from istanze_backend_support import publish_procedure
 from polis.events import Event, contracts
 from polis.testing.tokens import TestIssuer
 from sqlalchemy import select
@@ -57,19 +57,14 @@ def _ok(account_id: uuid.UUID, code: str) -> Mapping[str, Any]:
 @pytest.fixture
 def draft(client: FlaskClient) -> FlaskClient:
     with db.transaction() as session:
-        p = procedures.define(
+        publish_procedure(
             session,
             code="modello-d3",
             title_it="Modello D3 – scelta delle sedi",  # noqa: RUF001
-            title_en="Form D3",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
             opens_local=datetime(2027, 10, 1, 9, 0),
             closes_local=datetime(2027, 10, 31, 14, 0),
             form=FORM,
         )
-        procedures.publish(session, code="modello-d3", version=p.version)
         service.declare_category(session, account_id=USER, staff_category="ata")
         update_contacts(
             session,
@@ -121,7 +116,9 @@ def _events(kind: str) -> list[Event]:
         return [Event.from_json(payload.encode()) for payload in rows]
 
 
-def test_d_ist_3_the_receipt_is_pdf_a_with_answers_number_segnatura_and_italian_time(draft: FlaskClient) -> None:
+def test_d_ist_3_the_receipt_is_pdf_a_with_answers_number_segnatura_and_italian_time(
+    draft: FlaskClient,
+) -> None:
     application_id = _submit()
     with db.transaction() as session:
         [entry] = receipts.archive_of(session, account_id=USER)
@@ -154,7 +151,10 @@ def test_d_ist_3_the_receipt_is_pdf_a_with_answers_number_segnatura_and_italian_
     assert (xmp.pdfaid_part, xmp.pdfaid_conformance) == ("2", "B")  # PDF/A-2b
     root = pdf.trailer["/Root"]
     [intent] = root["/OutputIntents"]
-    assert intent["/S"] == "/GTS_PDFA1" and intent["/DestOutputProfile"].get_object().get_data()[36:40] == b"acsp"
+    assert (
+        intent["/S"] == "/GTS_PDFA1"
+        and intent["/DestOutputProfile"].get_object().get_data()[36:40] == b"acsp"
+    )
     fonts = pdf.pages[0]["/Resources"]["/Font"]
     for ref in fonts.values():
         descendant = ref.get_object()["/DescendantFonts"][0].get_object()
@@ -237,21 +237,19 @@ def test_d_ist_6_the_api_refusal_after_the_deadline_names_the_window_in_the_user
     client: FlaskClient, issuer: TestIssuer
 ) -> None:
     with db.transaction() as session:
-        p = procedures.define(
+        publish_procedure(
             session,
             code="mobilita",
-            title_it="Mobilità",
-            title_en="Transfers",
-            description_it="",
-            description_en="",
             staff_categories=["docenti"],
             opens_local=datetime(2020, 3, 28, 9, 0),
             closes_local=datetime(2020, 4, 21, 14, 0),
             form=FORM,
         )
-        procedures.publish(session, code="mobilita", version=p.version)
         service.declare_category(session, account_id=USER, staff_category="docenti")
-    headers = {"Authorization": f"Bearer {issuer.token(audience=AUDIENCE, sub=str(USER))}", "Accept-Language": "it"}
+    headers = {
+        "Authorization": f"Bearer {issuer.token(audience=AUDIENCE, sub=str(USER))}",
+        "Accept-Language": "it",
+    }
     answer = client.put(
         "/api/istanze/v1/applications/mobilita/sections/sedi",
         headers=headers,
@@ -283,21 +281,18 @@ def test_bad_input_attachments_and_long_text_through_the_api_change_nothing(
     client: FlaskClient, issuer: TestIssuer
 ) -> None:
     with db.transaction() as session:
-        p = procedures.define(
+        publish_procedure(
             session,
             code="con-allegati",
-            title_it="Con allegati",
-            title_en="With attachments",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
             opens_local=datetime(2020, 1, 1, 9, 0),
             closes_local=datetime(2099, 1, 1, 9, 0),
             form=ATTACHMENT_FORM,
         )
-        procedures.publish(session, code="con-allegati", version=p.version)
         service.declare_category(session, account_id=USER, staff_category="ata")
-    headers = {"Authorization": f"Bearer {issuer.token(audience=AUDIENCE, sub=str(USER))}", "Accept-Language": "it"}
+    headers = {
+        "Authorization": f"Bearer {issuer.token(audience=AUDIENCE, sub=str(USER))}",
+        "Accept-Language": "it",
+    }
     url = "/api/istanze/v1/applications/con-allegati/sections/allegati"
 
     def put(answers: dict[str, Any]) -> Any:
@@ -318,7 +313,9 @@ def test_bad_input_attachments_and_long_text_through_the_api_change_nothing(
         assert answer.status_code == 400, answers
         assert answer.get_json()["error"]["fields"][field] == message
     with db.transaction() as session:
-        assert service.application_of(session, account_id=USER, code="con-allegati") is None  # nothing half-saved
+        assert (
+            service.application_of(session, account_id=USER, code="con-allegati") is None
+        )  # nothing half-saved
     good = put({"note": "ok", "titolo": file(b"%PDF-1.7 ok")})
     assert good.status_code == 200
     stored = good.get_json()["answers"]["allegati"]["titolo"]

@@ -95,7 +95,9 @@ def test_attachments_are_pdfs_within_the_size_limit(content: bytes, reason: str)
     cleaned, errors = validate_section(FORM, "sedi", {**answers, "allegato": b"%PDF-1.7 ok"}, schools=SCHOOLS)
     assert errors == {} and cleaned["allegato"]["size"] == len(b"%PDF-1.7 ok")
     # What is kept ({"filename", "content_base64", ...}) validates again at submission; a string is refused.
-    again, errors = validate_section(FORM, "sedi", {**answers, "allegato": cleaned["allegato"]}, schools=SCHOOLS)
+    again, errors = validate_section(
+        FORM, "sedi", {**answers, "allegato": cleaned["allegato"]}, schools=SCHOOLS
+    )
     assert errors == {} and again["allegato"] == cleaned["allegato"]
     _, errors = validate_section(FORM, "sedi", {**answers, "allegato": "%PDF-1.7 text"}, schools=SCHOOLS)
     assert errors["allegato"].reason == "not_a_file"
