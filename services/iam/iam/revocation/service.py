@@ -21,7 +21,7 @@ from polis.db import Database
 from polis.errors import Conflict, NotFound, ValidationFailed
 from polis.events import Event
 from polis.events import outbox as events_outbox
-from sqlalchemy import ColumnElement, and_, func, or_, select, union, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from iam.accounts.models import Account, AccountKind, AccountState
@@ -602,7 +602,7 @@ def _with_standing_sessions(
     def in_range(column: Any) -> ColumnElement[bool]:
         return and_(column > after, column <= last) if after is not None else column <= last
 
-    statement = union(
+    standing: Any = union(
         select(SsoSession.account_id).where(in_range(SsoSession.account_id), SsoSession.ended_at.is_(None)),
         select(RefreshToken.account_id).where(
             in_range(RefreshToken.account_id), RefreshToken.revoked_at.is_(None)
@@ -611,7 +611,7 @@ def _with_standing_sessions(
             in_range(AccessToken.account_id), AccessToken.revoked_at.is_(None), AccessToken.expires_at > now
         ),
     )
-    return {account_id for account_id in session.scalars(statement) if account_id} & set(ids)
+    return {account_id for account_id in session.scalars(standing) if account_id} & set(ids)
 
 
 def _revocation_batch(
@@ -626,7 +626,7 @@ def _revocation_batch(
     if announcement is not None and announcement.state != NoticeState.DONE.value:
         # The deadline came before everyone was told: those never told are not revoked (D-REV-2).
         if announcement.cursor is None:
-            batch = batch.where(False)
+            batch = batch.where(false())
         else:
             batch = batch.where(Account.id <= announcement.cursor)
     picked = list(session.scalars(batch))
