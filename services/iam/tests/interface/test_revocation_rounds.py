@@ -199,7 +199,8 @@ def test_d_rev_4_unknown_fields_are_refused(client: FlaskClient) -> None:
     assert rounds_count() == 0
 
 
-def test_d_rev_4_ops_calls_without_the_ops_role_are_refused(client: FlaskClient) -> None:
+def ordinary_user_token(client: FlaskClient) -> str:
+    """An access token of an ordinary user (no ops role), through the portal client's login."""
     clients.ensure(
         db,
         client_id=PORTAL,
@@ -212,7 +213,11 @@ def test_d_rev_4_ops_calls_without_the_ops_role_are_refused(client: FlaskClient)
         audiences=["urn:polis:iam"],
     )
     add_account(username="mario.rossi", created_at=datetime.now(UTC), activated_at=datetime.now(UTC))
-    user_token = login_with_scope(client, "openid iam")["access_token"]
+    return str(login_with_scope(client, "openid iam")["access_token"])
+
+
+def test_d_rev_4_ops_calls_without_the_ops_role_are_refused(client: FlaskClient) -> None:
+    user_token = ordinary_user_token(client)
 
     anonymous = client.post(ROUNDS, json={"cutoff": CUTOFF, "deadline": deadline_in(40)})
     as_user = client.post(
@@ -231,19 +236,7 @@ def test_d_rev_4_ops_calls_without_the_ops_role_are_refused(client: FlaskClient)
 def test_d_rev_4_every_ops_call_on_a_round_without_the_ops_role_is_refused_and_changes_nothing(
     client: FlaskClient, population: dict[str, uuid.UUID]
 ) -> None:
-    clients.ensure(
-        db,
-        client_id=PORTAL,
-        name="Istanze OnLine",
-        secret=PORTAL_SECRET,
-        redirect_uris=[CALLBACK],
-        post_logout_redirect_uris=[f"{ISSUER}/"],
-        scopes=["openid", "iam"],
-        grant_types=["authorization_code", "refresh_token"],
-        audiences=["urn:polis:iam"],
-    )
-    add_account(username="mario.rossi", created_at=datetime.now(UTC), activated_at=datetime.now(UTC))
-    user = {"Authorization": f"Bearer {login_with_scope(client, 'openid iam')['access_token']}"}
+    user = {"Authorization": f"Bearer {ordinary_user_token(client)}"}
     draft = create(client).get_json()["id"]
     announced = create(client).get_json()["id"]
     assert client.post(f"{ROUNDS}/{announced}/announce", headers=OPS).status_code == 200
