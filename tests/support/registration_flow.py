@@ -75,7 +75,13 @@ class Person:
     @property
     def codice_fiscale(self) -> str:
         return str(
-            codicefiscale.encode(self.last_name, self.first_name, self.sex, self.birth_date, self.birth_place)
+            codicefiscale.encode(
+                self.last_name,
+                self.first_name,
+                self.sex,  # type: ignore[arg-type]
+                self.birth_date,
+                self.birth_place,
+            )
         )
 
 

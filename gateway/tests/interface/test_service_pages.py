@@ -1,5 +1,6 @@
-"""Pages other services render (enablement's /abilitazione/..., istanze's /istanze/...): forwarded with the portal session's access
-token, only the service's own cookies and the language, and only those cookies set back (D-ENA-1)."""
+"""Pages other services render (enablement's /abilitazione/..., istanze's /istanze/...): forwarded
+with the portal session's access token, only the service's own cookies and the language, and only those
+cookies set back (D-ENA-1)."""
 
 import time
 

@@ -91,7 +91,7 @@ def create_service_app(
     db: Database,
     demo_data: Sequence[DemoDataLoader] = (),
     permissions: Permissions | None = None,
-    readiness: Mapping[str, Callable[[], object]] | None = None,
+    readiness: Mapping[str, Callable[[], None]] | None = None,
 ) -> Flask:
     """A Flask app with JSON logs, its database bound, the platform endpoints and the `demo-data` command.
 

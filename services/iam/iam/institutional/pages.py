@@ -78,5 +78,5 @@ def reset(account_id: uuid.UUID) -> Response | tuple[str, int]:
         ),
         "success",
     )
-    target = f"/iam/area-riservata/sicurezza?{urlencode({'q': query})}"
-    return make_response(redirect(target, code=303))
+    back = f"/iam/area-riservata/sicurezza?{urlencode({'q': query})}"
+    return make_response(redirect(back, code=303))

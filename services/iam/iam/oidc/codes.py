@@ -18,7 +18,7 @@ from typing import Any
 
 from polis.db import Database
 from polis.worker import Loop
-from sqlalchemy import Row, bindparam, delete, update
+from sqlalchemy import Row, Table, bindparam, delete, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ log = logging.getLogger("iam.oidc.codes")
 KEPT_AFTER_EXPIRY = timedelta(days=1)
 PURGE_SECONDS = 600.0
 
-_CODES = AuthorizationCode.__table__
+_CODES: Table = AuthorizationCode.__table__  # type: ignore[assignment]
 _SPEND = (
     update(_CODES)
     .where(_CODES.c.code_hash == bindparam("hash"), _CODES.c.used_at.is_(None))

@@ -538,7 +538,7 @@ def delete_expired(db: Database, now: datetime | None = None, *, actor: str = "o
                 details={
                     "alg": row.alg,
                     "kid": row.kid,
-                    "published_until": as_utc(row.published_until).isoformat(),
+                    "published_until": as_utc(row.published_until or moment).isoformat(),
                 },
             )
             session.delete(row)

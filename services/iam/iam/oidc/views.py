@@ -29,8 +29,8 @@ from iam.oidc.key_admin import register_key_admin
 from iam.oidc.login import LoginPolicy, Outcome
 from iam.oidc.registry_api import register_registry_and_consent
 from iam.oidc.txn import write_transaction
-from iam.personal_area.language import account_language, in_language
 from iam.ops import ops_actor, ops_required
+from iam.personal_area.language import account_language, in_language
 
 LOGIN_POLICY = "iam.login_policy"
 log = logging.getLogger("iam.oidc")

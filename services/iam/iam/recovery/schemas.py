@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from marshmallow import ValidationError, fields, validate
 from polis.web import ApiSchema
 
@@ -18,7 +21,7 @@ def _check_character(value: str) -> None:
         )
 
 
-CODICE_FISCALE = [CF_FORM, _check_character]
+CODICE_FISCALE: list[Callable[[Any], Any]] = [CF_FORM, _check_character]
 
 
 class UsernameReminderSchema(ApiSchema):

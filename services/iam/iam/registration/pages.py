@@ -152,7 +152,7 @@ def step1() -> Any:
     # keeps everything given in the later steps (issue 13 item 3).
     registration = _current()
     if request.method == "GET":
-        values = {"expired": request.args.get("scaduta") == "1"}
+        values: dict[str, Any] = {"expired": request.args.get("scaduta") == "1"}
         if registration is not None:
             values["codice_fiscale"] = registration.codice_fiscale
         return _step(1, "registration/step1.html", registration=registration, values=values)

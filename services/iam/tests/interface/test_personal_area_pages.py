@@ -160,7 +160,7 @@ def test_d_acc_7_the_language_preference_on_the_page(app: Flask, client: FlaskCl
     assert load_account(db, account.id).language == "en"
     client.set_cookie("lang", "en")  # what /lingua/en sets
     page = client.get("/iam/area-riservata").get_data(as_text=True)
-    assert "Preferred language updated." in page and "<html lang=\"en\">" in page
+    assert "Preferred language updated." in page and '<html lang="en">' in page
 
 
 def test_d_acc_2_the_security_officer_page_resets_an_mi_account(app: Flask, client: FlaskClient) -> None:

@@ -29,7 +29,8 @@ MESSAGES: dict[str, Message] = {
     "iam.registration_attempted_for_existing_account": Message("registration_attempted", ALL_ADDRESSES),
     "iam.username_reminder_requested": Message("username_reminder", ALL_ADDRESSES),
     "iam.temporary_password_issued": Message("temporary_password", ALL_ADDRESSES),
-    # The lock at the ceiling of failed logins: the owner's way out goes where a recovery goes (issue 11 item 5).
+    # The lock at the ceiling of failed logins: the owner's way out goes where a recovery goes
+    # (issue 11 item 5).
     "iam.account_unlock_link_issued": Message("account_unlock", ALL_ADDRESSES),
     "iam.password_changed": Message("password_changed", REFERENCE),
     "iam.email_verification_requested": Message("email_verification", EVENT_EMAIL),

@@ -23,5 +23,5 @@ def test_every_timestamp_of_a_delivery_has_an_offset(
 
     stamps = {name: item[name] for name in ("occurred_at", "created_at", "next_attempt_at")}
     for name, value in stamps.items():
-        # SQLite gives the stored UTC times back naive; `fromisoformat` of "2026-12-02T08:08:59.152700" has none.
+        # SQLite gives the stored UTC times back naive: "2026-12-02T08:08:59.152700" has no offset.
         assert datetime.fromisoformat(value).utcoffset() is not None, (name, value)
