@@ -16,6 +16,9 @@ P4  emails per second from event published to SMTP accepted through the notifier
     smtplib sends to the same counting sink (goal: >= 1,000 emails/s on 2 cores; p4_notifier.py).
 P5  a revocation round over 2,000,000 accounts on PostgreSQL, half affected: preview, announcement into the
     outbox, execution and the worker's peak memory, next to bare SQL of the same work (p5_revocation.py).
+P6  the deadline surge: users submit applications through the gateway (personal code over RPC, PDF/A receipt
+    rendered, filed and emailed) against bare argon2id verify + receipt render on the same cores (goal: >=
+    0.60 of bare); p50/p99 at half that rate; every submission accounted for (p6_deadline.py).
 P7  personal-code checks per second over polis.rpc from a gunicorn service (enablement's own handler in a
     responder), against bare argon2id verifies on the same cores (goal: >= 0.80 of bare); the RPC round
     trip without argon2 (median, p99) next to a bare pika direct reply-to round trip (p7_rpc.py).
@@ -413,7 +416,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--only", default="p1,p1-login,p2,p3,p4,p5,p7", help="comma-separated: p1,p1-login,p2,p3,p4,p5,p7"
+        "--only",
+        default="p1,p1-login,p2,p3,p4,p5,p6,p7",
+        help="comma-separated: p1,p1-login,p2,p3,p4,p5,p6,p7",
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per HTTP measurement")
     parser.add_argument("--connections", type=int, default=32)
@@ -454,6 +459,8 @@ def main() -> int:
             results.extend(bench_p4(work, args))
         if "p5" in wanted:
             results.extend(bench_p5(work, args))
+        if "p6" in wanted:
+            results.extend(bench_p6(work))
         if "p7" in wanted:
             results.extend(bench_p7(work, args))
     report(results)
@@ -510,6 +517,19 @@ def bench_p5(work: Path, args: argparse.Namespace) -> list[Result]:
         return bench_revocation(
             work, count=args.revocation_accounts, batch_size=args.revocation_batch, pg=pg, make_result=Result
         )
+    finally:
+        pg.stop()
+        pg.cleanup()
+
+
+def bench_p6(work: Path) -> list[Result]:
+    from p6_deadline import bench_deadline
+
+    pg = PostgresCluster().start()
+    try:
+        with RabbitMQNode(work / "rabbitmq-p6") as rabbit:
+            rabbit.wait_ready()
+            return bench_deadline(work, pg=pg, rabbit=rabbit, make_result=Result)
     finally:
         pg.stop()
         pg.cleanup()
