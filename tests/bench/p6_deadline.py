@@ -13,6 +13,7 @@ services' web workers: bare argon2id verify + bare render of the same receipt (i
 Goal: >= 0.60 of the baseline. Accounting: receipts in istanze's archive = emails accepted by the sink =
 submissions, no protocol number twice.
 
+`P6_PYSPY=out.txt` records istanze's web processes under py-spy during the surge (raw collapsed stacks).
 The gateway's credential-call limits are raised: every simulated user comes from 127.0.0.1 here.
 """
 
@@ -23,7 +24,9 @@ import http.client
 import json
 import multiprocessing
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -314,6 +317,20 @@ def receipt_emails(sink: Any) -> list[str]:
     return found
 
 
+def profile_istanze(stack: Any, work: Path) -> subprocess.Popen[bytes] | None:
+    """P6_PYSPY=out.txt: py-spy samples istanze's web processes during the surge (collapsed stacks)."""
+    out = os.environ.get("P6_PYSPY")
+    if not out:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    pid = stack.process("istanze-web").pid
+    command = [str(spy), "record", "--subprocesses", "--format", "raw", "-o", out, "--pid", str(pid)]
+    log = open(work / "p6-py-spy.log", "wb")  # noqa: SIM115 - the child's output, for the run's life
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    time.sleep(1.0)  # py-spy attaches before the load starts
+    return child
+
+
 def pg_cpu(pg: Any) -> float:
     """CPU seconds of the PostgreSQL postmaster and its backends."""
     pid = int((Path(pg.data_dir) / "postmaster.pid").read_text().split()[0])
@@ -378,9 +395,13 @@ def bench_deadline(work: Path, *, pg: Any, rabbit: Any, make_result: Any) -> lis
             groups = {name: proc.pid for name, proc in stack.processes.items() if proc.pid}
             cpu_before = {name: cpu_seconds(group=pid) for name, pid in groups.items()}
             cpu_before["postgresql"] = pg_cpu(pg)
+            spy = profile_istanze(stack, work)
             started = time.perf_counter()
             surge_numbers = parallel(surge_clients, threads, lambda c: c.submit())
             elapsed = time.perf_counter() - started
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled so far
+                spy.wait(timeout=60)
             rate = surge / elapsed
             cpu = {name: cpu_seconds(group=pid) - cpu_before[name] for name, pid in groups.items()}
             cpu["postgresql"] = pg_cpu(pg) - cpu_before["postgresql"]
