@@ -57,6 +57,11 @@ bench: ## Run the benchmarks (tests/bench/run.py); installs wrk and node-oidc-pr
 	@scripts/install.sh --bench
 	$(BIN)/python tests/bench/run.py
 
+.PHONY: chaos
+chaos: ## Run the long chaos test (kill -9s, broker restarts, a 60 s outage under load) and print its figures
+	@scripts/install.sh
+	CHAOS_PROFILE=long $(BIN)/pytest -p polis.testing.plugin -p no:logging -s -q tests/chaos $(PYTEST_ARGS)
+
 .PHONY: migrate
 migrate: install ## Apply every service's migrations to its development database
 	@$(BIN)/python scripts/devstack.py migrate
