@@ -2,20 +2,30 @@
 
 Checks: a gunicorn app (the services' settings: 2 workers x 8 threads) answers each request by asking
 `enablement.check_personal_code` over RabbitMQ; enablement's own handler (throttling, argon2id at the OWASP
-parameters, its database) answers in a responder process with two threads. wrk drives the app. Baseline,
-same run, same cores: bare argon2id verifies in two processes (goal: >= 0.80 of bare).
+parameters, its database) answers in a responder process with the worker's threads (twice the cores,
+argon2 bounded to the cores). wrk drives the app. Baseline, same run, same cores: bare argon2id verifies in
+two processes, for half the load's time before and after each of P7_ROUNDS (3) rounds of load, each round
+against the mean of its two (goal: >= 0.80 of bare).
 Round trip: one caller thread, a responder whose handler does nothing, median and p99 of a call, next to
 a bare pika round trip (publish with direct reply-to, an echo consumer, no contract, no sealing).
 
-Alone: .venv/bin/python tests/bench/p7_rpc.py [--duration 10]
+`P7_PYSPY=out.txt` records the responder process and the gunicorn app (its workers) under py-spy during
+the load, idle samples included (raw collapsed stacks: out-responder.txt, out-app.txt); summarise one with
+`.venv/bin/python tests/bench/p7_rpc.py --summary out-responder.txt`.
+The detail line gives the CPU per check of every process on the path (app, responder, broker, PostgreSQL).
+
+Run it through tests/bench/run.py --only p7.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import multiprocessing
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -29,6 +39,7 @@ for path in (ROOT / "libs" / "polis", ROOT / "services" / "enablement", Path(__f
 
 CODE = "Codice2026bench"
 ACCOUNTS = 256
+ROUNDS = int(os.environ.get("P7_ROUNDS", "3"))  # load rounds, each between two bare argon2id runs
 METHOD = "enablement.check_personal_code"
 
 
@@ -62,8 +73,9 @@ def _owasp() -> Any:
     return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
-def serve(broker_url: str, database_url: str, noop: bool, stop: Any) -> None:
-    """A responder process: enablement's handler on its database, or one that answers at once."""
+def serve(broker_url: str, database_url: str, noop: bool, stop: Any, answered: Any = None) -> None:
+    """A responder process: enablement's handler on its database, or one that answers at once; `answered`
+    (a shared counter) counts the checks it answered."""
     os.environ.setdefault("POLIS_ENV", "test")
     from polis.db import Database
     from polis.events.sealing import DEV_KEY_ID, DEV_PUBLIC_KEY, Sealer
@@ -77,26 +89,61 @@ def serve(broker_url: str, database_url: str, noop: bool, stop: Any) -> None:
 
         policy = CodePolicy(hasher=_owasp(), sealer=Sealer(DEV_PUBLIC_KEY, DEV_KEY_ID))
         handlers = rpc.handlers(db=Database(database_url), policy=policy)
+    if answered is not None:
+        handlers = {method: _counted(handler, answered) for method, handler in handlers.items()}
     event = threading.Event()
-    threading.Thread(target=lambda: (stop.wait(), event.set()), daemon=True).start()
-    RpcResponder(broker_url, service="enablement", handlers=handlers, concurrency=2).run(event)
+
+    def relay() -> None:
+        stop.wait()
+        event.set()
+
+    threading.Thread(target=relay, daemon=True).start()
+    # The worker's own setting: twice the cores' argon2 bound in threads (polis.rpc.responder).
+    RpcResponder(broker_url, service="enablement", handlers=handlers).run(event)
 
 
-def bare_argon2_rate(seconds: float) -> float:
-    """argon2id verifies per second in two processes (the cores), the same parameters as the handler."""
+def _counted(handler: Any, answered: Any) -> Any:
+    def handle(payload: dict[str, Any]) -> dict[str, Any]:
+        reply = handler(payload)
+        with answered.get_lock():
+            answered.value += 1
+        return dict(reply)
+
+    return handle
+
+
+def bare_argon2_rate(seconds: float) -> tuple[float, float]:
+    """argon2id verifies per second in two processes (the cores), the same parameters as the handler, and
+    the CPU seconds per verify."""
     code_hash = _owasp().hash(CODE)
     with multiprocessing.Pool(2) as pool:
         counts = pool.starmap(_verify_for, [(code_hash, seconds)] * 2)
-    return sum(counts) / seconds
+    done = sum(count for count, _ in counts)
+    return done / seconds, sum(cpu for _, cpu in counts) / max(1, done)
 
 
-def _verify_for(code_hash: str, seconds: float) -> int:
+def _verify_for(code_hash: str, seconds: float) -> tuple[int, float]:
     hasher, done = _owasp(), 0
+    cpu = time.process_time()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         hasher.verify(code_hash, CODE)
         done += 1
-    return done
+    return done, time.process_time() - cpu
+
+
+def _round(load: Any, spent: Any, answered: Any, duration: int) -> dict[str, Any]:
+    """One round: bare argon2id for half the load's time, then the load; its checks and CPU by process."""
+    bare_before = bare_argon2_rate(duration / 2)
+    before, first = spent(), answered.value
+    rate = load()
+    after = spent()
+    return {
+        "bare_before": bare_before,
+        "rate": rate,
+        "checks": max(1, answered.value - first),
+        "cpu": {name: after[name] - before[name] for name in after},
+    }
 
 
 def rpc_round_trips(broker_url: str, count: int) -> list[float]:
@@ -168,6 +215,100 @@ def bare_round_trips(broker_url: str, count: int) -> list[float]:
     return times
 
 
+def start_profiles(work: Path, pids: dict[str, tuple[int, bool]]) -> list[subprocess.Popen[bytes]]:
+    """P7_PYSPY=out.txt: py-spy on each named pid (with its subprocesses when asked), idle included."""
+    out = os.environ.get("P7_PYSPY")
+    if not out:
+        return []
+    spy = Path(sys.executable).with_name("py-spy")
+    target = Path(out)
+    children = []
+    for name, (pid, subprocesses) in pids.items():
+        path = target.with_name(f"{target.stem}-{name}{target.suffix or '.txt'}")
+        command = [
+            str(spy),
+            "record",
+            "--nonblocking",
+            "--idle",
+            "--format",
+            "raw",
+            "-o",
+            str(path),
+            "--pid",
+            str(pid),
+        ]
+        if subprocesses:
+            command.append("--subprocesses")
+        log = open(work / f"p7-py-spy-{name}.log", "wb")  # noqa: SIM115 - the child's output, for its life
+        children.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+    time.sleep(1.0)  # py-spy attaches before the load starts
+    return children
+
+
+def stop_profiles(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        child.send_signal(signal.SIGINT)  # py-spy writes what it sampled so far
+    for child in children:
+        child.wait(timeout=60)
+
+
+# Functions a thread waits in (for the broker, the database, a lock, another thread): idle, not busy.
+IDLE_LEAVES = {
+    "poll", "select", "wait", "_wait_for_tstate_lock", "acquire", "recv_into", "accept", "sleep",
+    "_worker", "wait_for_signals",
+}  # fmt: skip
+
+
+def summary(path: Path, top: int = 25) -> str:
+    """The functions of a raw py-spy profile by share of the samples: on the stack (total) and on top
+    (self), leaving out the samples of threads that were idle (waiting in select, on a lock, on a socket)."""
+    total: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    samples = idle = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        samples += n
+        if frames[-1].partition(" (")[0].rpartition(".")[2] in IDLE_LEAVES:
+            idle += n
+            continue
+        for frame in set(frames):
+            total[frame] += n
+        own[frames[-1]] += n
+    busy = samples - idle
+    lines = [f"{path.name}: {samples} samples, {busy} busy ({busy / max(1, samples):.0%}), {idle} idle"]
+    lines.append("self% of busy, function")
+    lines += [f"{n / max(1, busy):6.1%}  {frame}" for frame, n in own.most_common(top)]
+    lines.append("total% of busy (on the stack), function")
+    lines += [f"{n / max(1, busy):6.1%}  {frame}" for frame, n in total.most_common(top)]
+    return "\n".join(lines)
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads), from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spent(app: int, responder: int, rabbit: Any, pg: Any) -> dict[str, float]:
+    """CPU seconds so far of the app's process group, the responder, the broker's process group and
+    PostgreSQL (when known)."""
+    from p1_login import cpu_seconds
+
+    spent = {"app": cpu_seconds(group=app), "responder": _process_cpu(responder)}
+    node = getattr(rabbit, "_process", None)
+    if node is not None:
+        spent["broker"] = cpu_seconds(group=node.pid)
+    if pg is not None:
+        postmaster = int((Path(pg.data_dir) / "postmaster.pid").read_text().split()[0])
+        spent["postgresql"] = cpu_seconds(parent=postmaster)
+    return spent
+
+
 def _p99(values: list[float]) -> float:
     return sorted(values)[int(len(values) * 0.99) - 1]
 
@@ -185,6 +326,7 @@ def bench_rpc(
     make_result: Any,
     rabbit: Any,
     gunicorn_args: str,
+    pg: Any = None,
 ) -> list[Any]:
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
@@ -194,8 +336,11 @@ def bench_rpc(
     results = []
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
-    responder = ctx.Process(target=serve, args=(rabbit.url, database_url, False, stop))
+    answered = ctx.Value("q", 0)
+    responder = ctx.Process(target=serve, args=(rabbit.url, database_url, False, stop, answered))
     responder.start()
+    assert responder.pid is not None
+    responder_pid = responder.pid
     port = free_port()
     env = {
         "POLIS_ENV": "test",
@@ -214,16 +359,36 @@ def bench_rpc(
             logs=logs,
         ) as app:
             wait_http(f"http://127.0.0.1:{port}/check", app, logs / "p7-app.log", timeout=60)
-            rate, cpu = wrk(
-                f"http://127.0.0.1:{port}/check",
-                duration=duration,
-                connections=connections,
-                servers=(app.pid,),
-            )
+            spies = start_profiles(work, {"responder": (responder_pid, False), "app": (app.pid, True)})
+            rounds = [
+                _round(
+                    lambda: wrk(
+                        f"http://127.0.0.1:{port}/check",
+                        duration=duration,
+                        connections=connections,
+                        servers=(app.pid,),
+                    )[0],
+                    lambda: _spent(app.pid, responder_pid, rabbit, pg),
+                    answered,
+                    duration,
+                )
+                for _ in range(ROUNDS)
+            ]
+            stop_profiles(spies)
+            closing = bare_argon2_rate(duration / 2)
     finally:
         stop.set()
         responder.join(20)
-    bare = bare_argon2_rate(float(duration))
+    # Each round's bare rate is the mean of the bare runs just before and just after its load: other work
+    # on the machine moves both alike (COMMON: interleave, report ratios).
+    bares = [r["bare_before"] for r in rounds] + [closing]
+    for n, measured in enumerate(rounds):
+        measured["bare"] = (bares[n][0] + bares[n + 1][0]) / 2
+    rate = statistics.mean(r["rate"] for r in rounds)
+    bare = statistics.mean(r["bare"] for r in rounds)
+    checks = sum(r["checks"] for r in rounds)
+    cpu = {name: sum(r["cpu"][name] for r in rounds) / checks * 1000 for name in rounds[0]["cpu"]}
+    bare_cpu = statistics.mean(cpu_per for _, cpu_per in bares) * 1000
     results.append(
         make_result(
             "P7 personal-code checks over RPC (gunicorn)",
@@ -232,7 +397,11 @@ def bench_rpc(
             "bare argon2id verify, 2 processes",
             bare,
             ">= 0.80",
-            f"app CPU {cpu / 1000:.1f} ms per check",
+            "ratio by round "
+            + ", ".join(f"{r['rate'] / r['bare']:.2f} ({r['rate']:.0f}/{r['bare']:.0f})" for r in rounds)
+            + f"; CPU per check {sum(cpu.values()):.1f} ms ("
+            + ", ".join(f"{name} {spent:.1f}" for name, spent in cpu.items())
+            + f") vs bare {bare_cpu:.1f} ms per verify; {checks:,} checks, {connections} wrk connections",
         )
     )
     stop = ctx.Event()
@@ -268,6 +437,10 @@ def bench_rpc(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.parse_args()
-    print("run it through tests/bench/run.py --only p7")
+    parser.add_argument("--summary", type=Path, help="summarise a raw py-spy profile of P7_PYSPY")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    if args.summary:
+        print(summary(args.summary, args.top))
+    else:
+        print("run it through tests/bench/run.py --only p7")

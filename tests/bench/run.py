@@ -556,6 +556,7 @@ def bench_p7(work: Path, args: argparse.Namespace) -> list[Result]:
                 make_result=Result,
                 rabbit=rabbit,
                 gunicorn_args=GUNICORN_ARGS,
+                pg=pg,
             )
     finally:
         pg.stop()
