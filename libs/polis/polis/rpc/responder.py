@@ -1,7 +1,10 @@
 """Answering RPC calls in a service's worker: the queue `rpc.<service>`, handlers by method, replies by id.
 
-Each of `concurrency` threads has its own connection consuming the queue with a prefetch of one, so
-argon2-bound handlers use the cores available and a slow call never holds back another thread's. A request
+Each of `concurrency` threads has its own connection consuming the queue with a prefetch of one, so a slow
+call never holds back another thread's. The default is twice the argon2 computations the process may run
+at once (polis.hashing bounds them to its cores): while one thread talks to the broker or the database,
+another's argon2 keeps the core busy, and no more than the cores' worth run argon2 at once (measured in
+P7 of `make bench`, docs/performance.md). POLIS_RPC_RESPONDER_THREADS sets it. A request
 is acknowledged after its answer is published: a responder killed mid-call leaves it to another one (its
 caller may have given up by then; its late answer is dropped by the caller's correlation check). Requests
 carry a TTL of the caller's timeout, so a queue with no responder never answers a request nobody awaits.
@@ -18,6 +21,8 @@ from typing import Any
 import pika
 import pika.exceptions
 
+from polis import hashing
+from polis.config import Env
 from polis.events.broker import connection_parameters
 from polis.events.contracts import ContractViolation
 from polis.events.sealing import Opener, SealError
@@ -32,6 +37,14 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 
+def default_concurrency() -> int:
+    """POLIS_RPC_RESPONDER_THREADS when set, else twice this process's argon2 bound (polis.hashing)."""
+    threads = Env().int("POLIS_RPC_RESPONDER_THREADS", 2 * hashing.concurrency())
+    if threads < 1:
+        raise ValueError("POLIS_RPC_RESPONDER_THREADS must be at least 1")
+    return threads
+
+
 class RpcResponder:
     """Serves `handlers` ({method: handler(payload) -> reply}) until the stop event is set."""
 
@@ -41,7 +54,7 @@ class RpcResponder:
         *,
         service: str,
         handlers: Mapping[str, Handler],
-        concurrency: int = 2,
+        concurrency: int | None = None,
         opener: Opener | None = None,
         heartbeat: int | None = None,
     ) -> None:
@@ -52,7 +65,7 @@ class RpcResponder:
         self.broker_url = broker_url
         self.service = service
         self.handlers = dict(handlers)
-        self.concurrency = concurrency
+        self.concurrency = default_concurrency() if concurrency is None else concurrency
         self._opener = opener
         self._heartbeat = heartbeat
         self.ready = threading.Event()

@@ -163,7 +163,8 @@ def check_in_session(
         return CheckResult(WRONG)
     row.failures, row.last_failure_at, row.locked_until = 0, None, None
     if policy.hasher.check_needs_rehash(row.code_hash):
-        row.code_hash = policy.hasher.hash(code)  # the parameters changed: redone while the code is at hand
+        # The parameters changed: redone while the code is at hand.
+        row.code_hash = hashing.make(policy.hasher, code)
     return CheckResult(MUST_CHANGE_STATUS if row.state == MUST_CHANGE else OK)
 
 
@@ -216,7 +217,7 @@ def change(
             raise NotEnabled()
         if hashing.verify(policy.hasher, row.temporary_hash, new_code):
             raise ValidationFailed(fields={"new_code": ["code_is_temporary"]})
-        row.code_hash = policy.hasher.hash(new_code)
+        row.code_hash = hashing.make(policy.hasher, new_code)
         row.state = ACTIVE
         row.changed_at = now
         audit.record(
@@ -270,7 +271,7 @@ def recover(
     )
     answer_matches = iam.security_answer_matches(account_id=account_id, answer=answer)
     code = code_policy.generate_temporary()
-    code_hash = policy.hasher.hash(code)
+    code_hash = hashing.make(policy.hasher, code)
     with db.transaction() as session:
         row = _load(session, account_id)
         if row is None or row.state not in (ACTIVE, MUST_CHANGE):

@@ -31,6 +31,7 @@ from enablement.audit.service import Origin
 from enablement.models import outbox
 from enablement.offices import service as offices
 from enablement.offices.models import Office
+from enablement.personal_codes import hashing
 from enablement.personal_codes import policy as code_policy
 from enablement.personal_codes.models import ACTIVE, AWAITING_IDENTIFICATION, ENDED, MUST_CHANGE, PersonalCode
 from enablement.personal_codes.service import CodePolicy
@@ -155,7 +156,7 @@ def _open_request(
     session.add(request)
     session.flush()
     code = code_policy.generate_temporary()
-    code_hash = policy.codes.hasher.hash(code)
+    code_hash = hashing.make(policy.codes.hasher, code)
     row = session.get(PersonalCode, account_id, with_for_update=True)
     if row is None:
         row = PersonalCode(account_id=account_id, failures=0, recovery_failures=0)
