@@ -62,6 +62,14 @@ chaos: ## Run the long chaos test (kill -9s, broker restarts, a 60 s outage unde
 	@scripts/install.sh
 	CHAOS_PROFILE=long $(BIN)/pytest -p polis.testing.plugin -p no:logging -s -q tests/chaos $(PYTEST_ARGS)
 
+# Cases per operation and phase of `make fuzz` (make test runs the same test with a small budget).
+FUZZ_CASES ?= 200
+
+.PHONY: fuzz
+fuzz: install ## Fuzz every API document with schemathesis (FUZZ_CASES per operation); prints the figures
+	@mkdir -p var; POLIS_FUZZ_CASES=$(FUZZ_CASES) POLIS_FUZZ_REPORT=var/fuzz-figures.txt \
+	  $(BIN)/pytest -p polis.testing.plugin tests/fuzz -q -s -p no:logging $(PYTEST_ARGS)
+
 .PHONY: migrate
 migrate: install ## Apply every service's migrations to its development database
 	@$(BIN)/python scripts/devstack.py migrate

@@ -107,30 +107,74 @@ def json_body() -> Any:
 @dataclass
 class Operation:
     summary: str
-    request: type[Schema] | None = None
+    request: type[Schema] | dict[str, Any] | None = None
     response: type[Schema] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    query: type[Schema] | None = None
+    description: str | None = None
 
 
 def api_doc(
     summary: str,
     *,
-    request: type[Schema] | None = None,
+    request: type[Schema] | dict[str, Any] | None = None,
     response: type[Schema] | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
+    query: type[Schema] | None = None,
+    description: str | None = None,
 ) -> Callable[[F], F]:
-    """Describe a view for the service's OpenAPI document."""
+    """Describe a view for the service's OpenAPI document.
+
+    request: the JSON body's schema (a marshmallow schema, or a JSON Schema dict for a free-form object);
+    query: the query string's schema (its fields become `in: query` parameters); description: what the
+    summary leaves out, e.g. the checks no schema states that a 400 stands for."""
 
     def decorate(view: F) -> F:
-        view.__dict__["_polis_operation"] = Operation(summary, request, response, status, errors, tags)
+        view.__dict__["_polis_operation"] = Operation(
+            summary, request, response, status, errors, tags, query=query, description=description
+        )
         return view
 
     return decorate
+
+
+def _path_schema(converter: object) -> dict[str, Any]:
+    """A path parameter's schema as the route's converter accepts it (<uuid:...>, <int:...>, a segment)."""
+    name = type(converter).__name__
+    if name == "UUIDConverter":
+        return {"type": "string", "format": "uuid"}
+    if name == "IntegerConverter":
+        return {"type": "integer", "minimum": 0}
+    return {"type": "string", "pattern": "^[^/]+$"}
+
+
+def _platform_errors(
+    operation: Operation,
+    security: list[dict[str, list[str]]] | None,
+    parameters: list[dict[str, Any]],
+    method: str,
+) -> set[int]:
+    """The statuses the platform itself can answer a view with, whatever the view documents (issue 17):
+    a guarded view 400 (a malformed Authorization header), 401 and 403; a JSON body 400, 413 (over
+    MAX_CONTENT_LENGTH) and 415; a path parameter 404 (nothing by that name, or not of the route's form);
+    an unsafe method 415 too: the gateway refuses one not declared JSON (its CSRF defence)."""
+    statuses: set[int] = set()
+    if security:
+        statuses |= {400, 401, 403}
+    if operation.request is not None:
+        statuses |= {400, 413, 415}
+    if parameters:
+        statuses.add(404)
+    if operation.query is not None:
+        statuses.add(400)
+    if method in ("POST", "PUT", "PATCH", "DELETE"):
+        statuses.add(415)
+    return statuses
 
 
 def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
@@ -166,8 +210,14 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
             path = path.replace(f"<{argument}>", f"{{{argument}}}")
             for converter in ("int", "string", "uuid", "path"):
                 path = path.replace(f"<{converter}:{argument}>", f"{{{argument}}}")
+        converters = getattr(rule, "_converters", {})
         parameters = [
-            {"name": argument, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": argument,
+                "in": "path",
+                "required": True,
+                "schema": _path_schema(converters.get(argument)),
+            }
             for argument in sorted(rule.arguments)
         ]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -179,18 +229,23 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
                 }
             else:
                 responses[str(operation.status)] = {"description": "OK"}
-            for status in operation.errors:
-                responses[str(status)] = {"description": _HTTP_CODES.get(status, "error"), **error_ref}
-            entry: dict[str, Any] = {"summary": operation.summary, "responses": responses}
             # Views guarded by polis.auth name the bearer token and the scope they need.
             security = getattr(view, "_polis_security", None)
+            for status in sorted(
+                set(operation.errors) | _platform_errors(operation, security, parameters, method)
+            ):
+                responses[str(status)] = {"description": _HTTP_CODES.get(status, "error"), **error_ref}
+            entry: dict[str, Any] = {"summary": operation.summary, "responses": responses}
             if security:
                 entry["security"] = security
                 uses_bearer = True
             if operation.tags:
                 entry["tags"] = list(operation.tags)
-            if parameters:
-                entry["parameters"] = parameters
+            if operation.description:
+                entry["description"] = operation.description
+            query = [{"in": "query", "schema": operation.query}] if operation.query is not None else []
+            if parameters or query:
+                entry["parameters"] = [*parameters, *query]
             if operation.request is not None:
                 entry["requestBody"] = {
                     "required": True,

@@ -113,6 +113,9 @@ def adhesion_form() -> Response:
 @api_doc(
     "Confirm receipt of the email with the signed single-use link (D-ENA-2)",
     request=schemas.ReceiptSchema,
+    description=(
+        "400 (invalid_link) also answers a link of the documented form that is altered, used or expired."
+    ),
     errors=(400,),
     tags=("enablement",),
 )
@@ -129,6 +132,10 @@ def confirm_receipt() -> Any:
 @api_doc(
     "Change the personal code (D-ENA-4 first change, D-ENA-6)",
     request=schemas.ChangeCodeSchema,
+    description=(
+        "400 (validation_failed, field named) also answers a code the personal-code policy "
+        "refuses (common, like the old one)."
+    ),
     errors=(400, 409, 429, 503),
     tags=("personal code",),
 )
@@ -151,6 +158,9 @@ def change_code() -> Any:
 @api_doc(
     "Recover the personal code with the security answer (D-ENA-5)",
     request=schemas.RecoverCodeSchema,
+    description=(
+        "400 (recovery_refused) also answers a codice fiscale or security answer that is not the caller's."
+    ),
     errors=(400, 409, 429, 503),
     tags=("personal code",),
 )
@@ -202,7 +212,10 @@ def operator_offices() -> Any:
 
 @blueprint.get("/operator/requests")
 @api_doc(
-    "Find a pending request by number or codice fiscale (D-ENA-3)", errors=(400, 403, 404), tags=("operator",)
+    "Find a pending request by number or codice fiscale (D-ENA-3)",
+    errors=(400, 403, 404),
+    query=schemas.FindSchema,
+    tags=("operator",),
 )
 @PERMISSIONS.require("enablement.identify")
 def find_request() -> Any:

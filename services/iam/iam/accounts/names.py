@@ -15,6 +15,11 @@ MAX_LENGTH = 100
 APOSTROPHES = "'\u2019"  # the typewriter one and the typographic one (U+2019)
 HYPHENS = "-\u2010"
 SEPARATORS = " " + APOSTROPHES + HYPHENS
+# What the OpenAPI documents state (issue 17): a Latin-script subset of what is_valid accepts, which any
+# letter of any script; a name of this form is never refused.
+_LETTER = "[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]"
+PATTERN = f"^{_LETTER}+(?:(?:[ \u2010-]|['\u2019] ?){_LETTER}+)*$"
+SCHEMA = {"pattern": PATTERN, "maxLength": MAX_LENGTH, "minLength": 1}
 
 
 def normalise(value: str) -> str:

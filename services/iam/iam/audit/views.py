@@ -24,6 +24,7 @@ def register_audit(app: Flask) -> None:
     "Query the audit trail: filter by account, action and time; newest first; next_offset pages on",
     response=AuditPageSchema,
     errors=(400, 401),
+    query=AuditQuerySchema,
     tags=("ops",),
 )
 @ops_required

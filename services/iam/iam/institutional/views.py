@@ -66,6 +66,10 @@ def _csv_text() -> str:
 @api_doc(
     "Import MI accounts from CSV (codice_fiscale,first_name,last_name,institutional_email): all or nothing",
     request=ImportRequestSchema,
+    description=(
+        "400 (import_rejected) also answers a CSV of the documented form whose header or rows are "
+        "refused (rows listed)."
+    ),
     response=ImportResultSchema,
     errors=(400, 401, 413, 415),
     tags=("ops",),
@@ -107,6 +111,7 @@ def mi_import_command(csv_file: Path) -> None:
     "Find an MI account by exact username or codice fiscale (security officer)",
     response=MiSearchResultSchema,
     errors=(400, 401, 403),
+    query=MiSearchSchema,
     tags=("security officer",),
 )
 @api_login_required

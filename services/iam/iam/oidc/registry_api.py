@@ -160,6 +160,10 @@ def show_client(client_id: str) -> dict[str, Any]:
 @api_doc(
     "Create or update a client (idempotent); a new confidential client's secret is returned once",
     request=ClientWriteSchema,
+    description=(
+        "400 also answers URIs the registry refuses (not https outside localhost, a fragment) and "
+        "settings out of their bounds."
+    ),
     response=ClientSavedSchema,
     errors=(400, 401, 415),
     tags=("ops",),

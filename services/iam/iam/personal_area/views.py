@@ -136,6 +136,7 @@ def request_email_change() -> tuple[dict[str, Any], int]:
 @api_doc(
     "Verify the new personal email with the token from the link (no sign-in needed: the link is the proof)",
     request=EmailVerifySchema,
+    description="400 (invalid_token) also answers a token of the documented form that is not live.",
     response=PersonalDataSchema,
     errors=(400, 415),
     tags=TAGS,
@@ -149,6 +150,10 @@ def verify_email() -> dict[str, Any]:
 @api_doc(
     "Change the password with the current one; every other session ends",
     request=PasswordChangeSchema,
+    description=(
+        "400 (validation_failed, field named) also answers a wrong current password or a new one "
+        "the password policy refuses."
+    ),
     errors=(400, 401, 409, 415),
     tags=TAGS,
 )

@@ -24,14 +24,18 @@ def _check_character(value: str) -> None:
 CODICE_FISCALE: list[Callable[[Any], Any]] = [CF_FORM, _check_character]
 
 
+# The document states the form (what SYNTAX accepts, upper case); the check character no pattern can state.
+CF_DOCUMENTED = {"pattern": cf.SYNTAX.pattern}
+
+
 class UsernameReminderSchema(ApiSchema):
-    codice_fiscale = fields.String(required=True, validate=CODICE_FISCALE)
+    codice_fiscale = fields.String(required=True, validate=CODICE_FISCALE, metadata=CF_DOCUMENTED)
     captcha = fields.String(required=True, validate=validate.Length(min=1, max=4096))
 
 
 class TemporaryPasswordRequestSchema(ApiSchema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    codice_fiscale = fields.String(required=True, validate=CODICE_FISCALE)
+    codice_fiscale = fields.String(required=True, validate=CODICE_FISCALE, metadata=CF_DOCUMENTED)
     captcha = fields.String(required=True, validate=validate.Length(min=1, max=4096))
 
 

@@ -58,6 +58,7 @@ def policy() -> service.RecoveryPolicy:
 @api_doc(
     "Username forgotten: send the username to every address of the account (D-ACC-5)",
     request=UsernameReminderSchema,
+    description="400 also answers a codice fiscale of the documented form whose check character is wrong.",
     response=RecoveryAcceptedSchema,
     status=202,
     errors=(400, 413, 415),
@@ -79,6 +80,7 @@ def username_reminder() -> tuple[dict, int]:
 @api_doc(
     "Password dimenticata: send a temporary password to every address of the account (D-ACC-6)",
     request=TemporaryPasswordRequestSchema,
+    description="400 also answers a codice fiscale of the documented form whose check character is wrong.",
     response=RecoveryAcceptedSchema,
     status=202,
     errors=(400, 409, 413, 415),

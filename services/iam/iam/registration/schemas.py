@@ -6,20 +6,24 @@ from marshmallow import fields, validate
 from polis.web import ApiSchema
 
 from iam.accounts import names
+from iam.registration import codice_fiscale as cf
 
 LANGUAGES = ("it", "en")
 NAME = names.validate  # letters, spaces, apostrophes and hyphens; at most 100 characters
 
 
 class StartSchema(ApiSchema):
-    codice_fiscale = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    # Spaces and lower case are accepted too ("rss mra 80a01 h501u"); the document states the written form.
+    codice_fiscale = fields.String(
+        required=True, validate=validate.Length(min=1, max=32), metadata={"pattern": cf.SYNTAX.pattern}
+    )
     captcha = fields.String(required=True, validate=validate.Length(min=1, max=4096))
     language = fields.String(load_default="it", validate=validate.OneOf(LANGUAGES))
 
 
 class RegistrationPersonalDataSchema(ApiSchema):
-    last_name = fields.String(required=True, validate=NAME)
-    first_name = fields.String(required=True, validate=NAME)
+    last_name = fields.String(required=True, validate=NAME, metadata=names.SCHEMA)
+    first_name = fields.String(required=True, validate=NAME, metadata=names.SCHEMA)
     birth_date = fields.Date(required=True)
     sex = fields.String(required=True, validate=validate.OneOf(("M", "F")))
     # An Italian comune ("Roma", "Roma (RM)") or a foreign state ("Francia"), or its Belfiore code.

@@ -82,6 +82,10 @@ def clear_registration_cookie(response: BaseResponse) -> None:
 @api_doc(
     "Step 1: start a registration with a codice fiscale and a solved captcha (D-ACC-3)",
     request=StartSchema,
+    description=(
+        "400 also answers a codice fiscale of the documented form whose check character, date or "
+        "place code is wrong, and a captcha that is not solved."
+    ),
     response=StartedSchema,
     status=201,
     errors=(400, 413, 415),
@@ -183,6 +187,7 @@ def submit() -> tuple[Response, int]:
 @api_doc(
     "Whether a confirmation link still works, and the username it would give",
     request=LinkCheckSchema,
+    description="400 (invalid_token) also answers a token of the documented form that is not live.",
     response=LinkReadSchema,
     errors=(400, 413, 415),
     tags=TAGS,
@@ -196,6 +201,7 @@ def check_link() -> dict[str, Any]:
 @api_doc(
     "Use the confirmation link: choose the password; the account becomes active with its username",
     request=ActivationSchema,
+    description="400 also answers a token that is not live and a password the password policy refuses.",
     response=ActivatedSchema,
     errors=(400, 413, 415),
     tags=TAGS,

@@ -11,7 +11,14 @@ MAX_SAMPLE = 200
 class RoundCreateSchema(ApiSchema):
     cutoff = fields.Date(required=True)  # YYYY-MM-DD: unused since this day (Italian time)
     # YYYY-MM-DDTHH:MM[:SS] in Italian time (Europe/Rome), T24:00 allowed: parsed by the service.
-    deadline = fields.String(required=True, validate=validate.Length(min=1, max=25))
+    deadline = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=25),
+        metadata={  # what service.parse_local_deadline reads (the document states it: issue 17)
+            "pattern": r"^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?\s*$",
+            "description": "Italian time, no offset: YYYY-MM-DDTHH:MM (T24:00 ends that day)",
+        },
+    )
     reminder_days = fields.List(
         fields.Integer(strict=True), load_default=None, validate=validate.Length(max=10)
     )

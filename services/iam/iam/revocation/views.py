@@ -63,6 +63,7 @@ def _create(data: dict[str, Any], *, actor: str, origin: Origin) -> service.Roun
 @api_doc(
     "Create a draft round: cut-off date, deadline in Italian time, reminder days (default 30, 7, 1)",
     request=RoundCreateSchema,
+    description="400 also answers dates of the documented form that are no calendar date or out of order.",
     response=RoundReadSchema,
     status=201,
     errors=(400, 401, 403, 409, 415),
@@ -156,6 +157,7 @@ def cancel(round_id: uuid.UUID) -> dict[str, Any]:
 @api_doc(
     "The round's audit trail: its acts and one entry per revoked account, oldest first",
     errors=(400, 401, 403),
+    query=RoundAuditQuerySchema,
     tags=("ops",),
 )
 @ops_required

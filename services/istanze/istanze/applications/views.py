@@ -144,8 +144,29 @@ def visible() -> Any:
         )
 
 
+# The documents' request bodies (issue 17): a section's answers depend on the procedure's form; the contact
+# details are strings checked against the phone-number and ISTAT lists, which no schema states.
+ANSWERS_BODY: dict[str, Any] = {"type": "object", "description": "The section's answers by field name"}
+CONTACTS_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        name: {
+            "type": ["string", "null"],
+            **({"maxLength": contacts.LIMITS[name]} if name in contacts.LIMITS else {}),
+        }
+        for name in contacts.FIELDS
+    },
+    "additionalProperties": False,
+}
+
+
 @blueprint.put("/applications/<code>/sections/<section>")
-@api_doc("Save one section of the caller's draft (D-IST-2)", errors=(400, 403, 404))
+@api_doc(
+    "Save one section of the caller's draft (D-IST-2)",
+    request=ANSWERS_BODY,
+    errors=(400, 403, 404),
+    description="400 also answers an object whose answers the procedure's form refuses (fields named).",
+)
 @PERMISSIONS.require("istanze.submit")
 def save_section(code: str, section: str) -> Any:
     answers = json_body()
@@ -319,7 +340,10 @@ def read_contacts() -> Any:
 
 @blueprint.put("/contacts")
 @api_doc(
-    "Change the caller's contact details: phones, address, nation, province, comune (D-IST-4)", errors=(400,)
+    "Change the caller's contact details: phones, address, nation, province, comune (D-IST-4)",
+    request=CONTACTS_BODY,
+    errors=(400,),
+    description="400 also answers details the lists refuse (a phone number, a comune of another province).",
 )
 @PERMISSIONS.require("istanze.submit")
 def change_contacts() -> Any:

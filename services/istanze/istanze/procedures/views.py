@@ -29,6 +29,9 @@ def register_procedures(app: Flask) -> None:
 @api_doc(
     "Define a new (draft) version of a procedure",
     request=schemas.ProcedureCreateSchema,
+    description=(
+        "400 also answers a form definition, categories or window the procedure rules refuse (fields named)."
+    ),
     response=schemas.ProcedureReadSchema,
     status=201,
     errors=(400,),

@@ -20,6 +20,7 @@ blueprint = Blueprint("deliveries", __name__, url_prefix="/api/notifier/v1/deliv
     "List deliveries, newest first, by state, kind and account",
     response=DeliveryListSchema,
     errors=(400, 401),
+    query=DeliveryQuerySchema,
     tags=("deliveries",),
 )
 @ops_required
