@@ -177,3 +177,36 @@ def schema_of_round_deadline() -> str:
     from iam.revocation.schemas import RoundCreateSchema
 
     return str(RoundCreateSchema().fields["deadline"].metadata["pattern"])
+
+
+def test_state_changing_operations_link_what_they_create(documents: dict[str, dict[str, Any]]) -> None:
+    """Stateful fuzzing follows these links: a created round is read, previewed, audited and cancelled; a
+    defined procedure is published and counted. Every link points at an operation of the same document."""
+    for service, path, wanted in (
+        ("iam", "/api/iam/v1/ops/revocation-rounds", {"read", "preview", "audit", "cancel"}),
+        ("istanze", "/api/istanze/v1/ops/procedures", {"publish", "counts"}),
+    ):
+        document = documents[service]
+        links = document["paths"][path]["post"]["responses"]["201"]["links"]
+        assert set(links) == wanted, (service, links)
+        for link in links.values():
+            pointer = link["operationRef"].removeprefix("#/paths/")
+            target, _, method = pointer.rpartition("/")
+            assert method in document["paths"][target.replace("~1", "/").replace("~0", "~")], pointer
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"), [(7, 7), (63107.0, 63107), ("7", None), (7.5, None), (True, None)]
+)
+def test_a_strict_integer_reads_what_json_schema_calls_an_integer(
+    value: object, accepted: int | None
+) -> None:
+    """Issue 17: `{"grace_seconds": 63107.0}` is a JSON Schema integer, and IAM refused it (strict=True)."""
+    from iam.oidc.registry_api import RotateSecretSchema
+    from marshmallow import ValidationError
+
+    if accepted is None:
+        with pytest.raises(ValidationError):
+            RotateSecretSchema().load({"grace_seconds": value})
+    else:
+        assert RotateSecretSchema().load({"grace_seconds": value}) == {"grace_seconds": accepted}

@@ -69,6 +69,21 @@ class ApiSchema(Schema):
         unknown = RAISE
 
 
+class JsonInteger(fields.Integer):
+    """A strict integer as JSON Schema's `integer` reads one: 7 and 7.0 (a number with a zero fraction), never
+    "7", 7.5 or true (issue 17: a schema-valid 63107.0 was refused)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)  # type: ignore[no-any-return]
+
+
 class UtcDateTime(fields.AwareDateTime):
     """A date-time dumped in ISO 8601 with its offset, as OpenAPI's `date-time` promises.
 
@@ -115,6 +130,13 @@ class Operation:
     extra: dict[str, Any] = field(default_factory=dict)
     query: type[Schema] | None = None
     description: str | None = None
+    links: dict[str, Link] = field(default_factory=dict)
+
+
+# An OpenAPI link of an operation's success response: (method, path template, {parameter: expression}),
+# e.g. ("GET", "/api/iam/v1/ops/revocation-rounds/{round_id}", {"round_id": "$response.body#/id"}). Stateful
+# fuzzing (tests/fuzz) follows them: what one call creates, the next reads, changes or deletes.
+Link = tuple[str, str, dict[str, str]]
 
 
 def api_doc(
@@ -127,20 +149,35 @@ def api_doc(
     tags: tuple[str, ...] = (),
     query: type[Schema] | None = None,
     description: str | None = None,
+    links: dict[str, Link] | None = None,
 ) -> Callable[[F], F]:
     """Describe a view for the service's OpenAPI document.
 
     request: the JSON body's schema (a marshmallow schema, or a JSON Schema dict for a free-form object);
     query: the query string's schema (its fields become `in: query` parameters); description: what the
-    summary leaves out, e.g. the checks no schema states that a 400 stands for."""
+    summary leaves out, e.g. the checks no schema states that a 400 stands for; links: the OpenAPI links
+    of the success response, by name (see Link)."""
 
     def decorate(view: F) -> F:
         view.__dict__["_polis_operation"] = Operation(
-            summary, request, response, status, errors, tags, query=query, description=description
+            summary,
+            request,
+            response,
+            status,
+            errors,
+            tags,
+            query=query,
+            description=description,
+            links=dict(links or {}),
         )
         return view
 
     return decorate
+
+
+def _operation_ref(method: str, path: str) -> str:
+    """The JSON pointer of an operation in this document (RFC 6901: "~" as "~0", "/" as "~1")."""
+    return f"#/paths/{path.replace('~', '~0').replace('/', '~1')}/{method.lower()}"
 
 
 def _path_schema(converter: object) -> dict[str, Any]:
@@ -229,6 +266,11 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
                 }
             else:
                 responses[str(operation.status)] = {"description": "OK"}
+            if operation.links:
+                responses[str(operation.status)]["links"] = {
+                    name: {"operationRef": _operation_ref(link_method, link_path), "parameters": values}
+                    for name, (link_method, link_path, values) in operation.links.items()
+                }
             # Views guarded by polis.auth name the bearer token and the scope they need.
             security = getattr(view, "_polis_security", None)
             for status in sorted(

@@ -111,6 +111,16 @@ def _row_errors(line: int, raw: Mapping[str, str | None]) -> list[dict[str, Any]
 def parse_csv(text: str) -> list[MiRow]:
     """The rows of an MI import file, or ImportRejected listing every problem with its line number."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _parse_rows(reader)
+    except csv.Error:
+        # A file the csv module cannot read (a bare carriage return inside a field, a NUL): refused like any
+        # other bad file, never a 500 (issue 17, found by fuzzing).
+        line = max(reader.line_num, 1)
+        raise ImportRejected([{"line": line, "field": "file", "error": "unreadable_csv"}]) from None
+
+
+def _parse_rows(reader: csv.DictReader[str]) -> list[MiRow]:
     header = [name.strip() for name in (reader.fieldnames or [])]
     if sorted(header) != sorted(COLUMNS):
         raise ImportRejected([{"line": 1, "field": "header", "error": f"expected {','.join(COLUMNS)}"}])

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask
 from marshmallow import fields, validate
 from polis.errors import Conflict, NotFound, ValidationFailed
-from polis.web import ApiSchema, UtcDateTime, api_doc, json_body, load
+from polis.web import ApiSchema, JsonInteger, UtcDateTime, api_doc, json_body, load
 
 from iam.audit.origin import current_origin
 from iam.extensions import db
@@ -66,9 +66,9 @@ class ClientWriteSchema(ApiSchema):
         metadata={"description": "default: urn:polis:<api> of each API scope"},
     )
     service_roles = _strings(clients.MAX_SERVICE_ROLES, 32)
-    access_token_ttl = fields.Integer(strict=True, load_default=clients.DEFAULT_ACCESS_TOKEN_TTL)
-    refresh_token_ttl = fields.Integer(strict=True, load_default=clients.DEFAULT_REFRESH_TOKEN_TTL)
-    refresh_family_ttl = fields.Integer(strict=True, load_default=clients.DEFAULT_REFRESH_FAMILY_TTL)
+    access_token_ttl = JsonInteger(load_default=clients.DEFAULT_ACCESS_TOKEN_TTL)
+    refresh_token_ttl = JsonInteger(load_default=clients.DEFAULT_REFRESH_TOKEN_TTL)
+    refresh_family_ttl = JsonInteger(load_default=clients.DEFAULT_REFRESH_FAMILY_TTL)
     id_token_alg = fields.String(
         load_default=clients.DEFAULT_ID_TOKEN_ALG, validate=validate.OneOf(clients.ID_TOKEN_ALGORITHMS)
     )
@@ -110,9 +110,7 @@ class ClientSavedSchema(ApiSchema):
 
 
 class RotateSecretSchema(ApiSchema):
-    grace_seconds = fields.Integer(
-        strict=True, load_default=0, validate=validate.Range(min=0, max=clients.MAX_GRACE_SECONDS)
-    )
+    grace_seconds = JsonInteger(load_default=0, validate=validate.Range(min=0, max=clients.MAX_GRACE_SECONDS))
 
 
 class SecretRotatedSchema(ApiSchema):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import fields, validate
-from polis.web import ApiSchema, UtcDateTime
+from polis.web import ApiSchema, JsonInteger, UtcDateTime
 
 MAX_SAMPLE = 200
 
@@ -19,9 +19,7 @@ class RoundCreateSchema(ApiSchema):
             "description": "Italian time, no offset: YYYY-MM-DDTHH:MM (T24:00 ends that day)",
         },
     )
-    reminder_days = fields.List(
-        fields.Integer(strict=True), load_default=None, validate=validate.Length(max=10)
-    )
+    reminder_days = fields.List(JsonInteger(), load_default=None, validate=validate.Length(max=10))
 
 
 class PreviewRequestSchema(ApiSchema):

@@ -59,6 +59,9 @@ def _create(data: dict[str, Any], *, actor: str, origin: Origin) -> service.Roun
     )
 
 
+ROUND = "/api/iam/v1/ops/revocation-rounds/{round_id}"
+
+
 @blueprint.post("")
 @api_doc(
     "Create a draft round: cut-off date, deadline in Italian time, reminder days (default 30, 7, 1)",
@@ -68,6 +71,12 @@ def _create(data: dict[str, Any], *, actor: str, origin: Origin) -> service.Roun
     status=201,
     errors=(400, 401, 403, 409, 415),
     tags=("ops",),
+    links={  # what stateful fuzzing follows (issue 17); announcing is left to the round's own tests
+        "read": ("GET", ROUND, {"round_id": "$response.body#/id"}),
+        "preview": ("POST", f"{ROUND}/preview", {"round_id": "$response.body#/id"}),
+        "audit": ("GET", f"{ROUND}/audit", {"round_id": "$response.body#/id"}),
+        "cancel": ("POST", f"{ROUND}/cancel", {"round_id": "$response.body#/id"}),
+    },
 )
 @ops_required
 def create() -> tuple[dict[str, Any], int]:

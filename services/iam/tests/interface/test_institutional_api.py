@@ -76,6 +76,23 @@ def test_d_acc_2_a_bad_csv_lists_its_lines_and_imports_nothing(app: Flask, clien
     assert events(db) == []
 
 
+def test_d_acc_2_a_file_the_csv_reader_cannot_read_is_refused_not_a_500(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Issue 17 (fuzzing): a bare carriage return inside an unquoted field made csv raise, answered 500."""
+    answer = client.post(
+        "/api/iam/v1/ops/mi-accounts/import",
+        json={"csv": "codice_fiscale,first\rname\n"},
+        headers=OPS_HEADERS,
+    )
+
+    body = answer.get_json()
+    assert answer.status_code == 400, body
+    assert body["error"]["code"] == "import_rejected"
+    assert body["error"]["fields"]["rows"] == [{"line": 1, "field": "file", "error": "unreadable_csv"}]
+    assert events(db) == []
+
+
 def test_d_acc_2_the_cli_imports_and_refuses_bad_files(app: Flask, tmp_path: Path) -> None:
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     good.write_text(CSV, encoding="utf-8")

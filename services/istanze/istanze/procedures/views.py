@@ -36,6 +36,14 @@ def register_procedures(app: Flask) -> None:
     status=201,
     errors=(400,),
     tags=("procedures",),
+    links={  # what stateful fuzzing follows (issue 17)
+        "publish": (
+            "POST",
+            "/api/istanze/v1/ops/procedures/{code}/versions/{version}/publish",
+            {"code": "$response.body#/code", "version": "$response.body#/version"},
+        ),
+        "counts": ("GET", "/api/istanze/v1/ops/procedures/{code}/counts", {"code": "$response.body#/code"}),
+    },
 )
 @PERMISSIONS.require("istanze.ops")
 def define() -> Any:
