@@ -27,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_template_globals(app)
+    register_request_layer(app)
     return app
 
 
@@ -50,8 +51,15 @@ def register_proxy_fix(app: Flask) -> None:
         )
 
 
+def register_request_layer(app: Flask) -> None:
+    """polis.web's request layer, last so that it wraps every WSGI layer (the API proxy's answers too):
+    request id, access line, metrics (gateway/platform.py)."""
+    from gateway.platform import register_request_layer as register
+
+    register(app)
+
+
 def register_extensions(app: Flask) -> None:
-    from gateway.api import upstream
     from gateway.extensions import babel, csrf, limiter
     from gateway.i18n import select_locale
     from gateway.sessions import PageSessionInterface
@@ -60,14 +68,12 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limiter.init_app(app)
-    upstream.configure(app.config["GATEWAY_POOL_MAXSIZE"])
 
 
 def register_platform(app: Flask) -> None:
-    from gateway.platform import exempt_platform_routes, register_health, register_request_id
+    from gateway.platform import exempt_platform_routes, register_health
     from gateway.security import register_security_headers
 
-    register_request_id(app)
     register_security_headers(app)
     register_health(app)
     exempt_platform_routes(app)

@@ -32,7 +32,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GATEWAY_SERVICES": _services(env),
         "GATEWAY_CONNECT_TIMEOUT": env.float("GATEWAY_CONNECT_TIMEOUT", 2.0),
         "GATEWAY_READ_TIMEOUT": env.float("GATEWAY_READ_TIMEOUT", 15.0),
-        "GATEWAY_POOL_MAXSIZE": env.int("GATEWAY_POOL_MAXSIZE", 16),
         # Keep-alive connections to the services idle longer than this are not reused: below the
         # services' own keep-alive (gunicorn's default is 2 s), so the gateway never sends on one they closed.
         "GATEWAY_UPSTREAM_MAX_IDLE": env.float("GATEWAY_UPSTREAM_MAX_IDLE", 1.5),

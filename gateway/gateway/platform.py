@@ -1,15 +1,12 @@
-"""Edge request id, request log line, /healthz, /readyz and /metrics (gateway-local: errors may be HTML)."""
+"""The gateway's request layer (polis.web's, with its own metric names and no trust in an incoming request
+id), /healthz, /readyz and /metrics (gateway-local: its errors may be HTML pages, so not polis.web's)."""
 
 from __future__ import annotations
 
-import logging
 import os
-import time
 
-import urllib3
-from flask import Flask, Response, g, jsonify, request
-from polis import requestid
-from polis.logging import log_request
+from flask import Flask, Response, jsonify, request
+from polis import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -20,46 +17,30 @@ from prometheus_client import (
     multiprocess,
 )
 
-log = logging.getLogger("gateway.access")
+from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
 
 REQUESTS = Counter("gateway_requests_total", "Requests answered", ["method", "route", "status"])
 LATENCY = Histogram("gateway_request_seconds", "Time to answer a request", ["method", "route"])
 UPSTREAM_ERRORS = Counter("gateway_upstream_errors_total", "Failed calls to a service", ["service", "kind"])
 
+# /readyz?services=1 asks each service's /healthz on a connection of its own, with short timeouts.
+_PROBES = ConnectionPools(connect_timeout=0.5, read_timeout=1.0, max_idle_seconds=0)
 
-def register_request_id(app: Flask) -> None:
-    """A fresh id per request: an incoming X-Request-ID comes from the outside world and is not trusted."""
 
-    @app.before_request
-    def _new_request_id() -> None:
-        g.request_started = time.perf_counter()
-        g.request_id_scope = requestid.bind(requestid.new_request_id())
-        g.request_id_scope.__enter__()
+class GatewayMetrics(web.RequestMetrics):
+    """gateway_requests_total and gateway_request_seconds by method, route template and status."""
 
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        rid = requestid.current_request_id()
-        if rid:
-            response.headers[requestid.HEADER] = rid
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
-        log_request(
-            log,
-            method=request.method,
-            path=request.path,
-            status=response.status_code,
-            duration_ms=round(elapsed * 1000, 1),
-        )
-        return response
+    def observe(self, *, method: str, endpoint: str, status: int, seconds: float) -> None:
+        REQUESTS.labels(method, endpoint, str(status)).inc()
+        LATENCY.labels(method, endpoint).observe(seconds)
 
-    @app.teardown_request
-    def _forget_request_id(_exc: BaseException | None) -> None:
-        # Threads are reused across requests (gthread): the id must not leak into the next one.
-        scope = g.pop("request_id_scope", None)
-        if scope is not None:
-            scope.__exit__(None, None, None)
+
+def register_request_layer(app: Flask) -> None:
+    """polis.web's request layer around everything (the API proxy included): the gateway is the public edge,
+    so an incoming X-Request-ID comes from the outside world and is replaced by a fresh id."""
+    web.register_request_layer(
+        app, service="gateway", trust_request_id=False, metrics=GatewayMetrics("gateway")
+    )
 
 
 def register_health(app: Flask) -> None:
@@ -87,15 +68,12 @@ def register_health(app: Flask) -> None:
 
 
 def _probe(base_url: str) -> str:
-    from gateway.api.upstream import pool
-
     try:
-        response = pool().request(
-            "GET", f"{base_url}/healthz", timeout=urllib3.Timeout(connect=0.5, read=1.0), retries=False
-        )
-    except urllib3.exceptions.HTTPError:
+        answer = _PROBES.request(Origin.parse(base_url), "GET", "/healthz", {}, None)
+    except (UpstreamTimeout, UpstreamUnreachable, ValueError):
         return "unreachable"
-    return "up" if response.status == 200 else f"status {response.status}"
+    _PROBES.release(answer, reusable=False)  # a probe now and then: no connection is kept for it
+    return "up" if answer.status == 200 else f"status {answer.status}"
 
 
 def exempt_platform_routes(app: Flask) -> None:

@@ -2,8 +2,8 @@
 
 The JSON API needs none of what Flask gives the pages (sessions, CSRF tokens, templates, locales), and the
 gateway sits on the path of every call, so it answers /api/ below Flask: the same rules as the pages
-(request id from the edge, security headers, rate limit, access log line, metrics, the JSON error shape),
-in a fraction of the time. Everything else goes on to the Flask app.
+(security headers, rate limit, the JSON error shape), in a fraction of the time; the request id, the access
+line and the metrics come from polis.web's request layer around both. Everything else goes on to Flask.
 
 A call that comes with the portal's session cookie and no Authorization header of its own is sent with the
 session user's access token (gateway/auth/forwarding.py: same-origin rules for unsafe methods, refresh);
@@ -26,7 +26,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from polis import requestid
 from polis.errors import error_body
-from polis.logging import log_request
+from polis.web import ENDPOINT_KEY
 
 from gateway import stepup
 from gateway.api.connections import (
@@ -37,7 +37,7 @@ from gateway.api.connections import (
     UpstreamUnreachable,
 )
 from gateway.auth.forwarding import PortalBearer
-from gateway.platform import LATENCY, REQUESTS, UPSTREAM_ERRORS
+from gateway.platform import UPSTREAM_ERRORS
 from gateway.security import security_headers
 from gateway.stepup import CredentialGuard
 
@@ -151,21 +151,15 @@ class ApiProxy:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(PREFIX):
             return self.app(environ, start_response)
-        started = time.perf_counter()
-        request_id = requestid.new_request_id()
-        with requestid.bind(request_id):
-            method = environ["REQUEST_METHOD"]
-            try:
-                status, headers, body = self._forward(environ, method, path, request_id)
-            except _Refused as refused:
-                status, headers, body = refused.answer()
-            headers.extend(self.security_headers)
-            headers.append((requestid.HEADER, request_id))
-            code = int(status[:3])
-            elapsed = time.perf_counter() - started
-            REQUESTS.labels(method, ROUTE, str(code)).inc()
-            LATENCY.labels(method, ROUTE).observe(elapsed)
-            log_request(log, method=method, path=path, status=code, duration_ms=round(elapsed * 1000, 1))
+        # The request layer around this one (polis.web's) bound the edge's request id, writes the access
+        # line and counts the call under this route.
+        environ[ENDPOINT_KEY] = ROUTE
+        request_id = requestid.current_request_id() or requestid.new_request_id()
+        try:
+            status, headers, body = self._forward(environ, environ["REQUEST_METHOD"], path, request_id)
+        except _Refused as refused:
+            status, headers, body = refused.answer()
+        headers.extend(self.security_headers)
         start_response(status, headers)
         return body
 

@@ -320,22 +320,48 @@ def register_platform(
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    _register_request_id(app, service, trust_request_id)
+    register_request_layer(app, service=service, trust_request_id=trust_request_id)
     _register_error_handlers(app)
     _register_health(app, service, version, dict(readiness or {}))
     _register_openapi(app, service, version)
 
 
-def _register_request_id(app: Flask, service: str, trust_request_id: bool) -> None:
-    app.wsgi_app = _RequestBookkeeping(app.wsgi_app, service, trust_request_id)  # type: ignore[method-assign]
+class RequestMetrics:
+    """What the request layer counts per request: `http_requests_total` and `http_request_duration_seconds`
+    labelled by service, method, endpoint (the route template) and status. An app with metrics of its own
+    names (the gateway's) passes a subclass to register_request_layer."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def observe(self, *, method: str, endpoint: str, status: int, seconds: float) -> None:
+        REQUESTS.labels(self.service, method, endpoint, str(status)).inc()
+        LATENCY.labels(self.service, endpoint).observe(seconds)
+
+
+# A WSGI layer below the request layer that answers without Flask (the gateway's API proxy) names the
+# request's endpoint for the metrics here; for Flask's own requests it is the matched rule.
+ENDPOINT_KEY = "polis.endpoint"
+
+
+def register_request_layer(
+    app: Flask, *, service: str, trust_request_id: bool = True, metrics: RequestMetrics | None = None
+) -> None:
+    """Wrap app (and every WSGI layer already around it) in the request layer: a request id bound for the
+    whole request, X-Request-ID and (for /api/) Cache-Control on the answer, the access line, the metrics.
+
+    trust_request_id=False at the public edge: an incoming X-Request-ID comes from the outside world and is
+    replaced by a fresh id; services behind the edge adopt the caller's (well-formed) id."""
+    app.wsgi_app = _RequestBookkeeping(  # type: ignore[method-assign]
+        app.wsgi_app, service, trust_request_id, metrics or RequestMetrics(service)
+    )
 
     @app.teardown_request
     def _note_rule(_exc: BaseException | None) -> None:
         # The matched rule names the request in the metrics; the request context is gone once Flask returns.
-        request.environ[_RULE_KEY] = request.url_rule
-
-
-_RULE_KEY = "polis.url_rule"
+        rule = request.url_rule
+        if rule is not None:
+            request.environ[ENDPOINT_KEY] = rule.rule
 
 
 class _RequestBookkeeping:
@@ -343,10 +369,11 @@ class _RequestBookkeeping:
     its view): a request id bound for the whole request, X-Request-ID and (for /api/) Cache-Control on the
     answer, the access line, and the request metrics."""
 
-    def __init__(self, wsgi_app: Any, service: str, trust_request_id: bool) -> None:
+    def __init__(self, wsgi_app: Any, service: str, trust_request_id: bool, metrics: RequestMetrics) -> None:
         self.wsgi_app = wsgi_app
         self.service = service
         self.trust_request_id = trust_request_id
+        self.metrics = metrics
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         incoming = environ.get(_REQUEST_ID_KEY) if self.trust_request_id else None
@@ -372,11 +399,9 @@ class _RequestBookkeeping:
         finally:
             elapsed = time.perf_counter() - started
             status = int(answered[-1][:3]) if answered else 500
-            rule = environ.pop(_RULE_KEY, None)
-            endpoint = rule.rule if rule is not None else "unmatched"
+            endpoint = environ.pop(ENDPOINT_KEY, None) or "unmatched"
             method = environ.get("REQUEST_METHOD", "GET")
-            REQUESTS.labels(self.service, method, endpoint, str(status)).inc()
-            LATENCY.labels(self.service, endpoint).observe(elapsed)
+            self.metrics.observe(method=method, endpoint=endpoint, status=status, seconds=elapsed)
             log_request(
                 access_log, method=method, path=path, status=status, duration_ms=round(elapsed * 1000, 1)
             )
