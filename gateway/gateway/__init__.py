@@ -62,9 +62,10 @@ def register_request_layer(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from gateway.extensions import babel, csrf, limiter
     from gateway.i18n import select_locale
-    from gateway.sessions import PageSessionInterface
+    from gateway.sessions import PageSessionInterface, register_store_outage
 
     app.session_interface = PageSessionInterface()
+    register_store_outage(app)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limiter.init_app(app)

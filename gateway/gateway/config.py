@@ -54,6 +54,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             if env.is_production
             else env.str("GATEWAY_RATELIMIT_STORAGE", "memory://")
         ),
+        # Redis down: Flask-Limiter's limits count in this process until it answers again (fail open to a
+        # local bound, as gateway/stepup.py does; docs/architecture.md, "When Redis is down").
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Per address, and one address may be a whole school or office (NAT): sized for hundreds of people
         # at the same deadline. Guessing is stopped per account by IAM; see docs/architecture.md.
         "RATELIMIT_DEFAULT": env.str("GATEWAY_RATELIMIT_DEFAULT", "3000 per minute; 100000 per hour"),

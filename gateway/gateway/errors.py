@@ -14,6 +14,8 @@ from flask_wtf.csrf import CSRFError
 from polis.errors import ApiError, error_body
 from werkzeug.exceptions import HTTPException
 
+from gateway.auth.tokens import StoreUnavailable
+
 log = logging.getLogger("gateway.errors")
 
 # Stable codes for the HTTP errors Werkzeug and the extensions raise.
@@ -34,7 +36,10 @@ MESSAGES = {
     413: "The request body is too large.",
     429: "Too many requests: please wait and try again.",
     500: "Something went wrong on our side: please try again later.",
+    503: "The service is unavailable for a moment: please try again shortly.",
 }
+# How long a client is asked to wait while the shared store (Redis) does not answer.
+STORE_RETRY_AFTER = "30"
 # Pages with their own wording; other statuses use the generic one.
 PAGES = (400, 404, 429, 500, 503)
 
@@ -45,6 +50,11 @@ def register_error_handlers(app: Flask) -> None:
         if _wants_json():
             return jsonify(exc.to_dict()), exc.status
         return _page(exc.status), exc.status
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_unavailable(exc: StoreUnavailable) -> Response:
+        log.warning("answered 503: %s", exc)
+        return unavailable_answer()
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError) -> tuple[str, int]:
@@ -68,6 +78,19 @@ def register_error_handlers(app: Flask) -> None:
         if _wants_json():
             return jsonify(error_body("internal_error", MESSAGES[500])), 500
         return _page(500), 500
+
+
+def unavailable_answer() -> Response:
+    """503 while the shared store does not answer (docs/architecture.md, "When Redis is down"): the JSON
+    error shape under /api, else the readable page; never cached, with Retry-After."""
+    if _wants_json():
+        response = jsonify(error_body("service_unavailable", MESSAGES[503]))
+    else:
+        response = Response(_page(503), mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = STORE_RETRY_AFTER
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _wants_json() -> bool:

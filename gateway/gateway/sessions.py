@@ -11,6 +11,11 @@ Sessions belong to the pages: Flask never opens the session under /api/ (nor for
 layer (gateway/api/proxy.py, below Flask) still reads the portal session to forward its user's access
 token, and writes it back when it refreshed that token: `SessionCookies` does both with the very store,
 cookie name and attributes of the pages' session interface, and only when the cookie is there.
+
+When the store does not answer (Redis down), a session can be neither read nor checked against the ended
+SSO sessions, so none is honoured: a page request that carries the session cookie, or that would have to
+write a session (a login, a form's CSRF secret), is answered with the 503 page, and the cookie is kept for
+when the store is back; pages that need no session are served as usual (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -29,14 +34,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import Flask, Request, Response, current_app
+from flask import Flask, Request, Response, current_app, request, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 from werkzeug.http import dump_cookie, parse_cookie
 
-from gateway.auth.tokens import OutcomeStore, outcome_store
+from gateway.auth.tokens import OutcomeStore, StoreUnavailable, outcome_store
 
 log = logging.getLogger("gateway.sessions")
 
@@ -83,6 +88,8 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.accessed = False
         self.renewed = False  # a new id at the next save (login: no session fixation)
         self.stale_cookie = False  # the request's cookie named no live session
+        self.store_down = False  # the store did not answer: nothing could be read, nothing may be written
+        self.had_cookie = False  # (with store_down) the request carried a session cookie
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
@@ -243,7 +250,14 @@ class PageSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession | None:
         if request.path.startswith(NO_SESSION_PREFIXES):
             return None  # Flask substitutes a null session, which refuses writes
-        return session_codec(app).load(request.cookies.get(self.get_cookie_name(app)))
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        try:
+            return session_codec(app).load(cookie)
+        except StoreUnavailable as error:
+            log.warning("portal session not readable: %s", error)
+            unavailable = ServerSession()
+            unavailable.store_down, unavailable.had_cookie = True, bool(cookie)
+            return unavailable
 
     def cookie_attributes(self, app: Flask) -> dict[str, Any]:
         """The session cookie's attributes (config.py's SESSION_COOKIE_*), for Set-Cookie headers."""
@@ -260,20 +274,55 @@ class PageSessionInterface(SessionInterface):
         if not isinstance(session, ServerSession):
             return  # the null session of the paths above
         name, attributes = self.get_cookie_name(app), self.cookie_attributes(app)
-        if session.accessed:
+        if session.accessed or session.store_down:
             response.vary.add("Cookie")
-        codec = session_codec(app)
-        if not session:
-            if session.secret:  # cleared: logout, or the session ended at IAM
-                codec.delete(session)
-            if session.secret or session.stale_cookie:
-                response.delete_cookie(name, **attributes)
-                response.vary.add("Cookie")
+        if session.store_down:  # the cookie stays as it is: its session may still be there once it is back
+            if session.modified:  # a login to start, a form's CSRF secret: this page cannot work now
+                _answer_unavailable(response)
             return
-        value = codec.save(session)
+        codec = session_codec(app)
+        try:
+            if not session:
+                if session.secret:  # cleared: logout, or the session ended at IAM
+                    codec.delete(session)
+                if session.secret or session.stale_cookie:
+                    response.delete_cookie(name, **attributes)
+                    response.vary.add("Cookie")
+                return
+            value = codec.save(session)
+        except StoreUnavailable as error:  # not written (nor a logout's deletion): the page cannot work now
+            log.warning("portal session not saved: %s", error)
+            _answer_unavailable(response)
+            return
         if value is not None:
             response.set_cookie(name, value, expires=self.get_expiration_time(app, session), **attributes)
             response.vary.add("Cookie")
+
+
+def register_store_outage(app: Flask) -> None:
+    """Fail closed while the store does not answer: a session that cannot be read is not honoured."""
+    from gateway.errors import unavailable_answer
+
+    @app.before_request
+    def _session_unreadable() -> Response | None:
+        if (
+            isinstance(session, ServerSession)
+            and session.store_down
+            and (session.had_cookie or request.method != "GET")
+        ):
+            return unavailable_answer()
+        return None
+
+
+def _answer_unavailable(response: Response) -> None:
+    """Turn the answer being saved into the 503 of an unreachable store (its cookie changes dropped)."""
+    from gateway.errors import unavailable_answer
+
+    answer = unavailable_answer()
+    response.status_code = answer.status_code
+    response.headers.clear()
+    response.headers.extend(answer.headers)
+    response.set_data(answer.get_data())
 
 
 class SessionCookies:

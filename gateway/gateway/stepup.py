@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -27,8 +28,11 @@ from urllib.parse import urlsplit
 
 import altcha
 from limits import RateLimitItem, parse, parse_many
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+
+log = logging.getLogger("gateway.stepup")
 
 COOKIE = "polis_pow"
 HEADER = "X-Polis-Proof-Of-Work"
@@ -57,20 +61,54 @@ class Windows:
     """Fixed-window counters: this process's own for memory:// (dev and tests), else the shared store.
 
     limits' MemoryStorage starts a timer thread every few milliseconds under load (gateway/api/proxy.py),
-    so memory:// is counted here."""
+    so memory:// is counted here. When the shared store (Redis) does not answer, the limits fail open to
+    this process's own counters (the same limits, counted per process) and the shared store is tried again
+    every FALLBACK_RETRY seconds: a Redis outage neither takes the portal down nor lifts the bound on
+    guessing (docs/architecture.md, "When Redis is down")."""
 
-    def __init__(self, storage_uri: str) -> None:
+    FALLBACK_RETRY = 5.0
+
+    def __init__(self, storage_uri: str, *, timeout: float = 2.0) -> None:
         self._shared = (
             None
             if storage_uri.startswith("memory://")
-            else FixedWindowRateLimiter(storage_from_string(storage_uri))
+            else FixedWindowRateLimiter(
+                storage_from_string(
+                    storage_uri, wrap_exceptions=True, socket_timeout=timeout, socket_connect_timeout=timeout
+                )
+                if storage_uri.startswith(("redis://", "rediss://"))
+                else storage_from_string(storage_uri, wrap_exceptions=True)
+            )
         )
         self._lock = threading.Lock()
         self._local: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._shared_down_until = 0.0  # monotonic: count locally until then
+
+    def _use_shared(self) -> FixedWindowRateLimiter | None:
+        if self._shared is None or time.monotonic() < self._shared_down_until:
+            return None
+        return self._shared
+
+    def _shared_failed(self, error: StorageError) -> None:
+        if self._shared_down_until == 0.0:
+            log.warning("rate-limit store unreachable, counting in this process: %s", error.storage_error)
+        self._shared_down_until = time.monotonic() + self.FALLBACK_RETRY
+
+    def _shared_answered(self) -> None:
+        if self._shared_down_until:
+            log.warning("rate-limit store reachable again: shared counting resumes")
+            self._shared_down_until = 0.0
 
     def hit(self, limit: RateLimitItem, prefix: str, key: str) -> bool:
-        if self._shared is not None:
-            return self._shared.hit(limit, prefix, key)
+        shared = self._use_shared()
+        if shared is not None:
+            try:
+                passed = shared.hit(limit, prefix, key)
+            except StorageError as error:
+                self._shared_failed(error)
+            else:
+                self._shared_answered()
+                return passed
         now = time.time()
         with self._lock:
             start, count = self._current(limit, prefix, key, now)
@@ -83,15 +121,23 @@ class Windows:
 
     def test(self, limit: RateLimitItem, prefix: str, key: str) -> bool:
         """Whether one more hit would pass, without counting it."""
-        if self._shared is not None:
-            return self._shared.test(limit, prefix, key)
+        shared = self._use_shared()
+        if shared is not None:
+            try:
+                return shared.test(limit, prefix, key)
+            except StorageError as error:
+                self._shared_failed(error)
         with self._lock:
             return self._current(limit, prefix, key, time.time())[1] < limit.amount
 
     def reset_time(self, limit: RateLimitItem, prefix: str, key: str) -> float:
         """When the window of `limit` for `key` ends (epoch seconds)."""
-        if self._shared is not None:
-            return float(self._shared.get_window_stats(limit, prefix, key).reset_time)
+        shared = self._use_shared()
+        if shared is not None:
+            try:
+                return float(shared.get_window_stats(limit, prefix, key).reset_time)
+            except StorageError as error:
+                self._shared_failed(error)
         with self._lock:
             return self._current(limit, prefix, key, time.time())[0] + limit.get_expiry()
 
@@ -109,7 +155,9 @@ class CredentialGuard:
         self.block = parse_many(config["RATELIMIT_AUTHENTICATION_BLOCK"]) if enabled else []
         self.ttl = int(config["RATELIMIT_STEP_UP_TTL"])
         self.max_number = int(config["RATELIMIT_STEP_UP_MAX_NUMBER"])
-        self.windows = Windows(config["RATELIMIT_STORAGE_URI"])
+        self.windows = Windows(
+            config["RATELIMIT_STORAGE_URI"], timeout=float(config.get("GATEWAY_CONNECT_TIMEOUT", 2.0))
+        )
         self.prefix = f"{config['RATELIMIT_KEY_PREFIX']}/credentials"
         # One purpose, one key: a step-up challenge is never valid as anything else signed with SECRET_KEY.
         self._key = hmac.new(

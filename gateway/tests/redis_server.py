@@ -1,5 +1,6 @@
 """A private redis-server for the gateway's tests (Debian's package, installed by scripts/install.sh): its
-own port and directory, nothing saved to disk, started as a real process and stopped by its pid."""
+own port and directory, nothing saved to disk (or, `persistent`, every write appended and fsynced so the data
+outlives a kill -9), started as a real process, stopped or killed by its pid and started again on its port."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ READY_TIMEOUT = 15.0
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, *, persistent: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run scripts/install.sh (Debian: redis-server)")
@@ -26,6 +27,7 @@ class RedisServer:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="polis-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.persistent = persistent
 
     @property
     def url(self) -> str:
@@ -35,7 +37,9 @@ class RedisServer:
         log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - handed to the process
         try:
             options = {"port": str(self.port), "bind": "127.0.0.1", "dir": str(self.dir), "save": ""}
-            options["appendonly"] = "no"
+            options["appendonly"] = "yes" if self.persistent else "no"
+            if self.persistent:
+                options["appendfsync"] = "always"
             self.process = subprocess.Popen(
                 [self.binary, *(part for name, value in options.items() for part in (f"--{name}", value))],
                 stdin=subprocess.DEVNULL,
@@ -58,6 +62,12 @@ class RedisServer:
                     f"redis-server did not start: {(self.dir / 'redis.log').read_text()[-2000:]}"
                 )
             time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash); `start` brings it back on the same port and directory."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -17,13 +17,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 from polis import requestid
 from polis.errors import error_body
 from polis.web import ENDPOINT_KEY
@@ -37,6 +34,8 @@ from gateway.api.connections import (
     UpstreamUnreachable,
 )
 from gateway.auth.forwarding import PortalBearer
+from gateway.auth.tokens import StoreUnavailable
+from gateway.errors import STORE_RETRY_AFTER
 from gateway.platform import UPSTREAM_ERRORS
 from gateway.security import security_headers
 from gateway.stepup import CredentialGuard
@@ -136,14 +135,15 @@ class ApiProxy:
         self.security_headers = security_headers(hsts=config["GATEWAY_SECURE_COOKIES"])
         self.limits = parse_many(config["RATELIMIT_DEFAULT"]) if config["RATELIMIT_ENABLED"] else []
         storage_uri = config["RATELIMIT_STORAGE_URI"]
-        self.limiter: FixedWindowRateLimiter | LocalWindows | None = None
+        self.limiter: stepup.Windows | LocalWindows | None = None
         if self.limits:
             # memory:// (dev and tests only: config.py requires a shared store in production) is counted
-            # here; limits' MemoryStorage starts a timer thread every few milliseconds under load.
+            # here; limits' MemoryStorage starts a timer thread every few milliseconds under load. The
+            # shared store falls back to per-process counting while it does not answer (stepup.Windows).
             self.limiter = (
                 LocalWindows()
                 if storage_uri.startswith("memory://")
-                else FixedWindowRateLimiter(storage_from_string(storage_uri))
+                else stepup.Windows(storage_uri, timeout=config["GATEWAY_CONNECT_TIMEOUT"])
             )
         self.key_prefix = f"{config['RATELIMIT_KEY_PREFIX']}/api"
 
@@ -194,7 +194,15 @@ class ApiProxy:
         assert self.bearer is not None
         try:
             token, cookies = self.bearer.token_for(environ, method)
-        except Exception:  # a store or IAM failure must not fail the call: it goes on without the token
+        except StoreUnavailable as error:  # fail closed: a session that cannot be read is not honoured
+            log.warning("portal session not readable, call refused: %s", error)
+            raise _Refused(
+                503,
+                "service_unavailable",
+                UNAVAILABLE_MESSAGE,
+                extra_headers=[("Retry-After", STORE_RETRY_AFTER), ("Cache-Control", "no-store")],
+            ) from None
+        except Exception:  # an IAM failure must not fail the call: it goes on without the token
             log.exception("the session's access token could not be attached")
             return []
         if token:
@@ -209,7 +217,7 @@ class ApiProxy:
         key = environ.get("REMOTE_ADDR") or "unknown"
         for limit in self.limits:
             if not self.limiter.hit(limit, self.key_prefix, key):
-                reset = self.limiter.get_window_stats(limit, self.key_prefix, key).reset_time
+                reset = self.limiter.reset_time(limit, self.key_prefix, key)
                 retry_after = max(1, int(reset - time.time()))
                 raise _Refused(
                     429,
@@ -305,10 +313,6 @@ def internal_only(service: str, rest: str) -> bool:
 class LocalWindows:
     """Fixed-window counters in this process, with the two methods of limits' rate limiter used here."""
 
-    @dataclass
-    class Stats:
-        reset_time: float
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str, str], tuple[float, int]] = {}
@@ -329,9 +333,9 @@ class LocalWindows:
             self._windows[slot] = (start, count + 1)
             return True
 
-    def get_window_stats(self, limit: RateLimitItem, prefix: str, key: str) -> LocalWindows.Stats:
+    def reset_time(self, limit: RateLimitItem, prefix: str, key: str) -> float:
         start, _count = self._windows.get((prefix, key, str(limit)), (time.time(), 0))
-        return LocalWindows.Stats(start + limit.get_expiry())
+        return start + limit.get_expiry()
 
 
 class _Refused(Exception):

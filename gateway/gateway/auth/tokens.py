@@ -21,8 +21,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, MutableMapping
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,6 +93,12 @@ Outcome = SessionTokens | Ended | None  # None: nothing changed (IAM away, or an
 
 
 # --- where outcomes are shared ----------------------------------------------------------------------------
+
+
+class StoreUnavailable(Exception):
+    """The shared store (Redis) did not answer: nothing in it can be read or written now. Callers fail
+    closed for what the store guards (a portal session, an ended SSO session, a refresh claim): see
+    docs/architecture.md, "When Redis is down"."""
 
 
 class OutcomeStore(Protocol):
@@ -170,14 +176,19 @@ class LocalOutcomes:
 
 
 class RedisOutcomes:
-    """A store shared by every gateway process and pod (production: the rate limits' Redis)."""
+    """A store shared by every gateway process and pod (production: the rate limits' Redis). Any Redis
+    failure (refused, reset, timed out) is raised as StoreUnavailable; redis-py reconnects by itself at the
+    next call once the server is back."""
 
     PENDING = b"pending"
     POLL = 0.05
 
     def __init__(self, client: Any, prefix: str = "polis-gateway:refresh:") -> None:
+        import redis  # installed with flask-limiter[redis]
+
         self._client = client
         self._prefix = prefix
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float) -> RedisOutcomes:
@@ -185,23 +196,35 @@ class RedisOutcomes:
 
         return cls(redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout))
 
+    @contextmanager
+    def _reached(self) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as error:
+            raise StoreUnavailable(f"the shared store does not answer: {type(error).__name__}") from error
+
     def claim(self, key: str, ttl: float) -> bool:
-        return bool(self._client.set(self._prefix + key, self.PENDING, nx=True, px=int(ttl * 1000)))
+        with self._reached():
+            return bool(self._client.set(self._prefix + key, self.PENDING, nx=True, px=int(ttl * 1000)))
 
     def put(self, key: str, value: bytes, ttl: float) -> None:
-        self._client.set(self._prefix + key, value, px=int(ttl * 1000))
+        with self._reached():
+            self._client.set(self._prefix + key, value, px=int(ttl * 1000))
 
     def get(self, key: str) -> bytes | None:
-        value = self._client.get(self._prefix + key)
+        with self._reached():
+            value = self._client.get(self._prefix + key)
         return value if isinstance(value, bytes) and value != self.PENDING else None
 
     def release(self, key: str) -> None:
-        self._client.delete(self._prefix + key)
+        with self._reached():
+            self._client.delete(self._prefix + key)
 
     def wait(self, key: str, timeout: float) -> bytes | None:
         deadline = time.monotonic() + timeout
         while True:
-            value = self._client.get(self._prefix + key)
+            with self._reached():
+                value = self._client.get(self._prefix + key)
             if value != self.PENDING:
                 return value if isinstance(value, bytes) else None
             if time.monotonic() >= deadline:
@@ -348,7 +371,10 @@ class Refresher:
         self.clock = clock
 
     def current(self, tokens: SessionTokens, grant: Grant) -> Outcome:
-        """None when `tokens` are still fresh or cannot be refreshed now; new tokens; or ENDED."""
+        """None when `tokens` are still fresh or cannot be refreshed now; new tokens; or ENDED.
+
+        Raises StoreUnavailable when the claim cannot be taken: a refresh token is never spent without
+        one (two processes could spend it twice and IAM would revoke the whole family)."""
         if tokens.fresh(self.clock(), self.margin) or not tokens.refresh_token:
             return None
         spent = tokens.refresh_token
@@ -358,7 +384,11 @@ class Refresher:
             if sealed is None:
                 self.store.release(key)
                 return None
-            self.store.put(key, sealed, ttl=self.grace)
+            try:
+                self.store.put(key, sealed, ttl=self.grace)
+            except StoreUnavailable:
+                # Spent, but the store went away since the claim: this request still gets the outcome.
+                log.warning("a refresh outcome could not be shared: the store does not answer")
         else:
             # Another request (thread, process or pod) spends or has spent this refresh token: adopt its
             # outcome instead of sending the token to IAM a second time.

@@ -33,6 +33,7 @@ from gateway.auth.tokens import (
     ENDED,
     ENDED_SESSION_TTL,
     SessionTokens,
+    StoreUnavailable,
     ended_session_key,
     iam_grant,
     session_ended_at_iam,
@@ -156,7 +157,15 @@ def backchannel_logout() -> Any:
         answer = jsonify(error="invalid_request", error_description="The logout token is not acceptable.")
         return answer, 400, {"Cache-Control": "no-store"}
     store = portal_bearer(current_app).refresher.store
-    store.put(ended_session_key(str(claims["sid"])), b"1", ttl=ENDED_SESSION_TTL)
+    try:
+        store.put(ended_session_key(str(claims["sid"])), b"1", ttl=ENDED_SESSION_TTL)
+    except StoreUnavailable as error:
+        # Not recorded: IAM must try again (it retries a failed delivery), so never answer 200 here.
+        log.warning("back-channel logout not recorded, asked IAM to retry: %s", error)
+        answer = jsonify(
+            error="temporarily_unavailable", error_description="The logout cannot be recorded now."
+        )
+        return answer, 503, {"Cache-Control": "no-store", "Retry-After": "30"}
     log.info("back-channel logout: IAM session ended, portal sessions of it will end")
     return "", 200, {"Cache-Control": "no-store"}
 
