@@ -13,7 +13,7 @@ from enablement.models import all_metadata
 from enablement_support import FakeIam
 from flask import Flask
 from flask.testing import FlaskClient
-from polis.testing import free_port
+from polis.testing.apps import service_app
 from polis.testing.tokens import TestIssuer
 
 
@@ -26,36 +26,29 @@ def issuer() -> TestIssuer:
 @pytest.fixture
 def client(database_url: str, issuer: TestIssuer) -> Iterator[FlaskClient]:
     """A client of the enablement app on an empty database; the broker points at a closed port."""
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F",
-            "TOKEN_ISSUER": issuer.issuer,
-            "TOKEN_JWKS": issuer.jwks(),
-        }
-    )
-    all_metadata().create_all(db.engine)
-    yield app.test_client()
-    db.dispose()
+    with service_app(
+        create_app, db=db, metadata=all_metadata(), database_url=database_url, issuer=issuer
+    ) as app:
+        yield app.test_client()
 
 
 @pytest.fixture
 def app(database_url: str, issuer: TestIssuer) -> Iterator[Flask]:
     """The enablement app with cheap argon2, a short lock and no delays, IAM's answers faked."""
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F",
-            "TOKEN_ISSUER": issuer.issuer,
-            "TOKEN_JWKS": issuer.jwks(),
-            "ARGON2_MEMORY_KIB": 1024,
-            "ARGON2_TIME_COST": 1,
-            "CODE_LOCK_THRESHOLD": 4,
-            "CODE_DELAY_AFTER": 2,
-            "CODE_DELAY_STEP_SECONDS": 0.0,
-        },
+    settings = {
+        "ARGON2_MEMORY_KIB": 1024,
+        "ARGON2_TIME_COST": 1,
+        "CODE_LOCK_THRESHOLD": 4,
+        "CODE_DELAY_AFTER": 2,
+        "CODE_DELAY_STEP_SECONDS": 0.0,
+    }
+    with service_app(
+        create_app,
+        db=db,
+        metadata=all_metadata(),
+        database_url=database_url,
+        issuer=issuer,
+        settings=settings,
         iam=FakeIam(),
-    )
-    all_metadata().create_all(db.engine)
-    yield app
-    db.dispose()
+    ) as app:
+        yield app

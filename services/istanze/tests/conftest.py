@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from istanze import create_app
 from istanze.extensions import db
 from istanze.models import all_metadata
-from polis.testing import free_port
+from polis.testing.apps import service_app
 from polis.testing.tokens import TestIssuer
 
 
@@ -24,14 +24,7 @@ def issuer() -> TestIssuer:
 @pytest.fixture
 def client(database_url: str, issuer: TestIssuer) -> Iterator[FlaskClient]:
     """A client of the istanze app on an empty database; the broker points at a closed port."""
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F",
-            "TOKEN_ISSUER": issuer.issuer,
-            "TOKEN_JWKS": issuer.jwks(),
-        }
-    )
-    all_metadata().create_all(db.engine)
-    yield app.test_client()
-    db.dispose()
+    with service_app(
+        create_app, db=db, metadata=all_metadata(), database_url=database_url, issuer=issuer
+    ) as app:
+        yield app.test_client()

@@ -20,7 +20,7 @@ from istanze.extensions import db
 from istanze.models import all_metadata
 from istanze.pages.views import CLOCK
 from istanze.procedures import service as procedures
-from polis.testing import free_port
+from polis.testing.apps import service_app
 from polis.testing.token_contract import bearer
 from polis.testing.tokens import TestIssuer
 
@@ -161,19 +161,12 @@ class Pages:
 
 def pages_app(database_url: str, issuer: TestIssuer) -> Iterator[Flask]:
     """The body of each page test module's `app` fixture (a fixture here would need importing by name)."""
-    application = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "BROKER_URL": f"amqp://127.0.0.1:{free_port()}/%2F",
-            "TOKEN_ISSUER": issuer.issuer,
-            "TOKEN_JWKS": issuer.jwks(),
-        }
-    )
-    all_metadata().create_all(db.engine)
-    application.extensions[CHECKER] = FakeEnablement()
-    application.extensions[CLOCK] = Clock(DURING)
-    yield application
-    db.dispose()
+    with service_app(
+        create_app, db=db, metadata=all_metadata(), database_url=database_url, issuer=issuer
+    ) as application:
+        application.extensions[CHECKER] = FakeEnablement()
+        application.extensions[CLOCK] = Clock(DURING)
+        yield application
 
 
 def define_procedure(code: str = "modello-d3", categories: tuple[str, ...] = ("ata",)) -> None:

@@ -22,6 +22,7 @@ from polis.db import Database
 from polis.events import Event
 from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, Opener
 from polis.testing import free_port
+from polis.testing.apps import service_app
 from polis.testing.tokens import TestIssuer
 
 LINK_EVENT = "iam.registration_confirmation_requested"
@@ -49,17 +50,10 @@ def issuer() -> TestIssuer:
 
 @pytest.fixture
 def app(database_url: str, issuer: TestIssuer) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F",
-            "TOKEN_ISSUER": issuer.issuer,
-            "TOKEN_JWKS": issuer.jwks(),
-        }
-    )
-    all_metadata().create_all(db.engine)
-    yield app
-    db.dispose()
+    with service_app(
+        create_app, db=db, metadata=all_metadata(), database_url=database_url, issuer=issuer
+    ) as app:
+        yield app
 
 
 @pytest.fixture

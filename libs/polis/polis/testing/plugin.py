@@ -17,7 +17,7 @@ from polis.testing.postgres import PostgresCluster, PostgresUnavailable
 from polis.testing.rabbitmq import RabbitMQNode, RabbitMQUnavailable
 
 # Shared test classes get pytest's detailed assertion messages too (imported by the test modules later).
-pytest.register_assert_rewrite("polis.testing.token_contract")
+pytest.register_assert_rewrite("polis.testing.token_contract", "polis.testing.platform_contract")
 
 DATABASE_KINDS = ("sqlite", "postgresql")
 

@@ -15,6 +15,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from polis.events import ATTACHMENT_MAX_BYTES, Event, Unprocessable
@@ -117,7 +118,7 @@ def queue_message(session: Session, event: Event, message: Message) -> None:
     service.insert_rows(session=session, rows=rows)
 
 
-Planner = Callable[[Session, Event, Rows, Lookup], None]
+Fact = Callable[[Session, dict[str, Any]], None]
 
 
 def _known_or_never(session: Session, account_id: str) -> Account:
@@ -131,60 +132,46 @@ def _known_or_never(session: Session, account_id: str) -> Account:
         raise
 
 
-def _message_planner(message: Message, fact: Callable[[Session, dict[str, Any]], None] | None) -> Planner:
-    def plan(session: Session, event: Event, rows: Rows, lookup: Lookup) -> None:
-        if event.type == "iam.account_revoked":
-            # The notice still reaches the user: the message first, then the account is marked revoked.
-            plan_message(event, message, rows, lookup)
-            if fact is not None:
-                fact(session, event.data)
-            return
-        if fact is not None:
-            fact(session, event.data)  # e.g. activation: the username is known before the email is built
-        plan_message(event, message, rows, lookup)
+@dataclass(frozen=True)
+class Plan:
+    """What one event type does to the notifier, in this order: a fact recorded in the accounts read model,
+    the email the event means, a fact recorded after the email."""
 
-    plan.__name__ = f"plan_{message.kind}"
-    return plan
+    fact: Fact | None = None
+    message: Message | None = None
+    fact_after: Fact | None = None
 
+    def __call__(self, session: Session, event: Event, rows: Rows, lookup: Lookup) -> None:
+        """Plan the event into rows (the deliveries to insert), reading accounts through lookup."""
+        if self.fact is not None:
+            self.fact(session, event.data)
+        if self.message is not None:
+            plan_message(event, self.message, rows, lookup)
+        if self.fact_after is not None:
+            self.fact_after(session, event.data)
 
-def _fact_planner(fact: Callable[[Session, dict[str, Any]], None]) -> Planner:
-    def plan(session: Session, event: Event, _rows: Rows, _lookup: Lookup) -> None:
-        fact(session, event.data)
-
-    plan.__name__ = f"plan_{fact.__name__}"
-    return plan
-
-
-def _handler(plan: Planner) -> Handler:
-    """The per-event handler of a planner: its rows inserted at once."""
-
-    def handle(session: Session, event: Event) -> None:
+    def handle(self, session: Session, event: Event) -> None:
+        """The per-event handler: the plan, its rows inserted at once."""
         rows: Rows = []
-        plan(session, event, rows, lambda account_id: _known_or_never(session, account_id))
+        self(session, event, rows, lambda account_id: _known_or_never(session, account_id))
         service.insert_rows(session=session, rows=rows)
 
-    handle.__name__ = plan.__name__.replace("plan_", "handle_", 1)
-    return handle
 
-
-FACTS: dict[str, Callable[[Session, dict[str, Any]], None]] = {
-    "iam.account_registered": accounts.registered,
-    "iam.account_activated": accounts.activated,
-    "iam.account_profile_changed": accounts.profile_changed,
-    "iam.personal_email_changed": accounts.personal_email_changed,
-    "iam.institutional_email_set": accounts.institutional_email_set,
-    "iam.account_revoked": accounts.revoked,
+# Every event the notifier consumes. The catalogue's events mean their email only; the account facts below
+# update the read model, some of them before or after their own email.
+PLANNERS: dict[str, Plan] = {
+    **{event_type: Plan(message=message) for event_type, message in MESSAGES.items()},
+    "iam.account_registered": Plan(fact=accounts.registered),
+    # The username is known before the email that tells it is built.
+    "iam.account_activated": Plan(fact=accounts.activated, message=MESSAGES["iam.account_activated"]),
+    "iam.account_profile_changed": Plan(fact=accounts.profile_changed),
+    "iam.personal_email_changed": Plan(fact=accounts.personal_email_changed),
+    "iam.institutional_email_set": Plan(fact=accounts.institutional_email_set),
+    # The notice still reaches the user: the email first, then the account is marked revoked.
+    "iam.account_revoked": Plan(message=MESSAGES["iam.account_revoked"], fact_after=accounts.revoked),
 }
 
-PLANNERS: dict[str, Planner] = {
-    **{event_type: _fact_planner(fact) for event_type, fact in FACTS.items() if event_type not in MESSAGES},
-    **{
-        event_type: _message_planner(message, FACTS.get(event_type))
-        for event_type, message in MESSAGES.items()
-    },
-}
-
-HANDLERS: dict[str, Handler] = {event_type: _handler(plan) for event_type, plan in PLANNERS.items()}
+HANDLERS: dict[str, Handler] = {event_type: plan.handle for event_type, plan in PLANNERS.items()}
 
 
 def handle_batch(session: Session, events: Sequence[Event]) -> None:
