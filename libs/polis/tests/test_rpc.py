@@ -241,3 +241,43 @@ def test_the_readiness_ping_survives_a_connection_the_broker_dropped_as_idle(rab
     wait_until(lambda: _missed_heartbeats(rabbitmq) > dropped_before, timeout=30, interval=0.2)
     broker.ping(url)  # the first check after idleness answered 503 before (issue 14 item 1)
     broker.close_thread_connections()
+
+
+def test_a_coalesced_connection_sends_a_message_in_one_write_and_it_arrives_whole(
+    rabbitmq: RabbitMQNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """P7: pika sends every frame on its own (method, header, body); an RPC line sends them together."""
+    from pika.adapters.utils.io_services_utils import _AsyncTransportBase
+    from polis.rpc.client import coalesce_writes
+
+    sends: list[int] = []
+    real_send = _AsyncTransportBase._sigint_safe_send
+
+    def counted(sock: Any, data: Any) -> int:
+        sends.append(len(data))
+        return int(real_send(sock, data))
+
+    monkeypatch.setattr(_AsyncTransportBase, "_sigint_safe_send", staticmethod(counted))
+    body = json.dumps({"n": "x" * 5000}).encode()
+
+    def publish_and_count(coalesced: bool) -> tuple[int, bytes]:
+        connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+        try:
+            if coalesced:
+                coalesce_writes(connection)
+            channel = connection.channel()
+            queue = channel.queue_declare("", exclusive=True).method.queue
+            sends.clear()
+            channel.basic_publish("", queue, body)
+            count = len(sends)
+            # The broker handles a channel's commands in order: the message is queued before the get.
+            _method, _properties, received = channel.basic_get(queue, auto_ack=True)
+            return count, bytes(received or b"")
+        finally:
+            connection.close()
+
+    plain = publish_and_count(coalesced=False)
+    joined = publish_and_count(coalesced=True)
+
+    assert plain == (3, body)
+    assert joined == (1, body)

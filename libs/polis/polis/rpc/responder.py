@@ -27,7 +27,7 @@ from polis.events.broker import connection_parameters
 from polis.events.contracts import ContractViolation
 from polis.events.sealing import Opener, SealError
 from polis.requestid import bind
-from polis.rpc.client import BROKEN, owner_of, queue_name
+from polis.rpc.client import BROKEN, coalesce_writes, owner_of, queue_name
 from polis.rpc.contracts import contract
 from polis.rpc.keys import opener_for
 
@@ -127,6 +127,7 @@ class RpcResponder:
                 failures += 1
                 continue
             failures = 0
+            coalesce_writes(connection)
             try:
                 channel = connection.channel()
                 channel.queue_declare(queue_name(self.service), durable=True)
@@ -151,7 +152,10 @@ class RpcResponder:
         with bind(request_id):
             reply = self.answer(body)
         if properties.reply_to:
-            channel.basic_publish(
+            # Buffered, not flushed: the ack below flushes both in one write (coalesce_writes), the reply
+            # first, so a responder killed in between still leaves the request to another one.
+            publish = getattr(channel, "_impl", channel).basic_publish
+            publish(
                 "",
                 properties.reply_to,
                 json.dumps(reply, separators=(",", ":")).encode(),
