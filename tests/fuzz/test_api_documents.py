@@ -210,3 +210,19 @@ def test_a_strict_integer_reads_what_json_schema_calls_an_integer(
             RotateSecretSchema().load({"grace_seconds": value})
     else:
         assert RotateSecretSchema().load({"grace_seconds": value}) == {"grace_seconds": accepted}
+
+
+def test_istanze_documents_what_its_user_api_answers(documents: dict[str, dict[str, Any]]) -> None:
+    """The answers were undocumented ("OK" without content): nothing to hold them to."""
+    paths = documents["istanze"]["paths"]
+    for method, path, key in (
+        ("get", "/api/istanze/v1/procedures/open", "procedures"),
+        ("get", "/api/istanze/v1/applications", "applications"),
+        ("get", "/api/istanze/v1/archive", "receipts"),
+        ("get", "/api/istanze/v1/contacts", "contacts"),
+        ("put", "/api/istanze/v1/contacts", "contacts"),
+        ("get", "/api/istanze/v1/contacts/history", "changes"),
+        ("put", "/api/istanze/v1/profile", "staff_category"),
+    ):
+        body = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert key in body["required"], (method, path)

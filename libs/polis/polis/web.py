@@ -123,7 +123,7 @@ def json_body() -> Any:
 class Operation:
     summary: str
     request: type[Schema] | dict[str, Any] | None = None
-    response: type[Schema] | None = None
+    response: type[Schema] | dict[str, Any] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
@@ -143,7 +143,7 @@ def api_doc(
     summary: str,
     *,
     request: type[Schema] | dict[str, Any] | None = None,
-    response: type[Schema] | None = None,
+    response: type[Schema] | dict[str, Any] | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
@@ -153,7 +153,7 @@ def api_doc(
 ) -> Callable[[F], F]:
     """Describe a view for the service's OpenAPI document.
 
-    request: the JSON body's schema (a marshmallow schema, or a JSON Schema dict for a free-form object);
+    request, response: the JSON bodies' schemas (a marshmallow schema, or a JSON Schema dict);
     query: the query string's schema (its fields become `in: query` parameters); description: what the
     summary leaves out, e.g. the checks no schema states that a 400 stands for; links: the OpenAPI links
     of the success response, by name (see Link)."""

@@ -109,8 +109,39 @@ def application_json(session: Any, draft: Any) -> dict[str, Any]:
     return body
 
 
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A response body's JSON Schema: these properties, all present (issue 17: documents state answers)."""
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
+OPEN_PROCEDURE: dict[str, Any] = _object(
+    {
+        "code": {"type": "string"},
+        "title_it": {"type": "string"},
+        "title_en": {"type": "string"},
+        "opens_at": {"type": "string", "format": "date-time"},
+        "closes_at": {"type": "string", "format": "date-time"},
+        "state": {"type": "string"},
+        "seconds_left": {"type": ["number", "null"]},
+    }
+)
+CONTACTS_ANSWER: dict[str, Any] = _object({"contacts": {"type": ["object", "null"]}})
+CONTACT_CHANGE: dict[str, Any] = _object(
+    {
+        "changed_at": {"type": "string", "format": "date-time"},
+        "before": {"type": ["object", "null"]},
+        "after": {"type": "object"},
+    }
+)
+
+
 @blueprint.put("/profile")
-@api_doc("Declare the caller's staff category (D-IST-6)", request=CategorySchema, errors=(400,))
+@api_doc(
+    "Declare the caller's staff category (D-IST-6)",
+    request=CategorySchema,
+    response=_object({"staff_category": {"type": "string"}}),
+    errors=(400,),
+)
 @PERMISSIONS.require("istanze.read_own")
 def declare() -> Any:
     data = load(CategorySchema(), json_body())
@@ -120,7 +151,15 @@ def declare() -> Any:
 
 
 @blueprint.get("/procedures/open")
-@api_doc("Published procedures of the caller's staff category, with their windows (D-IST-1/6)")
+@api_doc(
+    "Published procedures of the caller's staff category, with their windows (D-IST-1/6)",
+    response=_object(
+        {
+            "staff_category": {"type": ["string", "null"]},
+            "procedures": {"type": "array", "items": OPEN_PROCEDURE},
+        }
+    ),
+)
 @PERMISSIONS.require("istanze.read_own")
 def visible() -> Any:
     now = datetime.now(UTC)
@@ -286,7 +325,10 @@ def read(code: str) -> Any:
 
 
 @blueprint.get("/applications")
-@api_doc("The caller's applications with their states (D-IST-2/3)")
+@api_doc(
+    "The caller's applications with their states (D-IST-2/3)",
+    response=_object({"applications": {"type": "array", "items": {"type": "object"}}}),
+)
 @PERMISSIONS.require("istanze.read_own")
 def mine() -> Any:
     with db.transaction() as session:
@@ -295,7 +337,10 @@ def mine() -> Any:
 
 
 @blueprint.get("/archive")
-@api_doc("The caller's archive: every receipt, withdrawn ones marked 'annullata' (D-IST-3/6)")
+@api_doc(
+    "The caller's archive: every receipt, withdrawn ones marked 'annullata' (D-IST-3/6)",
+    response=_object({"receipts": {"type": "array", "items": {"type": "object"}}}),
+)
 @PERMISSIONS.require("istanze.read_own")
 def archive() -> Any:
     with db.transaction() as session:
@@ -331,7 +376,10 @@ def _contacts_invalid(exc: contacts.ContactsInvalid) -> ValidationFailed:
 
 
 @blueprint.get("/contacts")
-@api_doc("The caller's contact details in force (Variazione dati di recapito, D-IST-4)")
+@api_doc(
+    "The caller's contact details in force (Variazione dati di recapito, D-IST-4)",
+    response=CONTACTS_ANSWER,
+)
 @PERMISSIONS.require("istanze.read_own")
 def read_contacts() -> Any:
     with db.transaction() as session:
@@ -342,6 +390,7 @@ def read_contacts() -> Any:
 @api_doc(
     "Change the caller's contact details: phones, address, nation, province, comune (D-IST-4)",
     request=CONTACTS_BODY,
+    response=CONTACTS_ANSWER,
     errors=(400,),
     description="400 also answers details the lists refuse (a phone number, a comune of another province).",
 )
@@ -359,7 +408,10 @@ def change_contacts() -> Any:
 
 
 @blueprint.get("/contacts/history")
-@api_doc("Every change of the caller's contact details, with its time (D-IST-4)")
+@api_doc(
+    "Every change of the caller's contact details, with its time (D-IST-4)",
+    response=_object({"changes": {"type": "array", "items": CONTACT_CHANGE}}),
+)
 @PERMISSIONS.require("istanze.read_own")
 def contacts_history() -> Any:
     with db.transaction() as session:
