@@ -360,21 +360,23 @@ def bench_rpc(
         ) as app:
             wait_http(f"http://127.0.0.1:{port}/check", app, logs / "p7-app.log", timeout=60)
             spies = start_profiles(work, {"responder": (responder_pid, False), "app": (app.pid, True)})
-            rounds = [
-                _round(
-                    lambda: wrk(
-                        f"http://127.0.0.1:{port}/check",
-                        duration=duration,
-                        connections=connections,
-                        servers=(app.pid,),
-                    )[0],
-                    lambda: _spent(app.pid, responder_pid, rabbit, pg),
-                    answered,
-                    duration,
-                )
-                for _ in range(ROUNDS)
-            ]
-            stop_profiles(spies)
+            try:
+                rounds = [
+                    _round(
+                        lambda: wrk(
+                            f"http://127.0.0.1:{port}/check",
+                            duration=duration,
+                            connections=connections,
+                            servers=(app.pid,),
+                        )[0],
+                        lambda: _spent(app.pid, responder_pid, rabbit, pg),
+                        answered,
+                        duration,
+                    )
+                    for _ in range(ROUNDS)
+                ]
+            finally:
+                stop_profiles(spies)
             closing = bare_argon2_rate(duration / 2)
     finally:
         stop.set()
