@@ -188,7 +188,11 @@ def run(
     if not json_path.exists():
         figures.errors.append(f"no report (exit {completed.returncode}): {figures.output[-3000:]}")
         return figures
-    report = json.loads(json_path.read_text())
+    try:
+        report = json.loads(json_path.read_text())
+    except ValueError:  # the run was stopped before it wrote its report
+        figures.errors.append(f"unreadable report (exit {completed.returncode}): {figures.output[-3000:]}")
+        return figures
     figures.operations = int(report["operations"]["tested"])
     figures.cases = int(report["test_cases"]["generated"])
     figures.failures = list(report.get("failures") or [])
