@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 MYPY_TARGETS := libs/polis/polis $(wildcard services/*/*/__init__.py) gateway/gateway \
-                scripts/devstack.py scripts/run.py scripts/partner_demo.py tests/support \
+                scripts/devstack.py scripts/run.py tests/support \
                 examples/pagoinrete_demo/pagoinrete_demo
 
 # Extra pytest arguments, e.g. make test-unit PYTEST_ARGS="-k sealing -x"

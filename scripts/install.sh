@@ -148,7 +148,8 @@ py_hash=$(files_hash "${PY_INPUTS[@]}")
 if ! stamp_ok python "$py_hash"; then
   say "installing Python packages into .venv"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  pip_args=(-e "libs/polis[postgres]")
+  # polis[testing]: the test fixtures and the development stack (scripts/run.py, tests/support import them).
+  pip_args=(-e "libs/polis[postgres,testing]")
   for dir in "${SERVICE_DIRS[@]}"; do pip_args+=(-e "$dir"); done
   [[ -f gateway/pyproject.toml ]] && pip_args+=(-e gateway)
   for dir in "${EXAMPLE_DIRS[@]}"; do pip_args+=(-e "$dir"); done

@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from devstack import (
+from polis.testing.devstack import (
     DEFAULT_PORTS,
     ROOT,
     Stack,
@@ -20,11 +18,11 @@ from devstack import (
     StackConfig,
     StackError,
     format_urls,
-    port_in_use,
 )
-from partner_demo import DEFAULT_PORT as DEMO_PORT
-from partner_demo import base_url as demo_url
-from partner_demo import start_demo
+from polis.testing.partner_demo import DEFAULT_PORT as DEMO_PORT
+from polis.testing.partner_demo import base_url as demo_url
+from polis.testing.partner_demo import start_demo
+from polis.testing.ports import port_in_use
 
 
 def say(message: str) -> None:

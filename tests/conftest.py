@@ -1,9 +1,6 @@
-"""Cross-service tests: the process fixtures of polis.testing and the `stack` fixtures of tests/support."""
+"""Cross-service tests: the process fixtures of polis.testing and the `stack` fixtures of tests/support.
 
-import sys
-from pathlib import Path
-
-# tests/support is imported as the package `support` (the suite runs with --import-mode=importlib).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+tests/ has no __init__.py, so pytest (prepend import mode, scripts/test.sh) puts it on sys.path before it
+imports this file: tests/support is the package `support`, and tests/chaos's modules import each other."""
 
 pytest_plugins = ["polis.testing.plugin", "polis.testing.smtp", "support.stack"]

@@ -24,13 +24,13 @@ from test_browser_portal import browser, console_problems  # noqa: F401 - the br
 from test_enablement_e2e import (
     ANSWER,
     CF,
+    EMAIL_TIMEOUT,
     RECEIPT,
     RECOVERED,
     TEMPORARY,
     create_account,
     pdf_text,
     text,
-    wait_for_email,
 )
 from test_login_e2e import PASSWORD
 
@@ -180,7 +180,7 @@ def test_the_whole_enablement_chain_in_the_browser(
     assert_clean(browser)
 
     # The email: the temporary code, the signed receipt link, the adhesion form as a PDF (its text).
-    [requested] = wait_for_email(stack, MAILBOX, 1)
+    [requested] = stack.smtp.wait_for_email(MAILBOX, 1, timeout=EMAIL_TIMEOUT)
     temporary = TEMPORARY.search(text(requested)).group(1)  # type: ignore[union-attr]
     form = pdf_text(requested)
     for expected in (number, CF, "Verdi", "Dichiarazione", "Istituto Comprensivo Via Roma"):
@@ -196,7 +196,8 @@ def test_the_whole_enablement_chain_in_the_browser(
     log_out(browser, stack)
 
     confirm_in_console(browser, stack, wait, number)
-    assert "Istituto Comprensivo Via Roma" in text(wait_for_email(stack, MAILBOX, 2)[1])  # D-ENA-4
+    activated = stack.smtp.wait_for_email(MAILBOX, 2, timeout=EMAIL_TIMEOUT)[1]
+    assert "Istituto Comprensivo Via Roma" in text(activated)  # D-ENA-4
 
     # D-ENA-4: the next access starts with the mandatory change of the temporary code.
     log_in(browser, stack, "lucia.verdi", PASSWORD, None)
@@ -205,7 +206,7 @@ def test_the_whole_enablement_chain_in_the_browser(
     assert_clean(browser)
     change_code(browser, wait, temporary, FIRST_CODE)
     assert_clean(browser)
-    wait_for_email(stack, MAILBOX, 3)  # personal code changed
+    stack.smtp.wait_for_email(MAILBOX, 3, timeout=EMAIL_TIMEOUT)  # personal code changed
     # D-ENA-1: enabled -> the personal home of Istanze OnLine (its own pages are istanze's tests').
     browser.get(stack.url("/accedi"))
     wait.until(expected_conditions.url_contains("/istanze/"))
@@ -223,7 +224,8 @@ def test_the_whole_enablement_chain_in_the_browser(
     browser.find_element(By.NAME, "security_answer").send_keys(ANSWER, Keys.ENTER)
     wait.until(expected_conditions.presence_of_element_located((By.ID, "recovered")))
     assert_clean(browser)
-    recovered = RECOVERED.search(text(wait_for_email(stack, MAILBOX, 4)[-1])).group(1)  # type: ignore[union-attr]
+    recovered_mail = stack.smtp.wait_for_email(MAILBOX, 4, timeout=EMAIL_TIMEOUT)[-1]
+    recovered = RECOVERED.search(text(recovered_mail)).group(1)  # type: ignore[union-attr]
 
     # D-ENA-6: change, from the recovered code (the old one no longer works).
     open_service_function(browser, stack, "Cambia codice personale", wait)
@@ -238,7 +240,7 @@ def test_the_whole_enablement_chain_in_the_browser(
     browser.find_element(By.NAME, "current_code").clear()
     change_code(browser, wait, recovered, SECOND_CODE)
     assert_clean(browser)
-    wait_for_email(stack, MAILBOX, 5)
+    stack.smtp.wait_for_email(MAILBOX, 5, timeout=EMAIL_TIMEOUT)
 
     # The service pages in English too (the language switch of the header, then back to Italian).
     browser.get(stack.url("/lingua/en?next=/abilitazione/servizio"))
@@ -262,7 +264,7 @@ def test_the_whole_enablement_chain_in_the_browser(
     browser.find_element(By.CSS_SELECTOR, "main form button[type='submit']").send_keys(Keys.ENTER)
     wait.until(expected_conditions.presence_of_element_located((By.ID, "regenerated")))
     assert_clean(browser)
-    messages = wait_for_email(stack, MAILBOX, 7)
+    messages = stack.smtp.wait_for_email(MAILBOX, 7, timeout=EMAIL_TIMEOUT)
     renewed = next(m for m in reversed(messages) if TEMPORARY.search(text(m)))
     new_temporary = TEMPORARY.search(text(renewed)).group(1)  # type: ignore[union-attr]
     assert new_temporary != temporary

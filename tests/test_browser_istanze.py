@@ -22,7 +22,7 @@ from polis.testing.helpers import wait_until
 from support.stack import SystemStack
 from test_browser_enablement import AXE, axe_violations, log_in, log_out
 from test_browser_portal import browser, console_problems  # noqa: F401 - the browser fixture
-from test_enablement_e2e import EMAIL_TIMEOUT, emails_to
+from test_enablement_e2e import EMAIL_TIMEOUT
 
 pytestmark = pytest.mark.slow
 
@@ -154,7 +154,7 @@ def assert_receipt(content: bytes, number: str) -> None:
 def new_emails(stack: SystemStack, before: int, count: int) -> list[Any]:
     """The emails to mario that came after the first `before`, once there are `count` of them."""
     return wait_until(
-        lambda: (found := emails_to(stack, MARIO_EMAIL)[before:]) and len(found) >= count and found,
+        lambda: (found := stack.smtp.emails_to(MARIO_EMAIL)[before:]) and len(found) >= count and found,
         timeout=EMAIL_TIMEOUT,
     )
 
@@ -188,7 +188,7 @@ def test_an_application_from_draft_to_receipt_withdrawal_resubmission_and_deadli
     )
 
     # The personal home (item 9): who is logged in, the category, then the procedures of that category.
-    before = len(emails_to(stack, MARIO_EMAIL))
+    before = len(stack.smtp.emails_to(MARIO_EMAIL))
     log_in(browser, stack, MARIO, MARIO_PASSWORD, "/istanze/")
     wait.until(expected_conditions.presence_of_element_located((By.ID, "category-form")))
     header_names_the_user(browser, "Mario")

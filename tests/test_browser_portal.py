@@ -125,9 +125,9 @@ def test_issue_5_a_person_signs_in_to_a_partner_service_with_the_istanze_credent
     """From the partner's own "Accedi" (no portal session first): IAM's login page, then back to the partner
     with the claims. The browser checks the login page's CSP form-action along the redirects that end at
     the partner, on another origin: IAM names that origin and the gateway allows it for that page."""
-    from devstack import free_port
     from iam.demo import DEMO_ACCOUNTS
-    from partner_demo import start_demo
+    from polis.testing.partner_demo import start_demo
+    from polis.testing.ports import free_port
 
     demo_port = free_port()
     stack = stack_factory(

@@ -135,15 +135,6 @@ def assign_operator(stack: SystemStack, operator_id: uuid.UUID, office_code: str
     database.dispose()
 
 
-def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
-    return [m for m in stack.smtp.messages() if address in str(m["To"])]
-
-
-def wait_for_email(stack: SystemStack, address: str, count: int) -> list[EmailMessage]:
-    wait_until(lambda: len(emails_to(stack, address)) >= count, timeout=EMAIL_TIMEOUT)
-    return emails_to(stack, address)
-
-
 def text(message: EmailMessage) -> str:
     return "\n".join(p.get_content() for p in message.walk() if p.get_content_type() == "text/plain")
 
@@ -201,7 +192,7 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
     assert status == 201, body
     number = body["number"]
 
-    [message] = wait_for_email(stack, "lucia.verdi@example.org", 1)
+    [message] = stack.smtp.wait_for_email("lucia.verdi@example.org", 1, timeout=EMAIL_TIMEOUT)
     mail = text(message)
     temporary = TEMPORARY.search(mail).group(1)  # type: ignore[union-attr]
     assert len(temporary) == 10 and not set(temporary) & set("0O1lIo")
@@ -228,7 +219,7 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
 
     assert operator.api(confirm, document(office_id), headers=SAME_ORIGIN)[0] == 200
 
-    activated = wait_for_email(stack, "lucia.verdi@example.org", 2)[1]
+    activated = stack.smtp.wait_for_email("lucia.verdi@example.org", 2, timeout=EMAIL_TIMEOUT)[1]
     assert "Istituto Comprensivo Via Roma" in text(activated)
     assert user.api("/api/enablement/v1/enablement")[1]["state"] == "must_change"
     # The ops API: refused at the public edge (issue 11 item 7); on enablement's address it wants a token.
@@ -254,7 +245,7 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
     assert user.api(change, {"current_code": temporary, "new_code": NEW_CODE}, headers=SAME_ORIGIN)[0] == 200
     assert rpc.call(check, {"account_id": str(user_id), "personal_code": NEW_CODE})["status"] == "ok"
     assert rpc.call(check, {"account_id": str(user_id), "personal_code": "Sbagliato123"})["status"] == "wrong"
-    wait_for_email(stack, "lucia.verdi@example.org", 3)  # personal code changed
+    stack.smtp.wait_for_email("lucia.verdi@example.org", 3, timeout=EMAIL_TIMEOUT)  # personal code changed
 
     # D-ENA-5 over real RPC: the answer is case-sensitive (iam.check_security_answer); the new code arrives
     # by email and works.
@@ -262,7 +253,7 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
     wrong = user.api(recover, {"codice_fiscale": CF, "security_answer": ANSWER.lower()}, headers=SAME_ORIGIN)
     assert wrong[0] == 400 and wrong[1]["error"]["code"] == "recovery_refused"
     assert user.api(recover, {"codice_fiscale": CF, "security_answer": ANSWER}, headers=SAME_ORIGIN)[0] == 200
-    recovered_mail = wait_for_email(stack, "lucia.verdi@example.org", 4)[-1]
+    recovered_mail = stack.smtp.wait_for_email("lucia.verdi@example.org", 4, timeout=EMAIL_TIMEOUT)[-1]
     recovered = RECOVERED.search(text(recovered_mail)).group(1)  # type: ignore[union-attr]
     assert rpc.call(check, {"account_id": str(user_id), "personal_code": recovered})["status"] == "ok"
     assert rpc.call(check, {"account_id": str(user_id), "personal_code": NEW_CODE})["status"] == "wrong"
@@ -273,7 +264,7 @@ def test_request_email_form_identification_and_activation(stack_factory: Any) ->
         user.api("/api/enablement/v1/personal-code/regenerate", {"confirm": True}, headers=SAME_ORIGIN)[0]
         == 201
     )
-    messages = wait_for_email(stack, "lucia.verdi@example.org", 6)
+    messages = stack.smtp.wait_for_email("lucia.verdi@example.org", 6, timeout=EMAIL_TIMEOUT)
     assert any("rigenerat" in str(m["Subject"]).lower() for m in messages)
     renewed = next(m for m in reversed(messages) if TEMPORARY.search(text(m)))
     assert TEMPORARY.search(text(renewed)).group(1) != temporary  # type: ignore[union-attr]
@@ -314,7 +305,7 @@ def test_a_pending_request_expires(stack_factory: Any) -> None:
     )
 
     wait_until(lambda: user.api("/api/enablement/v1/enablement")[1]["state"] == "expired", timeout=30)
-    messages = wait_for_email(stack, "lucia.verdi@example.org", 2)
+    messages = stack.smtp.wait_for_email("lucia.verdi@example.org", 2, timeout=EMAIL_TIMEOUT)
     number = user.api("/api/enablement/v1/enablement")[1]["request"]["number"]
     reminder = next(m for m in messages if "scadere" in str(m["Subject"]))
     assert number in text(reminder)

@@ -96,18 +96,6 @@ def ops(stack: SystemStack, method: str, path: str, body: Any = None) -> tuple[i
         return error.code, json.loads(error.read() or b"null")
 
 
-def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
-    return [m for m in stack.smtp.messages() if address in str(m["To"])]
-
-
-def wait_for_email(stack: SystemStack, address: str, subject_part: str, count: int = 1) -> list[EmailMessage]:
-    def matching() -> list[EmailMessage]:
-        return [m for m in emails_to(stack, address) if subject_part in str(m["Subject"])]
-
-    wait_until(lambda: len(matching()) >= count, timeout=EMAIL_TIMEOUT)
-    return matching()
-
-
 def text_of(message: EmailMessage) -> str:
     return "\n".join(p.get_content() for p in message.walk() if p.get_content_type() == "text/plain")
 
@@ -163,7 +151,7 @@ def test_submit_receipt_by_email_withdraw_resubmit_and_read_only_after_the_deadl
     assert first["segnatura"].startswith("m_pi.AOODGPER.REGISTRO UFFICIALE.U.")
 
     # The receipt by email, attached: the same document as in the archive (its SHA-256), PDF/A-2b.
-    [email] = wait_for_email(stack, address, "inoltrata")
+    [email] = stack.smtp.wait_for_email(address, subject="inoltrata", timeout=EMAIL_TIMEOUT)
     assert number in text_of(email)
     pdf = attached_pdf(email)
     status, archive = call(user, "GET", "/api/istanze/v1/archive")
@@ -187,12 +175,12 @@ def test_submit_receipt_by_email_withdraw_resubmit_and_read_only_after_the_deadl
     # Withdraw (emailed), edit, submit again: a new number; the withdrawn receipt stays, marked.
     status, withdrawn = call(user, "DELETE", submission)
     assert status == 200 and withdrawn["withdrawn"]["protocol_number"] == number
-    [notice] = wait_for_email(stack, address, "ritirata")
+    [notice] = stack.smtp.wait_for_email(address, subject="ritirata", timeout=EMAIL_TIMEOUT)
     assert number in text_of(notice)
     assert call(user, "PUT", section, {**ANSWERS, "schools": ["TOTF01000E"]})[0] == 200
     status, second = call(user, "POST", submission, {"personal_code": PERSONAL_CODE, "key": uuid.uuid4().hex})
     assert status == 200 and int(second["protocol_number"]) > int(number)
-    wait_for_email(stack, address, "inoltrata", count=2)
+    stack.smtp.wait_for_email(address, 2, subject="inoltrata", timeout=EMAIL_TIMEOUT)
     states = {
         r["protocol_number"]: r["state"] for r in call(user, "GET", "/api/istanze/v1/archive")[1]["receipts"]
     }

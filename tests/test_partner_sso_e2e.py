@@ -19,14 +19,14 @@ import pytest
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
-from devstack import free_port
 from iam.demo import DEMO_ACCOUNTS, DemoAccount
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
-from partner_demo import start_demo
 from polis.testing.helpers import wait_until
+from polis.testing.partner_demo import start_demo
+from polis.testing.ports import free_port
 from support.browser import CSRF, Browser
 from support.stack import SystemStack
 

@@ -48,15 +48,6 @@ def solved_captcha(browser: Browser) -> str:
     return base64.b64encode(json.dumps(payload).encode()).decode()
 
 
-def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
-    return [message for message in stack.smtp.messages() if address in str(message["To"])]
-
-
-def wait_for_email(stack: SystemStack, address: str, count: int) -> list[EmailMessage]:
-    wait_until(lambda: len(emails_to(stack, address)) >= count, timeout=EMAIL_TIMEOUT)
-    return emails_to(stack, address)
-
-
 def text(message: EmailMessage) -> str:
     return "\n".join(part.get_content() for part in message.walk() if part.get_content_type() == "text/plain")
 
@@ -105,7 +96,7 @@ def test_d_acc_5_d_acc_6_recover_the_username_then_log_in_once_with_the_temporar
         "/api/iam/v1/recovery/username", {"codice_fiscale": UNKNOWN_CF, "captcha": solved_captcha(api)}
     )
     assert known == unknown and known[0] == 202
-    [reminder] = wait_for_email(stack, mario.personal_email, 1)
+    [reminder] = stack.smtp.wait_for_email(mario.personal_email, 1, timeout=EMAIL_TIMEOUT)
     assert "Il tuo nome utente è: mario.rossi" in text(reminder)
 
     # D-ACC-6: the same answer for a matching and a wrong pair; the temporary password arrives by email.
@@ -118,7 +109,8 @@ def test_d_acc_5_d_acc_6_recover_the_username_then_log_in_once_with_the_temporar
         {"username": "mario.rossi", "codice_fiscale": UNKNOWN_CF, "captcha": solved_captcha(api)},
     )
     assert asked == wrong_pair and asked[0] == 202
-    temporary = TEMPORARY.search(text(wait_for_email(stack, mario.personal_email, 2)[-1])).group(1)  # type: ignore[union-attr]
+    second = stack.smtp.wait_for_email(mario.personal_email, 2, timeout=EMAIL_TIMEOUT)[-1]
+    temporary = TEMPORARY.search(text(second)).group(1)  # type: ignore[union-attr]
     assert len(temporary) >= 12
 
     # Asking changed nothing: the old password still opens the account.
@@ -134,7 +126,7 @@ def test_d_acc_5_d_acc_6_recover_the_username_then_log_in_once_with_the_temporar
     status, url, page = change_forced(browser, url, NEW_PASSWORD)
     assert status == 200 and path_of(url) == "/iam/area-riservata", (browser.trail, page[:500])
     # The notice of the change (D-ACC-7) follows the username and the temporary password.
-    wait_for_email(stack, mario.personal_email, 3)
+    stack.smtp.wait_for_email(mario.personal_email, 3, timeout=EMAIL_TIMEOUT)
 
     # Used once: neither the temporary nor the old password opens the account any more.
     for password in (temporary, mario.password):
@@ -164,7 +156,7 @@ def test_d_acc_2_an_mi_account_is_refused_and_the_security_officer_resets_it(sta
     status, _, page = officer.form(ask, action, {"q": "paolo.neri", "confirm": "yes"})
     assert status == 200 and "Password temporanea inviata" in page
 
-    [mail] = wait_for_email(stack, "paolo.neri@istruzione.it", 1)
+    [mail] = stack.smtp.wait_for_email("paolo.neri@istruzione.it", 1, timeout=EMAIL_TIMEOUT)
     assert "referente per la sicurezza" in text(mail)
     temporary = TEMPORARY.search(text(mail)).group(1)  # type: ignore[union-attr]
     browser = Browser(pages_base(stack))
@@ -192,7 +184,7 @@ def test_d_acc_7_a_new_personal_email_counts_only_after_its_link(stack: SystemSt
     )
     assert status == 200 and "giulia.bianchi@example.it" in page  # still the old address
 
-    [mail] = wait_for_email(stack, "giulia@nuova.example", 1)
+    [mail] = stack.smtp.wait_for_email("giulia@nuova.example", 1, timeout=EMAIL_TIMEOUT)
     link = re.search(r"(\S+/iam/area-riservata/email/verifica/\S+)", text(mail)).group(1)  # type: ignore[union-attr]
     path = path_of(link)
     status, _, page = Browser(base).form(path, path, {})  # any browser: the link is the proof
@@ -209,4 +201,4 @@ def test_d_acc_7_a_new_personal_email_counts_only_after_its_link(stack: SystemSt
 
 
 def notices_to(stack: SystemStack, address: str) -> list[EmailMessage]:
-    return [m for m in emails_to(stack, address) if "email personale" in str(m["Subject"])]
+    return [m for m in stack.smtp.emails_to(address) if "email personale" in str(m["Subject"])]

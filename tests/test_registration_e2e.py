@@ -12,7 +12,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from polis.testing.helpers import wait_until
 from support import registration_flow
 from support.registration_flow import call
 from support.stack import SystemStack
@@ -32,17 +31,8 @@ def register(stack: SystemStack, email: str) -> dict[str, Any]:
     return dict(submitted)
 
 
-def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
-    return [message for message in stack.smtp.messages() if address in str(message["To"])]
-
-
 def body_text(message: EmailMessage) -> str:
     return "\n".join(part.get_content() for part in message.walk() if part.get_content_maintype() == "text")
-
-
-def wait_for_email(stack: SystemStack, address: str, count: int) -> list[EmailMessage]:
-    wait_until(lambda: len(emails_to(stack, address)) >= count, timeout=EMAIL_TIMEOUT)
-    return emails_to(stack, address)
 
 
 def page(url: str) -> tuple[int, str]:
@@ -59,7 +49,7 @@ def test_d_acc_3_register_confirm_by_email_link_get_the_username_and_a_second_at
     email = f"giuseppe-{uuid.uuid4().hex[:8]}@example.org"
 
     first = register(stack, email)
-    [confirmation] = wait_for_email(stack, email, 1)
+    [confirmation] = stack.smtp.wait_for_email(email, 1, timeout=EMAIL_TIMEOUT)
     link, token = LINK.search(body_text(confirmation)).groups()  # type: ignore[union-attr]
 
     # The link's page: through the gateway when it forwards /iam/, else from IAM itself.
@@ -75,7 +65,7 @@ def test_d_acc_3_register_confirm_by_email_link_get_the_username_and_a_second_at
     status, again = call(stack, "POST", f"{API}/activation", {"token": token, "password": PASSWORD})
     assert (status, again["error"]["code"]) == (400, "invalid_token")
 
-    _confirmation, username_email = wait_for_email(stack, email, 2)
+    _confirmation, username_email = stack.smtp.wait_for_email(email, 2, timeout=EMAIL_TIMEOUT)
     assert "giuseppe.verdi" in body_text(username_email)
     assert PASSWORD not in body_text(username_email)
 
@@ -84,5 +74,5 @@ def test_d_acc_3_register_confirm_by_email_link_get_the_username_and_a_second_at
     assert second == {"status": "submitted", "personal_email": intruder}
     assert first.keys() == second.keys()
     # The owner's address hears about the attempt; the intruder's address gets nothing.
-    wait_for_email(stack, email, 3)
-    assert emails_to(stack, intruder) == []
+    stack.smtp.wait_for_email(email, 3, timeout=EMAIL_TIMEOUT)
+    assert stack.smtp.emails_to(intruder) == []

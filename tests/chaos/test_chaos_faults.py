@@ -12,18 +12,14 @@ faults' order.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.stack import StackFactory
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from chaos_workload import OPS_TOKEN, Audit, Chaos, Driver, Workload, audit, figures, wait_drained
+from support.stack import StackFactory
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The whole Polis system for one test: scripts/devstack.py on free ports in a temporary directory.
+"""The whole Polis system for one test: polis.testing.devstack on free ports in a temporary directory.
 
 The stack uses the test session's RabbitMQ node (a fresh virtual host per stack), the test's SMTP sink
 instead of MailDev, SQLite files by default or PostgreSQL databases of the session cluster, and lets a
@@ -8,28 +8,16 @@ test stop, kill or restart any one process and read its log.
 from __future__ import annotations
 
 import signal
-import sys
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
+from polis.testing.devstack import SERVICES, ManagedProcess, Stack, StackConfig, StackError
 from polis.testing.postgres import PostgresCluster
 from polis.testing.rabbitmq import RabbitMQNode
 from polis.testing.smtp import SmtpSink
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from devstack import (  # noqa: E402 - scripts/ is not a package
-    SERVICES,
-    ManagedProcess,
-    Stack,
-    StackConfig,
-    StackError,
-)
-
-from .broker import delete_vhost, new_vhost  # noqa: E402
+from .broker import delete_vhost, new_vhost
 
 __all__ = ["SERVICES", "ManagedProcess", "StackError", "SystemStack", "stack", "stack_factory"]
 

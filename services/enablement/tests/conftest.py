@@ -12,24 +12,12 @@ from enablement.extensions import db
 from enablement.models import all_metadata
 from enablement_support import FakeIam
 from flask import Flask
-from flask.testing import FlaskClient
-from polis.testing.apps import service_app
+from polis.testing.apps import service_app, service_fixtures
 from polis.testing.tokens import TestIssuer
 
-
-@pytest.fixture(scope="session")
-def issuer() -> TestIssuer:
-    """IAM's part in these tests: it signs the access tokens, and its JWKS is handed to the app."""
-    return TestIssuer()
-
-
-@pytest.fixture
-def client(database_url: str, issuer: TestIssuer) -> Iterator[FlaskClient]:
-    """A client of the enablement app on an empty database; the broker points at a closed port."""
-    with service_app(
-        create_app, db=db, metadata=all_metadata(), database_url=database_url, issuer=issuer
-    ) as app:
-        yield app.test_client()
+# issuer (session): IAM's part, signing the access tokens; client: the app on an empty database, its broker
+# on a closed port.
+issuer, client = service_fixtures(create_app, db=db, metadata=all_metadata)
 
 
 @pytest.fixture

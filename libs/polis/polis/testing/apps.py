@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import MetaData
 
 from polis.db import Database
@@ -43,3 +45,25 @@ def service_app(
         yield app
     finally:
         db.dispose()
+
+
+def service_fixtures(
+    create_app: Callable[..., Flask], *, db: Database, metadata: Callable[[], MetaData]
+) -> tuple[Any, Any]:
+    """The `issuer` and `client` fixtures of a service's conftest.py, as `issuer, client = ...`:
+
+    issuer (session): IAM's part in the tests, it signs the access tokens and its JWKS is handed to the app;
+    client: a client of the service's app on an empty database, the broker on a closed port."""
+
+    @pytest.fixture(scope="session")
+    def issuer() -> TestIssuer:
+        return TestIssuer()
+
+    @pytest.fixture
+    def client(database_url: str, issuer: TestIssuer) -> Iterator[FlaskClient]:
+        with service_app(
+            create_app, db=db, metadata=metadata(), database_url=database_url, issuer=issuer
+        ) as app:
+            yield app.test_client()
+
+    return issuer, client

@@ -1,4 +1,4 @@
-"""Free TCP ports for the private servers that tests start."""
+"""Free TCP ports for the private servers that tests and the development stack start."""
 
 from __future__ import annotations
 
@@ -19,3 +19,15 @@ def is_listening(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
             return True
     except OSError:
         return False
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something listens on the port (or it cannot be bound)."""
+    if is_listening(port, host, timeout=0.3):
+        return True
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False

@@ -1,4 +1,8 @@
-"""A private RabbitMQ node for tests: own node name, ports and data dir, restartable for fault tests."""
+"""A private RabbitMQ node: own node name, ports and data dir, restartable for fault tests.
+
+The one launcher of the project: tests start() a node themselves; the development stack (polis.testing.
+devstack, `make run`) runs the same node's command and environment as one of its managed processes. Also
+the broker checks both use: does a node accept connections, does a queue exist, is epmd still needed."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -60,25 +65,87 @@ LOOPBACK_ONLY = {
 }
 
 
-def _epmd_running() -> bool:
+def epmd_names() -> str | None:
+    """`epmd -names` output, or None when no epmd answers."""
     epmd = shutil.which("epmd")
     if epmd is None:
+        return None
+    result = subprocess.run([epmd, "-names"], capture_output=True, text=True, check=False, timeout=10)
+    return result.stdout if result.returncode == 0 else None
+
+
+def stop_epmd_if_unused() -> bool:
+    """Stop epmd unless a node is registered (another run may have registered meanwhile); True if stopped."""
+    epmd = shutil.which("epmd")
+    names = epmd_names()
+    if epmd is None or names is None or "name " in names:
         return False
-    result = subprocess.run([epmd, "-names"], capture_output=True, check=False, timeout=10)
-    return result.returncode == 0
+    subprocess.run([epmd, "-kill"], capture_output=True, check=False, timeout=10)
+    return True
+
+
+def accepts_connections(url: str) -> bool:
+    """True when the broker at url accepts an AMQP connection now (one attempt, short timeouts)."""
+    params = pika.URLParameters(url + "?connection_attempts=1&socket_timeout=2&blocked_connection_timeout=5")
+    try:
+        pika.BlockingConnection(params).close()
+    except (pika.exceptions.AMQPError, OSError):
+        return False
+    return True
+
+
+def queue_exists(url: str, queue: str) -> bool:
+    """True once the queue exists on the broker (declared by the consumer that owns it)."""
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+    except (pika.exceptions.AMQPError, OSError):
+        return False
+    try:
+        connection.channel().queue_declare(queue, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def wait_for_queue(url: str, queue: str, timeout: float = 60.0) -> None:
+    """Block until the queue exists on the broker; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while not queue_exists(url, queue):
+        if time.monotonic() > deadline:
+            raise RabbitMQUnavailable(f"queue {queue} not declared within {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 class RabbitMQNode:
-    """One RabbitMQ node under base_dir; start(), wait_ready(), stop(), kill(), start() again."""
+    """One RabbitMQ node under base_dir; start(), wait_ready(), stop(), kill(), start() again.
 
-    def __init__(self, base_dir: str | os.PathLike[str] | None = None, *, name: str | None = None) -> None:
+    Ports are the kernel's choice unless given; `management_port` enables the management UI there;
+    `log_dir` holds the node's own log files (base_dir/log by default)."""
+
+    def __init__(
+        self,
+        base_dir: str | os.PathLike[str] | None = None,
+        *,
+        name: str | None = None,
+        port: int | None = None,
+        dist_port: int | None = None,
+        management_port: int | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
+        disk_free_limit: str = "10MB",
+    ) -> None:
         self._own_base = base_dir is None
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="polis-rabbitmq-"))
         self.base_dir.mkdir(parents=True, exist_ok=True)
         # A unique node name keeps parallel test runs and a developer's `make run` node apart in epmd.
         self.nodename = f"{name or 'rabbit-' + uuid.uuid4().hex[:10]}@localhost"
-        self.port = free_port()
-        self.dist_port = free_port()
+        self.port = port or free_port()
+        self.dist_port = dist_port or free_port()
+        self.management_port = management_port
+        self.log_dir = Path(log_dir) if log_dir else self.base_dir / "log"
+        self.disk_free_limit = disk_free_limit
         self._process: subprocess.Popen[bytes] | None = None
         self._started_epmd = False
         atexit.register(self._atexit)
@@ -97,21 +164,28 @@ class RabbitMQNode:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def _environment(self) -> dict[str, str]:
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The node's environment on top of base (this process's by default); writes its plugins and
+        config files."""
         plugins = self.base_dir / "enabled_plugins"
-        if not plugins.exists():
-            plugins.write_text("[].\n")
+        plugins.write_text("[rabbitmq_management].\n" if self.management_port else "[].\n")
+        # Tests write little data; the default 50 MB disk alarm would block publishers on small CI disks.
+        conf = [
+            f"disk_free_limit.absolute = {self.disk_free_limit}",
+            "log.console = true",
+            "log.file = false",
+        ]
+        if self.management_port:
+            conf += [f"management.tcp.port = {self.management_port}", "management.tcp.ip = 127.0.0.1"]
         config = self.base_dir / "rabbitmq.conf"
-        if not config.exists():
-            # Tests write little data; the default 50 MB disk alarm would block publishers on small CI disks.
-            config.write_text("disk_free_limit.absolute = 10MB\nlog.console = true\nlog.file = false\n")
-        env = dict(os.environ)
+        config.write_text("\n".join(conf) + "\n")
+        env = dict(os.environ if base is None else base)
         env.update(
             {
                 # HOME holds the Erlang cookie that rabbitmqctl must share with the node.
                 "HOME": str(self.base_dir),
                 "RABBITMQ_MNESIA_BASE": str(self.base_dir / "mnesia"),
-                "RABBITMQ_LOG_BASE": str(self.base_dir / "log"),
+                "RABBITMQ_LOG_BASE": str(self.log_dir),
                 "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
                 "RABBITMQ_CONFIG_FILE": str(config),
                 "RABBITMQ_PID_FILE": str(self.base_dir / "rabbitmq.pid"),
@@ -123,20 +197,24 @@ class RabbitMQNode:
         )
         return env
 
+    def stop_command(self) -> list[str]:
+        """rabbitmqctl stop for this node (run with environment(): it needs the node's Erlang cookie)."""
+        return [str(Path(server_script()).with_name("rabbitmqctl")), "-n", self.nodename, "stop"]
+
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> RabbitMQNode:
         """Start the node (again, with the same data dir, name and ports after stop() or kill())."""
         if self.running:
             return self
-        if not _epmd_running():
+        if epmd_names() is None:
             # The node starts epmd itself; remember so that stop() cleans up only what this run created.
             self._started_epmd = True
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the life of the process
         try:
             self._process = subprocess.Popen(
                 [server_script()],
-                env=self._environment(),
+                env=self.environment(),
                 cwd=self.base_dir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -150,17 +228,11 @@ class RabbitMQNode:
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> RabbitMQNode:
         """Block until the node accepts AMQP connections; raise with the log tail if it does not."""
         deadline = time.monotonic() + timeout
-        params = pika.URLParameters(
-            self.url + "?connection_attempts=1&socket_timeout=2&blocked_connection_timeout=5"
-        )
         while True:
             if self._process is None or self._process.poll() is not None:
                 raise RabbitMQUnavailable(f"RabbitMQ node {self.nodename} exited:\n{self.log_tail()}")
-            try:
-                pika.BlockingConnection(params).close()
+            if accepts_connections(self.url):
                 return self
-            except pika.exceptions.AMQPError:
-                pass
             if time.monotonic() > deadline:
                 raise RabbitMQUnavailable(
                     f"RabbitMQ node {self.nodename} not ready after {timeout:.0f}s:\n{self.log_tail()}"
@@ -170,11 +242,10 @@ class RabbitMQNode:
     def stop(self) -> None:
         """Stop gracefully with rabbitmqctl; kill the process group if it does not go."""
         if self.running:
-            ctl = str(Path(server_script()).with_name("rabbitmqctl"))
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 subprocess.run(
-                    [ctl, "-n", self.nodename, "stop"],
-                    env=self._environment(),
+                    self.stop_command(),
+                    env=self.environment(),
                     capture_output=True,
                     check=False,
                     timeout=STOP_TIMEOUT,
@@ -217,13 +288,8 @@ class RabbitMQNode:
             os.killpg(self._process.pid, signal.SIGKILL)
 
     def _stop_epmd_if_ours(self) -> None:
-        epmd = shutil.which("epmd")
-        if not self._started_epmd or epmd is None:
-            return
-        names = subprocess.run([epmd, "-names"], capture_output=True, text=True, check=False, timeout=10)
-        # Another node (a parallel run) may have registered meanwhile: leave epmd to it.
-        if "name " not in names.stdout:
-            subprocess.run([epmd, "-kill"], capture_output=True, check=False, timeout=10)
+        # Another node (a parallel run) may have registered meanwhile: then epmd stays, to it.
+        if self._started_epmd and stop_epmd_if_unused():
             self._started_epmd = False
 
     def _atexit(self) -> None:

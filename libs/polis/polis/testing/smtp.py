@@ -272,6 +272,30 @@ class SmtpSink:
                 raise SmtpSinkError(f"expected {count} message(s) within {timeout}s, got {self.count()}")
             time.sleep(0.05)
 
+    def emails_to(self, address: str, subject: str = "") -> list[EmailMessage]:
+        """The messages received so far whose To names address (and whose Subject holds `subject`)."""
+        return [
+            message
+            for message in self.messages()
+            if address in str(message["To"]) and subject in str(message["Subject"])
+        ]
+
+    def wait_for_email(
+        self, address: str, count: int = 1, *, subject: str = "", timeout: float = 60.0
+    ) -> list[EmailMessage]:
+        """Block until at least `count` messages to address (with `subject` in the Subject) have arrived;
+        return them all, or fail after timeout (the relay and the consumer may be backing off)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.emails_to(address, subject)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"expected {count} message(s) to {address} within {timeout}s, got {len(found)}"
+                )
+            time.sleep(0.05)
+
     def clear(self) -> None:
         """Forget the messages received so far (numbering goes on in the running child)."""
         for path in [*self.spool.glob("*.eml"), *self.spool.glob("*.json")]:

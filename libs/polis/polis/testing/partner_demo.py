@@ -1,12 +1,13 @@
 """The partner demo "Pago in rete" (examples/pagoinrete_demo) as one more process of a started stack.
 
-Used by run.py (`make run`, port 8090) and by the cross-service tests (a free port). It starts after the
-stack: IAM must be up and the demo's client registered (IAM's demo data) before anyone signs in.
+Used by scripts/run.py (`make run`, port 8090) and by the cross-service tests (a free port). It starts after
+the stack: IAM must be up and the demo's client registered (IAM's demo data) before anyone signs in.
 """
 
 from __future__ import annotations
 
-from devstack import ROOT, VENV_BIN, ManagedProcess, Stack, StackError, port_in_use
+from polis.testing.devstack import ROOT, VENV_BIN, ManagedProcess, Stack, StackError
+from polis.testing.ports import port_in_use
 
 NAME = "pagoinrete-demo"
 DEFAULT_PORT = 8090
