@@ -146,12 +146,29 @@ def configure_logging(service: str, level: str | int = "INFO") -> None:
     logging.getLogger("pika").setLevel(logging.WARNING)
 
 
+# A path segment this long with two dots or more is a signed token (itsdangerous, a JWT): an emailed link's
+# (registration confirmation, unlock, email change). It is never logged (ARCHITECTURE.md: secrets never
+# logged; issue 17 item 5's scan found them in the access lines of the gateway and IAM).
+TOKEN_SEGMENT = 40
+REDACTED = "[token]"
+
+
+def redact_tokens(path: str) -> str:
+    """`path` with each token-like segment replaced by [token]."""
+    return "/".join(
+        REDACTED if len(segment) >= TOKEN_SEGMENT and segment.count(".") >= 2 else segment
+        for segment in path.split("/")
+    )
+
+
 def log_request(logger: logging.Logger, *, method: str, path: str, status: int, duration_ms: float) -> None:
     """The access line of one request: the same JSON line as logger.info("request", extra=...), built
     directly (the logging machinery and the generic formatter were a fifth of a small request's CPU).
     Falls back to the logger whenever something else listens to it (tests' log capture, a forked child)."""
     if not logger.isEnabledFor(logging.INFO):
         return
+    if len(path) > TOKEN_SEGMENT and "." in path:  # cheap first look: most paths are short or dotless
+        path = redact_tokens(path)
     writer = _writer
     root = logging.getLogger()
     if writer is None or logger.handlers or len(root.handlers) != 1:

@@ -52,6 +52,21 @@ def test_the_access_line_goes_through_the_logger_when_something_listens(
     assert record.getMessage() == "request" and record.status == 201  # type: ignore[attr-defined]
 
 
+def test_issue_17_an_emailed_links_token_in_the_path_is_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = "IkMxeXAtNktDUmVyZnduVDV2QlI5ZTNhUjVnRS00Sm5mIg.axCf1Q.Asi7L6siQDSq7AYhFacA56aj030"
+    static = "/static/vendor/bootstrap-italia/dist/css/bootstrap-italia.min.css"
+    with caplog.at_level(logging.INFO, logger="polis.access"):
+        for path in (f"/iam/accedi/sblocca/{token}", static):
+            log_request(
+                logging.getLogger("polis.access"), method="GET", path=path, status=200, duration_ms=1.0
+            )
+
+    paths = [r.path for r in caplog.records if r.name == "polis.access"]  # type: ignore[attr-defined]
+    assert paths == ["/iam/accedi/sblocca/[token]", static]
+
+
 def test_thousands_of_lines_from_threads_all_reach_stdout_before_exit() -> None:
     program = (
         "import logging, threading\n"
