@@ -32,7 +32,7 @@ REALM = "polis"
 AUDIENCE_PREFIX = "urn:polis:"
 # RFC 6750 section 2.1: b64token.
 _BEARER = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
-# Local runs (scripts/devstack.py, docs/architecture.md): the gateway's public address is the issuer, IAM
+# Local runs (polis.testing.devstack, docs/architecture.md): the gateway's public address is the issuer, IAM
 # answers on 8101.
 DEV_ISSUER = "http://localhost:8080"
 DEV_JWKS_URL = "http://127.0.0.1:8101/oidc/jwks"
