@@ -117,17 +117,22 @@ def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: floa
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
 
 
-def wrk(url: str, *, duration: int, connections: int, servers: tuple[int, ...] = ()) -> tuple[float, float]:
+def wrk(
+    url: str, *, duration: int, connections: int, servers: tuple[int, ...] = (), timeout: int = 2
+) -> tuple[float, float]:
     """Requests per second measured by wrk after a short warm-up, and the CPU microseconds the server
     process groups `servers` spent per request (a figure other load on the machine barely moves);
-    non-2xx answers make the run fail."""
+    non-2xx answers and requests slower than `timeout` seconds (wrk's default, 2) make the run fail."""
     binary = shutil.which("wrk")
     if binary is None:
         raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
     subprocess.run([binary, "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
     cpu_before = sum(group_cpu_seconds(pgid) for pgid in servers)
     out = subprocess.run(
-        [binary, "-t2", f"-c{connections}", f"-d{duration}s", url], capture_output=True, text=True, check=True
+        [binary, "-t2", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     cpu = sum(group_cpu_seconds(pgid) for pgid in servers) - cpu_before
     if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
