@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 
 from flask import Flask, Response, jsonify, request
-from polis import web
+from polis.web import RequestMetrics
+from polis.web import register_request_layer as register_polis_request_layer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -27,7 +28,7 @@ UPSTREAM_ERRORS = Counter("gateway_upstream_errors_total", "Failed calls to a se
 _PROBES = ConnectionPools(connect_timeout=0.5, read_timeout=1.0, max_idle_seconds=0)
 
 
-class GatewayMetrics(web.RequestMetrics):
+class GatewayMetrics(RequestMetrics):
     """gateway_requests_total and gateway_request_seconds by method, route template and status."""
 
     def observe(self, *, method: str, endpoint: str, status: int, seconds: float) -> None:
@@ -38,7 +39,7 @@ class GatewayMetrics(web.RequestMetrics):
 def register_request_layer(app: Flask) -> None:
     """polis.web's request layer around everything (the API proxy included): the gateway is the public edge,
     so an incoming X-Request-ID comes from the outside world and is replaced by a fresh id."""
-    web.register_request_layer(
+    register_polis_request_layer(
         app, service="gateway", trust_request_id=False, metrics=GatewayMetrics("gateway")
     )
 
