@@ -129,8 +129,9 @@ def targets(stack: SystemStack) -> list[Target]:
                 stateful=False,
             )
         )
-    # The ops runs last: they change what the user's runs read (clients, rounds, procedures).
-    for service in SERVICES:
+    # The ops runs last: they change what the user's runs read (clients, rounds, procedures); IAM's last of
+    # all, as it rotates signing keys and rewrites clients.
+    for service in (*SERVICES[1:], SERVICES[0]):
         found.append(
             Target(
                 f"{service}/ops",
