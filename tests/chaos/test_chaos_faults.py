@@ -82,7 +82,10 @@ def test_chaos_kills_and_broker_outage_lose_nothing_and_send_nothing_twice(
         "IAM_REVOCATION_BATCH_SIZE": "2",
         "IAM_REVOCATION_NOTICES_PER_SECOND": "0",
     }
-    stack = stack_factory(databases="postgresql", process_env={"iam": iam_env})
+    # A sender killed while it holds claimed deliveries leaves them `sending` until the lease runs out (10
+    # minutes by default): 60 s here keeps such a delay inside the audit's wait (one sender, no send is slow).
+    notifier_env = {"NOTIFIER_SENDING_LEASE_SECONDS": "60"}
+    stack = stack_factory(databases="postgresql", process_env={"iam": iam_env, "notifier": notifier_env})
     chaos = Chaos(stack, clock_file, profile.sizes, seed)
     chaos.prepare()
 
