@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from polis.testing.devstack import SERVICES, ManagedProcess, Stack, StackConfig, StackError
+from polis.testing.devstack import SERVICES, Stack, StackConfig
 from polis.testing.postgres import PostgresCluster
+from polis.testing.processes import ManagedProcess, StackError
 from polis.testing.rabbitmq import RabbitMQNode
 from polis.testing.smtp import SmtpSink
 

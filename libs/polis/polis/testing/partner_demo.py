@@ -6,8 +6,9 @@ the stack: IAM must be up and the demo's client registered (IAM's demo data) bef
 
 from __future__ import annotations
 
-from polis.testing.devstack import ROOT, VENV_BIN, ManagedProcess, Stack, StackError
+from polis.testing.devstack import ROOT, VENV_BIN, Stack
 from polis.testing.ports import port_in_use
+from polis.testing.processes import ManagedProcess, StackError
 
 NAME = "pagoinrete-demo"
 DEFAULT_PORT = 8090
