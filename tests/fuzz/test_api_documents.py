@@ -226,3 +226,24 @@ def test_istanze_documents_what_its_user_api_answers(documents: dict[str, dict[s
     ):
         body = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
         assert key in body["required"], (method, path)
+
+
+def test_a_version_beyond_a_database_integer_is_no_version(
+    documents: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issue 17 (fuzzing): publishing version 16863061495588153344 answered 500 (SQLite's integer overflowed).
+    The route takes versions up to 2**31 - 1 and the document says so; a larger one matches no route."""
+    path = "/api/istanze/v1/ops/procedures/{code}/versions/{version}/publish"
+    version = next(
+        p for p in documents["istanze"]["paths"][path]["post"]["parameters"] if p["name"] == "version"
+    )
+    assert version["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+
+    app = importlib.import_module("istanze").create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'istanze'}.db",
+            "BROKER_URL": "amqp://guest:guest@127.0.0.1:1/%2F",
+        }
+    )
+    answer = app.test_client().post("/api/istanze/v1/ops/procedures/d3/versions/16863061495588153344/publish")
+    assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"

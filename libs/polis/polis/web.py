@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -175,6 +176,9 @@ def api_doc(
     return decorate
 
 
+_ROUTE_ARGUMENT = re.compile(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>")
+
+
 def _operation_ref(method: str, path: str) -> str:
     """The JSON pointer of an operation in this document (RFC 6901: "~" as "~0", "/" as "~1")."""
     return f"#/paths/{path.replace('~', '~0').replace('/', '~1')}/{method.lower()}"
@@ -186,7 +190,8 @@ def _path_schema(converter: object) -> dict[str, Any]:
     if name == "UUIDConverter":
         return {"type": "string", "format": "uuid"}
     if name == "IntegerConverter":
-        return {"type": "integer", "minimum": 0}
+        bounds = {"minimum": getattr(converter, "min", None) or 0, "maximum": getattr(converter, "max", None)}
+        return {"type": "integer", **{key: value for key, value in bounds.items() if value is not None}}
     return {"type": "string", "pattern": "^[^/]+$"}
 
 
@@ -242,11 +247,8 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
         operation: Operation | None = getattr(view, "_polis_operation", None)
         if operation is None:
             continue
-        path = rule.rule
-        for argument in rule.arguments:
-            path = path.replace(f"<{argument}>", f"{{{argument}}}")
-            for converter in ("int", "string", "uuid", "path"):
-                path = path.replace(f"<{converter}:{argument}>", f"{{{argument}}}")
+        # <name>, <uuid:name>, <int(max=2147483647):name> -> {name}
+        path = _ROUTE_ARGUMENT.sub(r"{\1}", rule.rule)
         converters = getattr(rule, "_converters", {})
         parameters = [
             {

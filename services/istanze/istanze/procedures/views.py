@@ -57,7 +57,8 @@ def define() -> Any:
     return jsonify(body), 201
 
 
-@blueprint.post("/<code>/versions/<int:version>/publish")
+# A version beyond a database integer is no version (issue 17: fuzzing found a 500 on 16863061495588153344).
+@blueprint.post("/<code>/versions/<int(max=2147483647):version>/publish")
 @api_doc("Publish one version (validated again)", response=schemas.ProcedureReadSchema, errors=(400, 404))
 @PERMISSIONS.require("istanze.ops")
 def publish(code: str, version: int) -> Any:
