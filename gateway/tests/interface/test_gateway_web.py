@@ -15,14 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from polis.testing.ports import free_port
 
 GATEWAY_DIR = Path(__file__).parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
