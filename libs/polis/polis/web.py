@@ -279,6 +279,9 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
                 set(operation.errors) | _platform_errors(operation, security, parameters, method)
             ):
                 responses[str(status)] = {"description": _HTTP_CODES.get(status, "error"), **error_ref}
+            if parameters or operation.query is not None:
+                # gunicorn refuses a request line over 4094 bytes itself, before the app: its own HTML page.
+                responses["414"] = {"description": "uri_too_long: the request line is over 4094 bytes"}
             entry: dict[str, Any] = {"summary": operation.summary, "responses": responses}
             if security:
                 entry["security"] = security
