@@ -74,7 +74,7 @@ def test_every_operation_documents_the_statuses_the_platform_answers(
         if "{" in path or any(p["in"] == "query" for p in entry.get("parameters", [])):
             assert "414" in statuses, where  # issue 17: a long query string met gunicorn's limit
         for status, response in entry["responses"].items():
-            # Every error in the one JSON error shape, but gunicorn's own 414 (a request line over 4094 bytes).
+            # Every error in the one JSON error shape, but gunicorn's own 414 (request line over 4094 bytes).
             if int(status) >= 400 and status != "414":
                 assert response["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/Error"
