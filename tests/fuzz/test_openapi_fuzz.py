@@ -14,21 +14,16 @@ POLIS_FUZZ_TARGETS=regex runs only the targets it names (e.g. "iam/ops").
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 import re
-import secrets
-import urllib.parse
-import urllib.request
-from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
 from fuzz.openapi_fuzzing import Figures, Target, run, table
 from iam.demo import DEMO_ACCOUNTS
-from support.browser import CSRF, Browser
+from support import oidc_tokens
+from support.browser import Browser
+from support.oidc_tokens import OPS_SECRET, PORTAL_SECRET, session_cookie
 from support.stack import SystemStack
 
 pytestmark = pytest.mark.slow
@@ -38,10 +33,7 @@ CASES = int(os.environ.get("POLIS_FUZZ_CASES", "3"))
 ONLY = re.compile(os.environ.get("POLIS_FUZZ_TARGETS", ".*"))
 SEED = os.environ.get("POLIS_FUZZ_SEED")
 SERVICES = ("iam", "enablement", "istanze", "notifier")
-PORTAL_SECRET = "dev-only-portal-client-secret"
-OPS_SECRET = "dev-only-polis-ops-client-secret"
 USER = next(account for account in DEMO_ACCOUNTS if account.username == "mario.rossi")
-SCOPE = "openid profile email iam enablement istanze"
 # What the gateway refuses (proxy.internal_only): never sent through it.
 GATEWAY_EXCLUDED = r"/ops/|/deliveries"
 
@@ -49,65 +41,7 @@ GATEWAY_EXCLUDED = r"/ops/|/deliveries"
 def sign_in(stack: SystemStack) -> tuple[Browser, dict[str, str]]:
     """mario.rossi signs in to the portal; then the portal client's code flow, in the same browser (IAM's
     single sign-on session answers at once), gives the test its own tokens. The browser and the tokens."""
-    browser = Browser(stack.url())
-    status, url, page = browser.go("/accedi")
-    assert status == 200 and "/iam/accedi" in url, (status, url, page[:500])
-    next_path = page.split('name="next" value="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    form = {"username": USER.username, "password": USER.password, "next": next_path}
-    status, url, page = browser.go("/iam/accedi", {**form, "csrf_token": CSRF.search(page).group(1)})  # type: ignore[union-attr]
-    assert status == 200, (status, url, browser.trail, page[:500])
-
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect_uri = stack.url("/accedi/callback")
-    query = urllib.parse.urlencode(
-        {
-            "response_type": "code",
-            "client_id": "portal",
-            "redirect_uri": redirect_uri,
-            "scope": SCOPE,
-            "state": secrets.token_urlsafe(16),
-            "nonce": secrets.token_urlsafe(16),
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    status, location, page = browser.request(f"/oidc/authorize?{query}")
-    assert status in (302, 303) and location.startswith(redirect_uri), (status, location, page[:500])
-    code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
-    tokens = token_grant(
-        stack,
-        "portal",
-        PORTAL_SECRET,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        },
-    )
-    return browser, tokens
-
-
-def token_grant(stack: SystemStack, client_id: str, secret: str, form: dict[str, str]) -> dict[str, str]:
-    credentials = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    request = urllib.request.Request(  # noqa: S310 - the local stack
-        stack.url("/oidc/token"),
-        data=urllib.parse.urlencode(form).encode(),
-        headers={"Authorization": f"Basic {credentials}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-        return dict(json.load(answer))
-
-
-def session_cookie(browser: Browser) -> str:
-    """The portal session's cookies as one Cookie header value."""
-    jars = [
-        handler.cookiejar
-        for handler in browser.opener.handlers
-        if isinstance(getattr(handler, "cookiejar", None), CookieJar)
-    ]
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jars[0])
+    return oidc_tokens.sign_in(stack, USER.username, USER.password)
 
 
 def targets(stack: SystemStack) -> list[Target]:
