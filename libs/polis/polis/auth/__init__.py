@@ -8,6 +8,8 @@
     def submit(): principal = current_principal() ...
 
 `create_service_app(..., permissions=PERMISSIONS)` registers the verifier (settings from `token_settings`).
+The one TokenVerifier and JwksCache (tokens.py, keys.py) also serve the gateway (ID and logout tokens) and
+IAM (its own keys through a local KeySource); ops.py is the one ops guard of every service.
 """
 
 from polis.auth.errors import (
@@ -18,7 +20,8 @@ from polis.auth.errors import (
     KeysUnavailable,
     TokenRequired,
 )
-from polis.auth.keys import JwksCache, http_jwks, parse_jwks
+from polis.auth.keys import JwksCache, KeySource, http_jwks, parse_jwks, static_jwks
+from polis.auth.ops import ops_actor, ops_guard, ops_required
 from polis.auth.permissions import (
     OPERATOR,
     OPS,
@@ -49,6 +52,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "JwksCache",
+    "KeySource",
     "KeysUnavailable",
     "Permission",
     "Permissions",
@@ -58,10 +62,14 @@ __all__ = [
     "audience_of",
     "current_principal",
     "http_jwks",
+    "ops_actor",
+    "ops_guard",
+    "ops_required",
     "parse_jwks",
     "permission",
     "register_token_auth",
     "require_token",
+    "static_jwks",
     "token_settings",
     "verifier_from_settings",
 ]

@@ -1,4 +1,7 @@
-"""IAM's public signing keys (its JWKS), fetched from its internal address and cached.
+"""IAM's public signing keys (its JWKS), from a key source, cached: the one JWKS cache of the project.
+
+The source is IAM's internal address over HTTP for every service and the gateway (`http_jwks`), or, for IAM
+itself, its own key table read locally (any callable returning the JWKS document: no HTTP call to itself).
 
 The cache is refreshed when it is older than `max_age` (a rotation published a new key), and at once when a
 token names a key id it does not know (a key that started signing since the last fetch) — but at most once
@@ -15,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
@@ -25,12 +28,26 @@ from polis.auth.errors import KeysUnavailable
 log = logging.getLogger("polis.auth")
 
 VerificationKey = ECKey | RSAKey
-JwksSource = Callable[[], Mapping[str, Any]]
+
+
+class KeySource(Protocol):
+    """Where a JwksCache reads the key set: returns a JWKS document, raises KeysUnavailable when it cannot."""
+
+    def __call__(self) -> Mapping[str, Any]: ...
+
+
+JwksSource = KeySource  # the earlier name
 MAX_JWKS_BYTES = 256 * 1024
 MIN_RSA_BITS = 2048
 
 
-def http_jwks(url: str, *, timeout: float = 3.0) -> JwksSource:
+def static_jwks(document: Mapping[str, Any]) -> KeySource:
+    """A fixed key set (tests, and settings that give the JWKS itself)."""
+    fixed = dict(document)
+    return lambda: fixed
+
+
+def http_jwks(url: str, *, timeout: float = 3.0) -> KeySource:
     """A JWKS source reading `url` (IAM's internal address): the standard library is enough for a call a
     few times an hour."""
     if not url.startswith(("http://", "https://")):
@@ -86,11 +103,12 @@ def parse_jwks(document: Mapping[str, Any]) -> dict[str, VerificationKey]:
 
 
 class JwksCache:
-    """Keys by id from a JWKS source; thread-safe (gunicorn threads share one cache)."""
+    """Keys by id from a key source; thread-safe (gunicorn threads share one cache, and one refresh at a
+    time reaches the source: the others wait for its outcome instead of fetching again)."""
 
     def __init__(
         self,
-        source: JwksSource,
+        source: KeySource,
         *,
         max_age: float = 300.0,
         min_refresh_interval: float = 30.0,

@@ -18,7 +18,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from marshmallow import fields
 
 from polis.auth.errors import AuthError, InvalidRequest, TokenRequired
-from polis.auth.keys import JwksCache, JwksSource, http_jwks
+from polis.auth.keys import JwksCache, KeySource, http_jwks, static_jwks
 from polis.auth.permissions import Permission, Permissions
 from polis.auth.tokens import Principal, TokenVerifier
 from polis.config import Env
@@ -62,14 +62,13 @@ def token_settings(env: Env, service: str) -> dict[str, Any]:
 
 def verifier_from_settings(settings: Mapping[str, Any]) -> TokenVerifier:
     given = settings.get("TOKEN_JWKS")
-    source: JwksSource
+    source: KeySource
     if given is None:
         source = http_jwks(settings["TOKEN_JWKS_URL"], timeout=settings["TOKEN_JWKS_TIMEOUT"])
     elif callable(given):
         source = given
     else:
-        document = dict(given)
-        source = lambda: document  # noqa: E731 (a fixed set of keys, for tests)
+        source = static_jwks(given)  # a fixed set of keys, for tests
     keys = JwksCache(
         source,
         max_age=settings["TOKEN_JWKS_MAX_AGE"],
