@@ -1,11 +1,13 @@
 """The relying-party side: authorization request with PKCE, state and nonce; code exchange straight to IAM
-(server to server, never through the gateway itself); ID token validation against IAM's JWKS; the refresh
-grant and token revocation (RFC 7009) for the access token the portal forwards to the services' APIs."""
+(server to server, never through the gateway itself); ID and logout token validation against IAM's JWKS
+(polis.auth's TokenVerifier and JwksCache, the ones every service uses); the refresh grant and token
+revocation (RFC 7009) for the access token the portal forwards to the services' APIs."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -15,15 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-from joserfc.jwt import JWTClaimsRegistry
+from polis.auth import InvalidToken, JwksCache, KeysUnavailable, TokenVerifier, http_jwks
 
 from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
 
-ALGORITHMS = ["ES256"]
-LOGOUT_ALGORITHMS = ["ES256", "RS256"]  # as IAM signs for the client (its id_token_alg)
+ALGORITHMS = ("ES256",)
+LOGOUT_ALGORITHMS = ("ES256", "RS256")  # as IAM signs for the client (its id_token_alg)
+LOGOUT_TYPES = ("logout+jwt", "application/logout+jwt")
 # The identity the portal shows, and the APIs it calls for the user (their access token's audiences and
 # scopes). fiscal_number is not asked for: the portal does not show the codice fiscale.
 SCOPE = "openid profile email iam enablement istanze"
@@ -231,66 +231,47 @@ def revoke(rp: RelyingParty, *, token: str, hint: str, request_id: str | None) -
     return status == 200
 
 
-class Jwks:
-    """IAM's signing keys, fetched from its internal address, refreshed when an unknown key id shows up."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._keys: dict[str, KeySet] = {}
-        self._fetched_at: dict[str, float] = {}
-
-    def key_set(self, rp: RelyingParty, kid: str | None) -> KeySet:
-        with self._lock:
-            current = self._keys.get(rp.internal_url)
-            known = current is not None and (kid is None or any(k.kid == kid for k in current.keys))
-            recent = time.monotonic() - self._fetched_at.get(rp.internal_url, -1e9) < JWKS_MIN_REFRESH
-            if known or (current is not None and recent):
-                return current  # type: ignore[return-value]
-            fetched = self._fetch(rp)
-            self._keys[rp.internal_url] = fetched
-            self._fetched_at[rp.internal_url] = time.monotonic()
-            return fetched
-
-    @staticmethod
-    def _fetch(rp: RelyingParty) -> KeySet:
-        try:
-            status, body = _send(rp, "GET", "/oidc/jwks", {"Accept": "application/json"}, None)
-            if status != 200:
-                raise ValueError(f"status {status}")
-            return KeySet.import_key_set(json.loads(body))
-        except Unreachable as error:
-            raise LoginFailed(f"JWKS unavailable: {error}") from None
-        except ValueError as error:
-            raise LoginFailed(f"JWKS unavailable: {type(error).__name__}") from None
+# IAM's keys, one cache per IAM address (gunicorn threads share it); an unknown kid refreshes it at most
+# every JWKS_MIN_REFRESH seconds.
+_key_caches: dict[str, JwksCache] = {}
+_key_caches_lock = threading.Lock()
 
 
-jwks = Jwks()
+def iam_keys(rp: RelyingParty) -> JwksCache:
+    with _key_caches_lock:
+        cache = _key_caches.get(rp.internal_url)
+        if cache is None:
+            source = http_jwks(rp.internal_url.rstrip("/") + "/oidc/jwks", timeout=rp.read_timeout)
+            cache = _key_caches[rp.internal_url] = JwksCache(source, min_refresh_interval=JWKS_MIN_REFRESH)
+        return cache
+
+
+def _verified(token: str, verifier: TokenVerifier) -> dict[str, Any]:
+    try:
+        return verifier.claims(token)
+    except KeysUnavailable:
+        raise LoginFailed("JWKS unavailable") from None
+    except InvalidToken as error:
+        raise LoginFailed(f"{verifier.kind} refused: {error.message}") from None
 
 
 def validate_id_token(rp: RelyingParty, id_token: str, *, nonce: str) -> dict[str, Any]:
     """The ID token's claims once signature (ES256 only), issuer, audience, expiry and nonce are right."""
-    try:
-        header = json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))
-        key_set = jwks.key_set(rp, header.get("kid"))
-        token = jwt.decode(id_token, key_set, algorithms=ALGORITHMS)
-        registry = JWTClaimsRegistry(
-            leeway=LEEWAY,
-            iss={"essential": True, "value": rp.issuer},
-            sub={"essential": True},
-            exp={"essential": True},
-            iat={"essential": True},
-            nonce={"essential": True, "value": nonce},
-        )
-        registry.validate(token.claims)
-    except LoginFailed:
-        raise
-    except (JoseError, ValueError, IndexError) as error:
-        raise LoginFailed(f"ID token refused: {type(error).__name__}: {error}") from None
-    claims = dict(token.claims)
+    verifier = TokenVerifier(
+        issuer=rp.issuer,
+        audience=rp.client_id,
+        keys=iam_keys(rp),
+        clock_skew=LEEWAY,
+        algorithms=ALGORITHMS,
+        types=None,  # IAM types them JWT; OpenID Connect asks for no type
+        required=("sub", "nonce"),
+        kind="ID token",
+    )
+    claims = _verified(id_token, verifier)
+    if not hmac.compare_digest(str(claims["nonce"]).encode(), nonce.encode()):
+        raise LoginFailed("ID token refused: nonce")
     audiences = claims.get("aud")
     audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
-    if rp.client_id not in audiences:
-        raise LoginFailed("ID token refused: wrong audience")
     if len(audiences) > 1 and claims.get("azp") not in (None, rp.client_id):
         raise LoginFailed("ID token refused: wrong authorized party")
     return claims
@@ -303,28 +284,18 @@ LOGOUT_TOKEN_MAX_AGE = 300  # seconds: an older logout token is refused (a repla
 def validate_logout_token(rp: RelyingParty, logout_token: str) -> dict[str, Any]:
     """The claims of a back-channel logout token (OpenID Connect Back-Channel Logout 1.0, 2.6): signed by
     IAM, typ logout+jwt, for this client, recent, carrying the logout event and a sid, and no nonce."""
-    try:
-        header = json.loads(base64.urlsafe_b64decode(logout_token.split(".")[0] + "=="))
-        if str(header.get("typ", "")).lower() not in ("logout+jwt", "application/logout+jwt"):
-            raise LoginFailed("logout token refused: typ")
-        token = jwt.decode(logout_token, jwks.key_set(rp, header.get("kid")), algorithms=LOGOUT_ALGORITHMS)
-        JWTClaimsRegistry(
-            leeway=LEEWAY,
-            iss={"essential": True, "value": rp.issuer},
-            iat={"essential": True},
-            exp={"essential": True},
-            sid={"essential": True},
-        ).validate(token.claims)
-    except LoginFailed:
-        raise
-    except (JoseError, ValueError, IndexError, UnicodeDecodeError) as error:
-        raise LoginFailed(f"logout token refused: {type(error).__name__}") from None
-    claims = dict(token.claims)
-    audiences = claims.get("aud")
-    audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+    verifier = TokenVerifier(
+        issuer=rp.issuer,
+        audience=rp.client_id,
+        keys=iam_keys(rp),
+        clock_skew=LEEWAY,
+        algorithms=LOGOUT_ALGORITHMS,
+        types=LOGOUT_TYPES,
+        required=("sid",),
+        kind="logout token",
+    )
+    claims = _verified(logout_token, verifier)
     events = claims.get("events")
-    if rp.client_id not in audiences:
-        raise LoginFailed("logout token refused: audience")
     if not isinstance(events, dict) or BACKCHANNEL_EVENT not in events or "nonce" in claims:
         raise LoginFailed("logout token refused: not a logout event")
     if time.time() - float(claims["iat"]) > LOGOUT_TOKEN_MAX_AGE:
