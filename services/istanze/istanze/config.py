@@ -27,4 +27,8 @@ def _own(env: Env) -> dict[str, Any]:
         "PROTOCOL_REGISTER": env.str("ISTANZE_PROTOCOL_REGISTER", "REGISTRO UFFICIALE"),
         # Seconds to wait for enablement's answer to the personal-code check before answering 503.
         "RPC_TIMEOUT": env.float("ISTANZE_RPC_TIMEOUT", 5.0),
+        # The worker's sweep of receipts left pending (a process died between registering a submission and
+        # filing its receipt): every INTERVAL seconds, the ones registered more than AFTER seconds ago.
+        "RECEIPT_SWEEP_INTERVAL": env.float("ISTANZE_RECEIPT_SWEEP_INTERVAL", 10.0),
+        "RECEIPT_SWEEP_AFTER": env.float("ISTANZE_RECEIPT_SWEEP_AFTER", 60.0),
     }

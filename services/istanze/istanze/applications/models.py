@@ -13,6 +13,9 @@ from istanze.models import Base
 
 DRAFT = "bozza"
 SUBMITTED = "inoltrata"
+# Registered (protocol number given, D-IST-3) with the receipt still being rendered and filed: a short step
+# of every submission, longer only after a crash until the worker's sweep completes it.
+PENDING = "protocollata"
 
 
 class StaffProfile(Base):

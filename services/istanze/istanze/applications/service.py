@@ -58,6 +58,10 @@ REFUSALS = {
         "The application is already submitted: withdraw it first to change it.",
     ),
     "no_draft": ("Non c'è nessuna istanza da inoltrare.", "There is no application to submit."),
+    "receipt_pending": (
+        "L'istanza è protocollata e la ricevuta è in preparazione: riprova tra qualche istante.",
+        "The application is registered and its receipt is being prepared: try again in a moment.",
+    ),
     "not_submitted": ("L'istanza non risulta inoltrata.", "The application is not submitted."),
     "default": ("Operazione non consentita.", "Not allowed."),
 }

@@ -1,31 +1,42 @@
 """Submitting a draft (D-IST-2/3/6): the personal code checked by enablement, the window by the server's
-clock at the request's arrival, a protocol number in the same transaction, once per click."""
+clock at the request's arrival, a protocol number once per click, the receipt rendered outside any lock.
+
+Three short steps, so that concurrent submissions hold the year's counter row (istanze.protocol) only for
+the writes that must commit with the number (docs/performance.md, P6):
+1. checks without any lock (the procedure, the window, the category, every section, the idempotency key),
+   then the personal code over RPC, still without any lock or transaction;
+2. transaction 1: the draft locked, checked again, the protocol number taken last, the application
+   registered ("protocollata") with its protocol register row, the receipt pending - then commit. The
+   number is taken only in the transaction that commits the submission: a rollback gives it back (no gap);
+3. the receipt rendered (no lock, no transaction), then transaction 2 files it with its SHA-256, the event
+   and the state "inoltrata" (applications.completion, idempotent). If the process dies before, the
+   worker's sweep completes it; a failed render leaves the submission registered, pending, for the sweep.
+"""
 
 from __future__ import annotations
 
-import base64
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from polis.events import Event
-from polis.events import outbox as events_outbox
+from polis.db import Database
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from istanze.applications.models import DRAFT, SUBMITTED, Application
+from istanze.applications.completion import build_receipt_data, complete, receipt_inputs
+from istanze.applications.models import DRAFT, PENDING, SUBMITTED, Application
 from istanze.applications.schools import SCHOOLS
 from istanze.applications.service import NotAllowed, SectionInvalid, category_of, closed_reason
 from istanze.contacts.service import contacts_of, receipt_lines
 from istanze.forms.validation import validate_section
-from istanze.models import outbox
 from istanze.procedures import service as procedures
+from istanze.procedures.models import Procedure
 from istanze.protocol.service import next_number
-from istanze.receipts.render import ReceiptData
-from istanze.receipts.service import file_receipt
+from istanze.receipts.service import register_receipt
 
-PRODUCER = "istanze"
+log = logging.getLogger("istanze.submission")
 
 # (account_id, personal code) -> enablement.check_personal_code's reply; raises polis.rpc.RpcUnavailable.
 CodeChecker = Callable[[uuid.UUID, str], Mapping[str, Any]]
@@ -39,8 +50,39 @@ class CodeRefused(PermissionError):
         self.status, self.retry_after = status, retry_after
 
 
+def _draft(session: Session, *, account_id: uuid.UUID, code: str, lock: bool) -> Application:
+    query = select(Application).where(
+        Application.account_id == account_id, Application.procedure_code == code
+    )
+    # Two clicks racing on PostgreSQL: the second waits for the first's transaction 1, then sees its result.
+    draft = session.scalar(query.with_for_update() if lock else query)
+    if draft is None:
+        raise NotAllowed("no_draft")
+    return draft
+
+
+def _repeated(draft: Application, key: str) -> bool:
+    """The same click again (its key): answered with the submission it made, no second number."""
+    return draft.state in (SUBMITTED, PENDING) and draft.submission_key == key
+
+
+def _check(session: Session, procedure: Procedure, draft: Application, arrived_at: datetime) -> None:
+    if draft.state != DRAFT:
+        raise NotAllowed("not_a_draft")
+    if not procedure.window.is_open(arrived_at):  # D-IST-6: the server's clock when the request arrived
+        raise closed_reason(procedure, arrived_at)
+    if category_of(session, account_id=draft.account_id) not in procedure.staff_categories:
+        raise NotAllowed("not_your_category")  # D-IST-6: a category changed after the draft was saved
+    for section in procedure.form["sections"]:
+        _, errors = validate_section(
+            procedure.form, section["id"], draft.answers.get(section["id"], {}), schools=SCHOOLS
+        )
+        if errors:
+            raise SectionInvalid({f"{section['id']}.{name}": error for name, error in errors.items()})
+
+
 def submit(
-    session: Session,
+    db: Database,
     *,
     account_id: uuid.UUID,
     code: str,
@@ -55,83 +97,69 @@ def submit(
 ) -> Application:
     """Submit the user's draft of `code`; the same `key` again answers the same submission (double click).
 
-    In one transaction: the protocol number, the receipt (PDF/A, its SHA-256 recorded with the number,
-    filed in the archive) and the `istanze.istanza_submitted` event with the receipt attached (outbox).
-    `applicant` is the user's name for the receipt when the caller knows it (the token's claims)."""
-    procedure = procedures.published(session, code=code)
-    draft = session.scalar(
-        select(Application)
-        .where(Application.account_id == account_id, Application.procedure_code == code)
-        .with_for_update()  # two clicks racing on PostgreSQL: the second waits, then sees the first's result
-    )
-    if draft is None:
-        raise NotAllowed("no_draft")
-    if draft.state == SUBMITTED and draft.submission_key == key:
-        return draft  # the same click again: no second number
-    if draft.state != DRAFT:
-        raise NotAllowed("not_a_draft")
-    if not procedure.window.is_open(arrived_at):  # D-IST-6: the server's clock when the request arrived
-        raise closed_reason(procedure, arrived_at)
-    if category_of(session, account_id=account_id) not in procedure.staff_categories:
-        raise NotAllowed("not_your_category")  # D-IST-6: a category changed after the draft was saved
-    for section in procedure.form["sections"]:
-        _, errors = validate_section(
-            procedure.form, section["id"], draft.answers.get(section["id"], {}), schools=SCHOOLS
-        )
-        if errors:
-            raise SectionInvalid({f"{section['id']}.{name}": error for name, error in errors.items()})
+    Returns the application (detached): "inoltrata" with its receipt filed, or "protocollata" when the
+    receipt is still pending (a repeated click while the first one renders it, or a failed render: the
+    worker's sweep files it). `applicant` is the user's name for the receipt when the caller knows it (the
+    token's claims)."""
+    # Step 1: the checks, without any lock; the personal code outside any transaction.
+    with db.transaction() as session:
+        procedure = procedures.published(session, code=code)
+        draft = _draft(session, account_id=account_id, code=code, lock=False)
+        if _repeated(draft, key):
+            return draft
+        _check(session, procedure, draft, arrived_at)
+        seen = dict(draft.answers)
+        contacts = receipt_lines(contacts_of(session, account_id=account_id))  # in force at submission
     reply = check_code(account_id, personal_code)  # D-IST-2: only enabled accounts, enablement's throttling
     if not reply.get("valid"):
         raise CodeRefused(str(reply.get("status", "wrong")), reply.get("retry_after"))
-    number = next_number(session, at=arrived_at)
-    draft.state = SUBMITTED
-    draft.submission_key = key
-    draft.protocol_year = number.year
-    draft.protocol_number = number.number
-    draft.segnatura = number.segnatura(administration=administration, aoo=aoo, register=register)
-    draft.submitted_at = arrived_at
-    draft.updated_at = arrived_at
-    receipt = file_receipt(
-        session,
-        application_id=draft.id,
-        protocol_year=number.year,
-        protocol_number=number.number,
-        data=ReceiptData(
+
+    inputs = receipt_inputs(applicant, contacts)
+    # Step 2 (transaction 1): register the submission; the counter's row lock is the last thing taken.
+    with db.transaction() as session:
+        draft = _draft(session, account_id=account_id, code=code, lock=True)
+        if _repeated(draft, key):
+            return draft  # the same click won the race while this one checked the code
+        if draft.state != DRAFT or draft.answers != seen:
+            _check(session, procedure, draft, arrived_at)  # changed meanwhile: everything checked again
+        number = next_number(session, at=arrived_at)
+        draft.state = PENDING
+        draft.submission_key = key
+        draft.protocol_year = number.year
+        draft.protocol_number = number.number
+        draft.segnatura = number.segnatura(administration=administration, aoo=aoo, register=register)
+        draft.submitted_at = arrived_at
+        draft.updated_at = arrived_at
+        receipt = register_receipt(
+            session,
+            application_id=draft.id,
+            account_id=account_id,
             procedure_code=procedure.code,
-            procedure_title=procedure.title_it,
             procedure_version=procedure.version,
-            form=procedure.form,
-            answers=draft.answers,
-            protocol_number=number.text,
+            procedure_title=procedure.title_it,
+            protocol_year=number.year,
+            protocol_number=number.number,
             segnatura=draft.segnatura,
             registered_at=arrived_at,
-            account_id=str(account_id),
-            applicant=applicant,
-            contacts=receipt_lines(contacts_of(session, account_id=account_id)),
-            schools=SCHOOLS,
-        ),
+            render_inputs=inputs,
+        )
+        session.flush()
+        receipt_id = receipt.id
+
+    # Step 3: the receipt rendered outside any lock, then filed (transaction 2, idempotent).
+    data = build_receipt_data(
+        procedure,
+        answers=draft.answers,
+        number_text=number.text,
+        segnatura=draft.segnatura,
+        registered_at=arrived_at,
+        account_id=str(account_id),
+        inputs=inputs,
     )
-    events_outbox.record(
-        session,
-        Event.new(
-            "istanze.istanza_submitted",
-            {
-                "account_id": str(account_id),
-                "istanza_id": str(draft.id),
-                "procedure_code": procedure.code,
-                "procedure_title": procedure.title_it[:200],
-                "protocol_number": number.text,
-                "submitted_at": arrived_at.isoformat(),
-                # The contract's attachment (not sealed: the receipt is the user's own document).
-                "receipt": {
-                    "filename": receipt.filename,
-                    "content_type": "application/pdf",
-                    "content_base64": base64.b64encode(receipt.content).decode("ascii"),
-                },
-            },
-            producer=PRODUCER,
-        ),
-        outbox,
-    )
-    session.flush()
+    try:
+        complete(db, receipt_id=receipt_id, data=data)
+    except Exception:  # registered with its number: the worker's sweep files the receipt later
+        log.exception("receipt not filed after registration", extra={"receipt_id": str(receipt_id)})
+        return draft
+    draft.state = SUBMITTED  # filed now, by this call or (a racing sweep) by another
     return draft

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from marshmallow import fields, validate
 from polis.auth import current_principal
-from polis.errors import Forbidden, NotFound, ValidationFailed
+from polis.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from polis.web import ApiSchema, api_doc, json_body, load
 
 from istanze.applications import service
@@ -87,7 +87,7 @@ def application_json(session: Any, draft: Any) -> dict[str, Any]:
         "updated_at": _aware(draft.updated_at).isoformat(),
         "submission": None,
     }
-    if draft.state == "inoltrata" and draft.protocol_number is not None:
+    if draft.state in ("inoltrata", "protocollata") and draft.protocol_number is not None:
         receipt = receipts.current_receipt(session, application_id=draft.id)
         body["submission"] = {
             "protocol_number": f"{draft.protocol_number:07d}",
@@ -95,6 +95,9 @@ def application_json(session: Any, draft: Any) -> dict[str, Any]:
             "segnatura": draft.segnatura,
             "submitted_at": _aware(draft.submitted_at).isoformat() if draft.submitted_at else None,
             "receipt_id": str(receipt.id) if receipt else None,
+            # "in_preparazione" while the receipt is rendered and filed (state "protocollata"), then
+            # "inoltrata": the receipt is in the archive and on its way by email.
+            "receipt_state": receipts.receipt_json(receipt)["state"] if receipt else None,
         }
     body["withdrawn"] = [
         {
@@ -243,23 +246,25 @@ def submission(code: str) -> Any:
     data = load(SubmissionSchema(), json_body())
     config = current_app.config
     try:
+        application = submit(
+            db,
+            account_id=_me(),
+            code=code,
+            personal_code=data["personal_code"],
+            key=data["key"],
+            check_code=current_app.extensions[CHECKER],
+            arrived_at=arrived_at,
+            administration=config["PROTOCOL_ADMINISTRATION_CODE"],
+            aoo=config["PROTOCOL_AOO_CODE"],
+            register=config["PROTOCOL_REGISTER"],
+            applicant=applicant_name(),
+        )
         with db.transaction() as session:
-            application = submit(
-                session,
-                account_id=_me(),
-                code=code,
-                personal_code=data["personal_code"],
-                key=data["key"],
-                check_code=current_app.extensions[CHECKER],
-                arrived_at=arrived_at,
-                administration=config["PROTOCOL_ADMINISTRATION_CODE"],
-                aoo=config["PROTOCOL_AOO_CODE"],
-                register=config["PROTOCOL_REGISTER"],
-                applicant=applicant_name(),
-            )
             receipt = receipts.current_receipt(session, application_id=application.id)
             body = {
                 "id": str(application.id),
+                # "protocollata" while the receipt is being prepared (a repeated click, a failed render):
+                # registered with its number; the receipt reaches the archive and the mailbox shortly.
                 "state": application.state,
                 "protocol_number": f"{application.protocol_number:07d}",
                 "protocol_year": application.protocol_year,
@@ -350,13 +355,22 @@ def archive() -> Any:
 
 
 @blueprint.get("/archive/<uuid:receipt_id>/receipt.pdf")
-@api_doc("Download one receipt of the caller's archive (PDF/A), any time (D-IST-3)", errors=(404,))
+@api_doc(
+    "Download one receipt of the caller's archive (PDF/A), any time (D-IST-3)",
+    errors=(404, 409),
+    description="409 while the receipt is being prepared (its entry's state is in_preparazione).",
+)
 @PERMISSIONS.require("istanze.read_own")
 def download(receipt_id: uuid.UUID) -> Any:
     with db.transaction() as session:
         receipt = receipts.receipt_of(session, account_id=_me(), receipt_id=receipt_id)
         if receipt is None:
             raise NotFound("No such receipt in your archive.")
+        if receipt.content is None or receipt.sha256 is None:
+            raise Conflict(
+                code="receipt_pending",
+                message="The receipt is being prepared: it will be in your archive shortly.",
+            )
         content, filename, digest = receipt.content, receipt.filename, receipt.sha256
     response = Response(content, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -12,7 +12,7 @@ from polis.events import outbox as events_outbox
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from istanze.applications.models import DRAFT, SUBMITTED, Application, Withdrawal
+from istanze.applications.models import DRAFT, PENDING, SUBMITTED, Application, Withdrawal
 from istanze.applications.service import NotAllowed, closed_reason
 from istanze.models import outbox
 from istanze.procedures import service as procedures
@@ -34,6 +34,8 @@ def withdraw(session: Session, *, account_id: uuid.UUID, code: str, arrived_at: 
         .where(Application.account_id == account_id, Application.procedure_code == code)
         .with_for_update()  # a withdrawal racing a submission of the same application waits for it
     )
+    if application is not None and application.state == PENDING:
+        raise NotAllowed("receipt_pending")  # registered, its receipt being filed: withdrawable in a moment
     if application is None or application.state != SUBMITTED:
         raise NotAllowed("not_submitted")
     if not procedure.window.is_open(arrived_at):  # after the deadline the application is read-only

@@ -20,7 +20,7 @@ from polis.db import Database
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from istanze.applications.models import SUBMITTED, Application, Withdrawal
+from istanze.applications.models import PENDING, SUBMITTED, Application, Withdrawal
 from istanze.contacts.models import ContactDetails
 from istanze.procedures.window import ROME
 from istanze.receipts.models import Receipt
@@ -92,7 +92,9 @@ def _query(code: str) -> Any:
         )
         .outerjoin(Receipt, and_(Receipt.application_id == Application.id, Receipt.withdrawn_at.is_(None)))
         .outerjoin(ContactDetails, ContactDetails.account_id == Application.account_id)
-        .where(Application.procedure_code == code, Application.state == SUBMITTED)
+        # A "protocollata" application is registered with its number (its receipt still being filed): it
+        # is submitted for the offices, its receipt_sha256 empty until the receipt is filed.
+        .where(Application.procedure_code == code, Application.state.in_((SUBMITTED, PENDING)))
         .order_by(Application.protocol_year, Application.protocol_number)
         .execution_options(yield_per=BATCH)
     )
@@ -184,6 +186,6 @@ def counts(session: Session, *, code: str) -> dict[str, int]:
     )
     return {
         "bozza": int(by_state.get("bozza", 0)),
-        "inoltrata": int(by_state.get("inoltrata", 0)),
+        "inoltrata": int(by_state.get(SUBMITTED, 0)) + int(by_state.get(PENDING, 0)),  # registered ones
         "annullata": int(withdrawn or 0),
     }

@@ -28,7 +28,7 @@ from polis.rpc import RpcUnavailable
 from sqlalchemy.orm import Session
 
 from istanze.applications import service
-from istanze.applications.models import DRAFT, SUBMITTED, Application, Withdrawal
+from istanze.applications.models import DRAFT, PENDING, SUBMITTED, Application, Withdrawal
 from istanze.applications.schools import SCHOOLS
 from istanze.applications.submission import CodeRefused, submit
 from istanze.applications.views import CHECKER
@@ -147,6 +147,8 @@ def _state_label(application: Application | None, withdrawn: list[Withdrawal]) -
         return "nuova"
     if application.state == SUBMITTED:
         return "inoltrata"
+    if application.state == PENDING:
+        return "protocollata"  # registered with its number, the receipt being prepared
     return "annullata" if withdrawn else "bozza"
 
 
@@ -154,6 +156,7 @@ STATE_TEXTS = {
     "nuova": lambda: gettext("Non compilata"),
     "bozza": lambda: gettext("Bozza"),
     "inoltrata": lambda: gettext("Inoltrata"),
+    "protocollata": lambda: gettext("Protocollata, ricevuta in preparazione"),
     "annullata": lambda: gettext("Annullata (inoltro annullato)"),
 }
 
@@ -335,7 +338,8 @@ def home() -> Any:
                 "segnatura": r.segnatura,
                 "submitted": italian_time(r.registered_at),
                 "withdrawn": r.withdrawn_at is not None,
-                "receipt_url": f"{HOME}archivio/{r.id}/{r.filename}",
+                "pending": r.sha256 is None,  # registered, the receipt being prepared: no link yet
+                "receipt_url": f"{HOME}archivio/{r.id}/{r.filename}" if r.sha256 else None,
             }
             for r in receipts.archive_of(session, account_id=me)
         ]
@@ -500,7 +504,7 @@ def _summary(
     )
     return render_template(
         "istanze/summary.html",
-        receipt_url=f"{HOME}archivio/{current.id}/{current.filename}" if current else None,
+        receipt_url=f"{HOME}archivio/{current.id}/{current.filename}" if current and current.sha256 else None,
         application=application,
         answers=answers,
         state=_state_label(application, withdrawn),
@@ -554,20 +558,19 @@ def send(code: str) -> Any:
         errors["_form"] = gettext("La pagina non è valida: riaprila e inoltra di nuovo.")
     if not errors:
         try:
-            with db.transaction() as session:
-                submit(
-                    session,
-                    account_id=_me(),
-                    code=code,
-                    personal_code=personal_code,
-                    key=key,
-                    check_code=current_app.extensions[CHECKER],
-                    arrived_at=arrived_at,
-                    administration=config["PROTOCOL_ADMINISTRATION_CODE"],
-                    aoo=config["PROTOCOL_AOO_CODE"],
-                    register=config["PROTOCOL_REGISTER"],
-                    applicant=_applicant(),
-                )
+            submit(
+                db,
+                account_id=_me(),
+                code=code,
+                personal_code=personal_code,
+                key=key,
+                check_code=current_app.extensions[CHECKER],
+                arrived_at=arrived_at,
+                administration=config["PROTOCOL_ADMINISTRATION_CODE"],
+                aoo=config["PROTOCOL_AOO_CODE"],
+                register=config["PROTOCOL_REGISTER"],
+                applicant=_applicant(),
+            )
             return redirect(f"{HOME}procedure/{code}/riepilogo?esito=inoltrata", 303)
         except service.NotAllowed as exc:
             if exc.reason == "no_draft":
@@ -669,6 +672,8 @@ def receipt(receipt_id: str, filename: str) -> Any:
         found = receipts.receipt_of(session, account_id=_me(), receipt_id=wanted)
         if found is None or found.filename != filename:
             abort(404)
+        if found.content is None:  # being prepared: the summary says so, and the link appears when filed
+            return redirect(f"{HOME}procedure/{found.procedure_code}/riepilogo", 303)
         content, name = bytes(found.content), found.filename
     return Response(
         content,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
@@ -22,34 +23,46 @@ def filename_for(year: int, number: int) -> str:
     return f"ricevuta-{year}-{number:07d}.pdf"
 
 
-def file_receipt(
+def register_receipt(
     session: Session,
     *,
     application_id: uuid.UUID,
+    account_id: uuid.UUID,
+    procedure_code: str,
+    procedure_version: int,
+    procedure_title: str,
     protocol_year: int,
     protocol_number: int,
-    data: ReceiptData,
+    segnatura: str,
+    registered_at: datetime,
+    render_inputs: dict[str, Any],
 ) -> Receipt:
-    """Render the receipt, record its SHA-256 with the protocol number and file it in the archive."""
-    content = render(data)
+    """The protocol register row of a submission with its receipt pending (no document, no SHA-256 yet).
+
+    `render_inputs`: what the document prints besides the row, the application and its procedure's
+    version (applicant, contacts), kept so that anyone can render it later (the worker's sweep)."""
     receipt = Receipt(
         application_id=application_id,
-        account_id=uuid.UUID(data.account_id),
-        procedure_code=data.procedure_code,
-        procedure_version=data.procedure_version,
-        procedure_title=data.procedure_title[:200],
+        account_id=account_id,
+        procedure_code=procedure_code,
+        procedure_version=procedure_version,
+        procedure_title=procedure_title[:200],
         protocol_year=protocol_year,
         protocol_number=protocol_number,
-        segnatura=data.segnatura,
-        registered_at=data.registered_at,
-        sha256=hashlib.sha256(content).hexdigest(),
+        segnatura=segnatura,
+        registered_at=registered_at,
         filename=filename_for(protocol_year, protocol_number),
-        size=len(content),
-        content=content,
+        pending_since=registered_at,
+        render_inputs=render_inputs,
     )
     session.add(receipt)
-    session.flush()
     return receipt
+
+
+def render_receipt(data: ReceiptData) -> tuple[bytes, str]:
+    """The PDF/A document and its SHA-256 (hex); no database, no lock: runs outside any transaction."""
+    content = render(data)
+    return content, hashlib.sha256(content).hexdigest()
 
 
 def archive_of(session: Session, *, account_id: uuid.UUID) -> list[Receipt]:
@@ -73,14 +86,15 @@ def receipt_of(session: Session, *, account_id: uuid.UUID, receipt_id: uuid.UUID
 
 
 def current_receipt(session: Session, *, application_id: uuid.UUID) -> Receipt | None:
-    """The receipt of the application's submission in force (not withdrawn)."""
+    """The receipt of the application's submission in force (not withdrawn; perhaps still pending)."""
     return session.scalar(
         select(Receipt).where(Receipt.application_id == application_id, Receipt.withdrawn_at.is_(None))
     )
 
 
 def receipt_json(receipt: Receipt) -> dict[str, object]:
-    """The archive entry as the API and the pages show it ("annullata" when withdrawn)."""
+    """The archive entry as the API and the pages show it ("annullata" when withdrawn, "in_preparazione"
+    while the document is being rendered and filed: no sha256 and no size yet)."""
     return {
         "id": str(receipt.id),
         "application_id": str(receipt.application_id),
@@ -93,6 +107,8 @@ def receipt_json(receipt: Receipt) -> dict[str, object]:
         "sha256": receipt.sha256,
         "filename": receipt.filename,
         "size": receipt.size,
-        "state": "annullata" if receipt.withdrawn_at else "inoltrata",
+        "state": "annullata"
+        if receipt.withdrawn_at
+        else ("in_preparazione" if receipt.sha256 is None else "inoltrata"),
         "withdrawn_at": aware(receipt.withdrawn_at).isoformat() if receipt.withdrawn_at else None,
     }

@@ -91,21 +91,20 @@ def draft(client: FlaskClient) -> FlaskClient:
 
 
 def _submit(key: str = "click-1", at: datetime = SUBMITTED_AT) -> uuid.UUID:
-    with db.transaction() as session:
-        application = submit(
-            session,
-            account_id=USER,
-            code="modello-d3",
-            personal_code="Codice-1",
-            key=key,
-            check_code=_ok,
-            arrived_at=at,
-            administration="m_pi",
-            aoo="AOODGPER",
-            register="REGISTRO UFFICIALE",
-            applicant="Lucia Verdi",
-        )
-        return application.id
+    application = submit(
+        db,
+        account_id=USER,
+        code="modello-d3",
+        personal_code="Codice-1",
+        key=key,
+        check_code=_ok,
+        arrived_at=at,
+        administration="m_pi",
+        aoo="AOODGPER",
+        register="REGISTRO UFFICIALE",
+        applicant="Lucia Verdi",
+    )
+    return application.id
 
 
 def _events(kind: str) -> list[Event]:

@@ -64,20 +64,19 @@ def draft(client: FlaskClient) -> None:
 
 
 def _submit(personal_code: str, *, key: str = "click-1", at: datetime = LAST_SECOND, checker: Any = None):  # type: ignore[no-untyped-def]
-    with db.transaction() as session:
-        application = submit(
-            session,
-            account_id=USER,
-            code="modello-d3",
-            personal_code=personal_code,
-            key=key,
-            check_code=checker or FakeEnablement(),
-            arrived_at=at,
-            administration="m_pi",
-            aoo="AOODGPER",
-            register="REGISTRO UFFICIALE",
-        )
-        return application.state, application.protocol_number, application.segnatura
+    application = submit(
+        db,
+        account_id=USER,
+        code="modello-d3",
+        personal_code=personal_code,
+        key=key,
+        check_code=checker or FakeEnablement(),
+        arrived_at=at,
+        administration="m_pi",
+        aoo="AOODGPER",
+        register="REGISTRO UFFICIALE",
+    )
+    return application.state, application.protocol_number, application.segnatura
 
 
 def _state() -> tuple[str, int | None]:

@@ -66,20 +66,19 @@ def submitted(client: FlaskClient) -> None:
 
 
 def _submit(key: str, *, at: datetime) -> int | None:
-    with db.transaction() as session:
-        application = submit(
-            session,
-            account_id=USER,
-            code="modello-d3",
-            personal_code="Codice-1",
-            key=key,
-            check_code=_ok,
-            arrived_at=at,
-            administration="m_pi",
-            aoo="AOODGPER",
-            register="REGISTRO UFFICIALE",
-        )
-        return application.protocol_number
+    application = submit(
+        db,
+        account_id=USER,
+        code="modello-d3",
+        personal_code="Codice-1",
+        key=key,
+        check_code=_ok,
+        arrived_at=at,
+        administration="m_pi",
+        aoo="AOODGPER",
+        register="REGISTRO UFFICIALE",
+    )
+    return application.protocol_number
 
 
 def _withdraw(at: datetime) -> int:
