@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from polis.events import Event
-from polis.events import outbox as events_outbox
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from iam import events
 from iam.accounts.models import Account, AccountKind, AccountState
-from iam.models import outbox
 
-PRODUCER = "iam"
 EVENT_REGISTERED = "iam.account_registered"
 EVENT_ACTIVATED = "iam.account_activated"
 USERNAME_MAX = 64
@@ -141,13 +139,13 @@ def create_account(
     with session.begin_nested():
         session.add(account)
         session.flush()
-    events_outbox.record(session, registered_event(account), outbox)
+    events.record(session, registered_event(account))
     return account
 
 
 def registered_event(account: Account) -> Event:
     """The iam.account_registered fact the notifier's read model is built from."""
-    return Event.new(
+    return events.event(
         EVENT_REGISTERED,
         {
             "account_id": str(account.id),
@@ -160,7 +158,6 @@ def registered_event(account: Account) -> Event:
             "personal_email": account.personal_email,
             "institutional_email": account.institutional_email,
         },
-        producer=PRODUCER,
     )
 
 
@@ -176,13 +173,9 @@ def activate_account(session: Session, *, account: Account, password_hash: str) 
         # The confirmation link reached this mailbox: that proves the address (D-ACC-3, D-ACC-7).
         account.personal_email_verified_at = now
     session.flush()
-    events_outbox.record(
+    events.publish(
         session,
-        Event.new(
-            EVENT_ACTIVATED,
-            {"account_id": str(account.id), "username": account.username, "activated_at": now.isoformat()},
-            producer=PRODUCER,
-        ),
-        outbox,
+        EVENT_ACTIVATED,
+        {"account_id": str(account.id), "username": account.username, "activated_at": now.isoformat()},
     )
     return account

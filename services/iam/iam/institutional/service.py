@@ -26,19 +26,17 @@ from typing import Any
 from codicefiscale import codicefiscale
 from polis.db import Database
 from polis.errors import ApiError, Forbidden, NotFound
-from polis.events import Event
-from polis.events import outbox as events_outbox
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from iam import events
 from iam.accounts import service as accounts
+from iam.accounts.institutional import is_institutional
 from iam.accounts.models import LIVE_STATES, Account, AccountKind, AccountState, Role
 from iam.audit import service as audit
 from iam.audit.service import Origin
-from iam.models import outbox
-from iam.personal_area.service import is_institutional
 from iam.recovery import temporary
-from iam.recovery.service import RecoveryPolicy, issue_temporary_password
+from iam.recovery.service import RecoveryPolicy
 
 COLUMNS = ("codice_fiscale", "first_name", "last_name", "institutional_email")
 MAX_ROWS = 50_000
@@ -164,10 +162,6 @@ def _parse_rows(reader: csv.DictReader[str]) -> list[MiRow]:
 # --- import ----------------------------------------------------------------------------------------------
 
 
-def _emit(session: Session, kind: str, data: dict[str, Any]) -> None:
-    events_outbox.record(session, Event.new(kind, data, producer="iam"), outbox)
-
-
 def import_mi_accounts(*, db: Database, rows: list[MiRow], actor: str, origin: Origin) -> ImportResult:
     """Create or update the MI accounts of the rows, all in one transaction (all or nothing)."""
     result = ImportResult()
@@ -256,7 +250,7 @@ def _update(
     if (account.first_name, account.last_name) != (row.first_name, row.last_name):
         account.first_name, account.last_name = row.first_name, row.last_name
         changed.append("names")
-        _emit(
+        events.publish(
             session,
             "iam.account_profile_changed",
             {
@@ -269,7 +263,7 @@ def _update(
     if account.institutional_email != row.institutional_email:
         account.institutional_email = row.institutional_email
         changed.append("institutional_email")
-        _emit(
+        events.publish(
             session,
             "iam.institutional_email_set",
             {"account_id": str(account.id), "institutional_email": row.institutional_email},
@@ -353,20 +347,15 @@ def reset_mi_password(
     with db.transaction() as session:
         _require_officer(session, officer_id)
         account = _resettable(session, account_id)
-        temporary.expire_outstanding(session, account_id=account.id)
-        expires_at = issue_temporary_password(
+        # Earlier live ones end as the new one is stored.
+        return temporary.issue(
             session,
-            policy=policy,
             account_id=account.id,
             password=password,
             issued_by=temporary.SECURITY_OFFICER,
-        )
-        audit.record(
-            session,
+            ttl=policy.temporary_password_ttl,
+            sealer=policy.sealer,
             action="mi_password.reset",
             origin=origin,
-            account_id=account.id,
             actor=officer_actor(officer_id),
-            details={"issued_by": temporary.SECURITY_OFFICER, "expires_at": expires_at.isoformat()},
         )
-    return expires_at

@@ -5,8 +5,6 @@ Each function is one transaction: the change, its outbox event and its audit ent
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,16 +14,15 @@ from typing import Any
 from argon2 import PasswordHasher
 from polis.db import Database
 from polis.errors import ApiError, ValidationFailed
-from polis.events import Event
-from polis.events import outbox as events_outbox
 from polis.events.sealing import Sealer
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from iam import events
+from iam.accounts import links
+from iam.accounts.institutional import is_institutional
 from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
-from iam.models import outbox
 from iam.oidc.sessions import end_all_sessions
 from iam.passwords.hashing import hash_secret, hasher, verify_secret
 from iam.passwords.policy import check_password
@@ -33,8 +30,8 @@ from iam.personal_area.models import EmailVerification
 from iam.recovery import temporary
 
 VERIFY_PATH = "/iam/area-riservata/email/verifica"
-INSTITUTIONAL_DOMAIN = "istruzione.it"
 LANGUAGES = ("it", "en")
+SPENT = "verified_at"  # an email verification link is spent when the new address takes effect
 
 
 class InvalidVerificationLink(ApiError):
@@ -71,15 +68,6 @@ class PersonalAreaPolicy:
         )
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def is_institutional(email: str) -> bool:
-    domain = email.rsplit("@", 1)[-1].lower()
-    return domain == INSTITUTIONAL_DOMAIN or domain.endswith("." + INSTITUTIONAL_DOMAIN)
-
-
 def _usable(session: Session, account_id: uuid.UUID) -> Account:
     account = session.get(Account, account_id, with_for_update=True)
     if account is None or account.state != AccountState.ACTIVE.value:
@@ -96,32 +84,23 @@ def request_email_change(
         # @istruzione.it addresses come only from the MI import (D-ACC-2, D-ACC-7).
         raise ValidationFailed(fields={"email": ["institutional_address"]})
     now = datetime.now(UTC)
-    token = secrets.token_urlsafe(32)
     with db.transaction() as session:
         account = _usable(session, account_id)
         if account.personal_email and account.personal_email.lower() == email.lower():
             raise ValidationFailed(fields={"email": ["unchanged"]})
         # A newer request supersedes the older links: only the last address asked for can win.
-        session.execute(
-            update(EmailVerification)
-            .where(
-                EmailVerification.account_id == account.id,
-                EmailVerification.verified_at.is_(None),
-                EmailVerification.expires_at > now,
-            )
-            .values(expires_at=now)
-        )
-        verification = EmailVerification(
-            id=uuid.uuid4(),
+        links.expire(session, EmailVerification, account_id=account.id, now=now, spent=SPENT)
+        token, verification = links.issue(
+            session,
+            EmailVerification,
             account_id=account.id,
+            ttl=policy.verification_ttl,
+            now=now,
             email=email,
-            token_hash=hash_token(token),
-            created_at=now,
-            expires_at=now + policy.verification_ttl,
         )
-        session.add(verification)
         link = f"{policy.public_base_url}{VERIFY_PATH}/{token}"
-        event = Event.new(
+        events.publish(
+            session,
             "iam.email_verification_requested",
             {
                 "account_id": str(account.id),
@@ -129,9 +108,7 @@ def request_email_change(
                 "verification_url": policy.sealer.seal(link),
                 "expires_at": verification.expires_at.isoformat(),
             },
-            producer="iam",
         )
-        events_outbox.record(session, event, outbox)
         audit.record(
             session,
             action="personal_email.change_requested",
@@ -145,14 +122,7 @@ def request_email_change(
 def verification_link_usable(*, db: Database, token: str) -> bool:
     """Whether a verification link can still be used (not used yet, not expired); changes nothing."""
     with db.transaction() as session:
-        found = session.execute(
-            select(EmailVerification.id).where(
-                EmailVerification.token_hash == hash_token(token),
-                EmailVerification.verified_at.is_(None),
-                EmailVerification.expires_at > datetime.now(UTC),
-            )
-        ).first()
-    return found is not None
+        return links.find(session, EmailVerification, token, datetime.now(UTC), spent=SPENT) is not None
 
 
 def verify_email_change(*, db: Database, token: str, origin: Origin) -> Account:
@@ -161,40 +131,29 @@ def verify_email_change(*, db: Database, token: str, origin: Origin) -> Account:
     now = datetime.now(UTC)
     with db.transaction() as session:
         # One conditional UPDATE: two concurrent uses of the same link cannot both succeed.
-        verified = session.execute(
-            update(EmailVerification)
-            .where(
-                EmailVerification.token_hash == hash_token(token),
-                EmailVerification.verified_at.is_(None),
-                EmailVerification.expires_at > now,
-            )
-            .values(verified_at=now)
-            .returning(EmailVerification.id)
-        ).scalar_one_or_none()
+        verified = links.spend_token(session, EmailVerification, token, now, spent=SPENT)
         if verified is None:
             raise InvalidVerificationLink()
-        verification = session.get_one(EmailVerification, verified)
+        verification = session.get_one(EmailVerification, verified.id)
         account = session.get(Account, verification.account_id, with_for_update=True)
         if account is None or account.state != AccountState.ACTIVE.value:
             raise InvalidVerificationLink()
         previous = account.personal_email
         account.personal_email = verification.email
         account.personal_email_verified_at = now
-        event = Event.new(
+        events.publish(
+            session,
             "iam.personal_email_changed",
             {"account_id": str(account.id), "personal_email": verification.email},
-            producer="iam",
         )
-        events_outbox.record(session, event, outbox)
         if previous and previous.lower() != verification.email.lower():
             # The previous address is told, with the helpdesk contact: a takeover that changed the email
             # does not go unseen by the owner (issue 13 item 6). The new address is not in the notice.
-            notice = Event.new(
+            events.publish(
+                session,
                 "iam.personal_email_replaced",
                 {"account_id": str(account.id), "email": previous, "changed_at": now.isoformat()},
-                producer="iam",
             )
-            events_outbox.record(session, notice, outbox)
         audit.record(
             session,
             action="personal_email.changed",
@@ -254,14 +213,8 @@ def change_password(
         account.credentials_version += 1  # every session and token of the account ends
         end_all_sessions(session, account_id=account.id, now=now)  # and their clients are told (issue 5)
         temporary.expire_outstanding(session, account_id=account.id, now=now)
-        events_outbox.record(
-            session,
-            Event.new(
-                "iam.password_changed",
-                {"account_id": str(account.id), "changed_at": now.isoformat()},
-                producer="iam",
-            ),
-            outbox,
+        events.publish(
+            session, "iam.password_changed", {"account_id": str(account.id), "changed_at": now.isoformat()}
         )
         audit.record(
             session,
@@ -283,19 +236,15 @@ def change_language(*, db: Database, account_id: uuid.UUID, language: str, origi
         account = _usable(session, account_id)
         if account.language != language:
             account.language = language
-            events_outbox.record(
+            events.publish(
                 session,
-                Event.new(
-                    "iam.account_profile_changed",
-                    {
-                        "account_id": str(account.id),
-                        "first_name": account.first_name,
-                        "last_name": account.last_name,
-                        "language": language,
-                    },
-                    producer="iam",
-                ),
-                outbox,
+                "iam.account_profile_changed",
+                {
+                    "account_id": str(account.id),
+                    "first_name": account.first_name,
+                    "last_name": account.last_name,
+                    "language": language,
+                },
             )
             audit.record(
                 session,

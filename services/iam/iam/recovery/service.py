@@ -17,18 +17,16 @@ from typing import Any
 from argon2 import PasswordHasher
 from polis.db import Database
 from polis.errors import ApiError, ValidationFailed
-from polis.events import Event
-from polis.events import outbox as events_outbox
 from polis.events.sealing import Sealer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from iam import events
 from iam.accounts.models import Account, AccountKind, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.captcha import service as captcha_service
 from iam.captcha.adapters import CaptchaAdapter
-from iam.models import outbox
 from iam.passwords.hashing import hasher
 from iam.recovery import temporary
 
@@ -104,80 +102,23 @@ def request_username_reminder(
             actor="anonymous",
             details={"matched": account is not None},
         )
-        event = Event.new(
+        reminder = events.event(
             "iam.username_reminder_requested",
             {"account_id": str(account.id if account else uuid.uuid4()), "requested_at": now.isoformat()},
-            producer="iam",
         )
-        _record_or_rehearse(session, event, keep=account is not None)
-
-
-def _record_or_rehearse(session: Session, event: Event, *, keep: bool) -> None:
-    """Record the event in the outbox, inside a savepoint; when `keep` is false the savepoint is rolled
-    back: a request that emits nothing runs the same statements as one that does (uniform timing) and the
-    event never leaves the transaction."""
-    savepoint = session.begin_nested()
-    events_outbox.record(session, event, outbox)
-    if keep:
-        savepoint.commit()
-    else:
-        savepoint.rollback()
-
-
-def _temporary_password_event(
-    policy: RecoveryPolicy, *, account_id: uuid.UUID, password: str, expires_at: datetime, issued_by: str
-) -> Event:
-    return Event.new(
-        "iam.temporary_password_issued",
-        {
-            "account_id": str(account_id),
-            # Only the notifier can open it; IAM keeps nothing but its digest.
-            "temporary_password": policy.sealer.seal(password),
-            "expires_at": expires_at.isoformat(),
-            "issued_by": issued_by,
-        },
-        producer="iam",
-    )
+        events.record_or_rehearse(session, reminder, keep=account is not None)
 
 
 def _equal_work(session: Session, policy: RecoveryPolicy, password: str) -> None:
-    """What issuing costs besides storing the hash (sealing, building, validating and inserting the event,
-    then rolled back), for a request that issues nothing: its answer must take as long as one that does.
-    The digest and the ending of live ones are done too (on a random account: nothing matches)."""
-    temporary.digest(password)
-    temporary.expire_outstanding(session, account_id=uuid.uuid4())
-    event = _temporary_password_event(
-        policy,
-        account_id=uuid.uuid4(),
+    """What issuing costs besides storing the hash, for a request that issues nothing: its answer must take
+    as long as one that does."""
+    temporary.rehearse(
+        session,
         password=password,
-        expires_at=datetime.now(UTC) + policy.temporary_password_ttl,
+        ttl=policy.temporary_password_ttl,
+        sealer=policy.sealer,
         issued_by=temporary.SELF_SERVICE,
     )
-    _record_or_rehearse(session, event, keep=False)
-
-
-def issue_temporary_password(
-    session: Session,
-    *,
-    policy: RecoveryPolicy,
-    account_id: uuid.UUID,
-    password: str,
-    issued_by: str,
-) -> datetime:
-    """Store a temporary password (replacing a live one) and its sealed message for the notifier in the
-    caller's transaction."""
-    row = temporary.store(
-        session,
-        account_id=account_id,
-        password=password,
-        issued_by=issued_by,
-        ttl=policy.temporary_password_ttl,
-    )
-    event = _temporary_password_event(
-        policy, account_id=account_id, password=password, expires_at=row.expires_at, issued_by=issued_by
-    )
-    _record_or_rehearse(session, event, keep=True)
-    return row.expires_at
 
 
 def request_temporary_password(
@@ -243,20 +184,16 @@ def request_temporary_password(
             )
             refused = False
         else:
-            expires_at = issue_temporary_password(
+            temporary.issue(
                 session,
-                policy=policy,
                 account_id=account.id,
                 password=password,
                 issued_by=temporary.SELF_SERVICE,
-            )
-            audit.record(
-                session,
+                ttl=policy.temporary_password_ttl,
+                sealer=policy.sealer,
                 action="recovery.temporary_password_issued",
                 origin=origin,
-                account_id=account.id,
                 actor="anonymous",
-                details={"issued_by": temporary.SELF_SERVICE, "expires_at": expires_at.isoformat()},
             )
             refused = False
     if refused:

@@ -4,7 +4,10 @@ Issuing one changes nothing about the account: the old password keeps working un
 used at login (the oidc area calls `redeem`, then forces the change). `was_issued` lets every password
 change refuse a temporary password as the new long-term one.
 
-At most one is live per account: a new one ends the earlier ones (`store`). It is kept as a SHA-256 digest,
+`issue` is the one way to hand one out (self-service recovery, the security officer's MI reset): the row,
+the sealed event for the notifier and the audit entry, in the caller's transaction; `rehearse` runs the
+same work for a request that issues nothing (uniform timing). At most one is live per account: a new one
+ends the earlier ones (`store`). It is kept as a SHA-256 digest,
 not an argon2 hash: it is random (~93 bits), lives 30 minutes and is used once, so a slow hash adds nothing
 against offline guessing, while a digest lets the login find it by (account, digest) without any argon2
 run. The login thus costs exactly one argon2 verification whatever is pending (issue 11 item 2: each
@@ -18,10 +21,18 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from polis.events import Event
+from polis.events.sealing import Sealer
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from iam import events
+from iam.accounts import links
 from iam.accounts.models import TemporaryPassword
+from iam.audit import service as audit
+from iam.audit.service import Origin
+
+EVENT = "iam.temporary_password_issued"
 
 # Letters and digits without the look-alikes (0/O, 1/l/I): the user types it from an email.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
@@ -78,16 +89,7 @@ def store(
 
 def expire_outstanding(session: Session, *, account_id: uuid.UUID, now: datetime | None = None) -> None:
     """End every outstanding temporary password of the account (after a password change or a new reset)."""
-    now = now or datetime.now(UTC)
-    session.execute(
-        update(TemporaryPassword)
-        .where(
-            TemporaryPassword.account_id == account_id,
-            TemporaryPassword.used_at.is_(None),
-            TemporaryPassword.expires_at > now,
-        )
-        .values(expires_at=now)
-    )
+    links.expire(session, TemporaryPassword, account_id=account_id, now=now or datetime.now(UTC))
 
 
 def redeem(session: Session, *, account_id: uuid.UUID, password: str, now: datetime | None = None) -> bool:
@@ -96,18 +98,14 @@ def redeem(session: Session, *, account_id: uuid.UUID, password: str, now: datet
     One conditional UPDATE found by (account, digest): two concurrent logins cannot both win. The caller
     (the login) then puts the account in must_change_password and forces the change.
     """
-    now = now or datetime.now(UTC)
-    used = session.execute(
-        update(TemporaryPassword)
-        .where(
-            TemporaryPassword.account_id == account_id,
-            TemporaryPassword.password_hash == digest(password),
-            TemporaryPassword.used_at.is_(None),
-            TemporaryPassword.expires_at > now,
-        )
-        .values(used_at=now)
+    used = links.spend(
+        session,
+        TemporaryPassword,
+        now or datetime.now(UTC),
+        account_id=account_id,
+        password_hash=digest(password),
     )
-    return bool(used.rowcount)  # type: ignore[attr-defined]
+    return used is not None
 
 
 def was_issued(
@@ -124,3 +122,63 @@ def was_issued(
         )
     )
     return found is not None
+
+
+def _event(
+    sealer: Sealer, *, account_id: uuid.UUID, password: str, expires_at: datetime, issued_by: str
+) -> Event:
+    return events.event(
+        EVENT,
+        {
+            "account_id": str(account_id),
+            # Only the notifier can open it; IAM keeps nothing but its digest.
+            "temporary_password": sealer.seal(password),
+            "expires_at": expires_at.isoformat(),
+            "issued_by": issued_by,
+        },
+    )
+
+
+def issue(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    password: str,
+    issued_by: str,
+    ttl: timedelta,
+    sealer: Sealer,
+    action: str,
+    origin: Origin,
+    actor: str,
+) -> datetime:
+    """Hand out a temporary password in the caller's transaction: stored (replacing a live one), sealed
+    for the notifier (iam.temporary_password_issued) and audited as `action` by `actor`; its expiry."""
+    row = store(session, account_id=account_id, password=password, issued_by=issued_by, ttl=ttl)
+    made = _event(
+        sealer, account_id=account_id, password=password, expires_at=row.expires_at, issued_by=issued_by
+    )
+    events.record_or_rehearse(session, made, keep=True)
+    audit.record(
+        session,
+        action=action,
+        origin=origin,
+        account_id=account_id,
+        actor=actor,
+        details={"issued_by": issued_by, "expires_at": row.expires_at.isoformat()},
+    )
+    return row.expires_at
+
+
+def rehearse(session: Session, *, password: str, ttl: timedelta, sealer: Sealer, issued_by: str) -> None:
+    """What `issue` costs besides storing and auditing (the digest, ending live ones, sealing, building,
+    validating and inserting the event, then rolled back), for a request that issues nothing."""
+    digest(password)
+    expire_outstanding(session, account_id=uuid.uuid4())  # a random account: nothing matches
+    made = _event(
+        sealer,
+        account_id=uuid.uuid4(),
+        password=password,
+        expires_at=datetime.now(UTC) + ttl,
+        issued_by=issued_by,
+    )
+    events.record_or_rehearse(session, made, keep=False)

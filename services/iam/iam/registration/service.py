@@ -9,7 +9,6 @@ proof that the mailbox is theirs, and no password hash ever sits in a registrati
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,21 +19,20 @@ from typing import Any
 from argon2 import PasswordHasher
 from itsdangerous import BadData, URLSafeTimedSerializer
 from polis.config import Secret
-from polis.events import Event
-from polis.events import outbox as events_outbox
 from polis.events.sealing import Sealer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from iam.accounts import names
+from iam import events
+from iam.accounts import links, names
 from iam.accounts import service as accounts
+from iam.accounts.institutional import is_institutional
 from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.captcha import service as captcha_service
 from iam.captcha.adapters import CaptchaAdapter
-from iam.models import outbox
 from iam.passwords import hashing
 from iam.passwords.policy import check_password
 from iam.registration import codice_fiscale as cf
@@ -50,7 +48,6 @@ EVENT_CONFIRMATION_REQUESTED = "iam.registration_confirmation_requested"
 EVENT_EXISTING_ACCOUNT = "iam.registration_attempted_for_existing_account"
 CONFIRM_PATH = "/iam/registrazione/conferma/"
 LINK_SALT = "iam.registration.confirmation"
-INSTITUTIONAL_DOMAIN = "istruzione.it"
 STEPS = 5
 
 
@@ -105,10 +102,6 @@ class LinkCheck:
     username: str  # the username the account will get if activated now
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 # --- step 1 -----------------------------------------------------------------------------------------------
 
 
@@ -160,12 +153,12 @@ def start(
                 details={"registration_id": str(existing.id), "omocode": cf.is_omocode(code)},
             )
             return Started(existing, token or "")
-        token = secrets.token_urlsafe(32)
+        token = links.new_token()
         # Abandoned registrations hold personal data: they go as soon as they expire.
         session.execute(delete(Registration).where(Registration.expires_at < now))
         registration = Registration(
             id=uuid.uuid4(),
-            token_hash=hash_token(token),
+            token_hash=links.hash_token(token),
             language=language,
             completed_step=1,
             created_at=now,
@@ -195,7 +188,7 @@ def _find(session: Session, token: str | None) -> Registration | None:
         return None
     return session.scalar(
         select(Registration).where(
-            Registration.token_hash == hash_token(token),
+            Registration.token_hash == links.hash_token(token),
             Registration.expires_at > datetime.now(UTC),
             Registration.submitted_at.is_(None),
         )
@@ -341,8 +334,7 @@ def submit_contacts(
     with db.transaction() as session:
         registration = _load(session, token)
         _require_step(registration, 3)
-        domain = email.rpartition("@")[2].lower()
-        if domain == INSTITUTIONAL_DOMAIN or domain.endswith("." + INSTITUTIONAL_DOMAIN):
+        if is_institutional(email):
             raise RegistrationInvalid(
                 {"personal_email": ["institutional_email_refused"]}, language=registration.language
             )
@@ -441,14 +433,8 @@ def submit(
 
 
 def _existing_account_event(session: Session, account_id: uuid.UUID, now: datetime) -> None:
-    events_outbox.record(
-        session,
-        Event.new(
-            EVENT_EXISTING_ACCOUNT,
-            {"account_id": str(account_id), "attempted_at": now.isoformat()},
-            producer=accounts.PRODUCER,
-        ),
-        outbox,
+    events.publish(
+        session, EVENT_EXISTING_ACCOUNT, {"account_id": str(account_id), "attempted_at": now.isoformat()}
     )
 
 
@@ -521,29 +507,24 @@ def _create_account(
 
 def _send_link(session: Session, policy: RegistrationPolicy, account: Account, now: datetime) -> None:
     # Signed (a forged token fails before any lookup), random, stored only as its hash, single use.
-    token = policy.serializer().dumps(secrets.token_urlsafe(24))
-    confirmation = RegistrationConfirmation(
-        id=uuid.uuid4(),
-        account_id=account.id,
-        token_hash=hash_token(token),
-        created_at=now,
-        expires_at=now + policy.link_ttl,
-    )
-    session.add(confirmation)
-    link = f"{policy.public_base_url}{CONFIRM_PATH}{token}"
-    events_outbox.record(
+    token, confirmation = links.issue(
         session,
-        Event.new(
-            EVENT_CONFIRMATION_REQUESTED,
-            {
-                "account_id": str(account.id),
-                # Only the notifier can open it: the link is a credential until it is used.
-                "confirmation_url": policy.sealer.seal(link),
-                "expires_at": confirmation.expires_at.isoformat(),
-            },
-            producer=accounts.PRODUCER,
-        ),
-        outbox,
+        RegistrationConfirmation,
+        account_id=account.id,
+        ttl=policy.link_ttl,
+        now=now,
+        serializer=policy.serializer(),
+    )
+    link = f"{policy.public_base_url}{CONFIRM_PATH}{token}"
+    events.publish(
+        session,
+        EVENT_CONFIRMATION_REQUESTED,
+        {
+            "account_id": str(account.id),
+            # Only the notifier can open it: the link is a credential until it is used.
+            "confirmation_url": policy.sealer.seal(link),
+            "expires_at": confirmation.expires_at.isoformat(),
+        },
     )
 
 
@@ -557,13 +538,7 @@ def _confirmation(
         policy.serializer().loads(token, max_age=int(policy.link_ttl.total_seconds()))
     except BadData:
         raise InvalidRegistrationLink() from None
-    confirmation = session.scalar(
-        select(RegistrationConfirmation).where(
-            RegistrationConfirmation.token_hash == hash_token(token),
-            RegistrationConfirmation.used_at.is_(None),
-            RegistrationConfirmation.expires_at > datetime.now(UTC),
-        )
-    )
+    confirmation = links.find(session, RegistrationConfirmation, token, datetime.now(UTC))
     if confirmation is None:
         raise InvalidRegistrationLink()
     account = session.get(Account, confirmation.account_id)
@@ -619,12 +594,7 @@ def activate(
         if problems:
             raise RegistrationInvalid(problems, language=language, min_length=policy.password_min_length)
         # The conditional UPDATE decides: of two concurrent uses of one link, only one activates.
-        used = session.execute(
-            update(RegistrationConfirmation)
-            .where(RegistrationConfirmation.id == confirmation.id, RegistrationConfirmation.used_at.is_(None))
-            .values(used_at=datetime.now(UTC))
-        )
-        if used.rowcount != 1:  # type: ignore[attr-defined]
+        if links.spend(session, RegistrationConfirmation, datetime.now(UTC), id=confirmation.id) is None:
             raise InvalidRegistrationLink()
         accounts.activate_account(
             session, account=account, password_hash=hashing.hash_secret(password, ph=policy.hasher)

@@ -10,7 +10,6 @@ from iam.accounts.models import AccountKind
 from iam.models import all_metadata
 from iam.passwords.hashing import verify_secret
 from iam.personal_area import service
-from iam.recovery import service as recovery
 from iam.recovery import temporary
 from iam_recovery_support import (
     ORIGIN,
@@ -210,19 +209,18 @@ def test_d_acc_7_the_new_password_follows_the_policy(database: Database) -> None
 
 def test_d_acc_6_a_temporary_password_is_refused_as_the_new_password(database: Database) -> None:
     account = make_account(database)
-    recovery_policy = recovery.RecoveryPolicy(
-        temporary_password_ttl=timedelta(minutes=30),
-        max_outstanding=3,
-        sealer=Sealer(DEV_PUBLIC_KEY, DEV_KEY_ID),
-    )
     password = temporary.generate() + "-lungo-abbastanza"
     with database.transaction() as session:
-        recovery.issue_temporary_password(
+        temporary.issue(
             session,
-            policy=recovery_policy,
             account_id=account.id,
             password=password,
             issued_by="self_service",
+            ttl=timedelta(minutes=30),
+            sealer=Sealer(DEV_PUBLIC_KEY, DEV_KEY_ID),
+            action="recovery.temporary_password_issued",
+            origin=ORIGIN,
+            actor="anonymous",
         )
 
     with pytest.raises(ValidationFailed) as failed:
