@@ -163,6 +163,26 @@ def test_iams_local_key_source_verifies_without_http_and_for_any_audience(issuer
     assert "another issuer" in refused(verifier, issuer.token(audience=AUDIENCE, iss="http://evil.example"))
 
 
+def test_an_expired_id_token_hint_still_proves_who_signed_it_when_times_are_not_checked(
+    issuer: TestIssuer,
+) -> None:
+    """IAM's logout takes an expired ID token as its hint; its signature and issuer must still be right."""
+    verifier = TokenVerifier(
+        issuer=issuer.issuer,
+        audience=None,
+        keys=JwksCache(static_jwks(issuer.jwks())),
+        types=None,
+        required=(),
+        kind="ID token",
+        check_times=False,
+    )
+    expired = issuer.claims(audience="portal", iat=1000, exp=1300)
+
+    assert verifier.claims(issuer.sign(expired, typ="JWT"))["exp"] == 1300
+    assert "another issuer" in refused(verifier, issuer.sign({**expired, "iss": "http://evil.example"}))
+    assert "does not publish" in refused(verifier, issuer.unpublished_token(audience="portal"))
+
+
 # --- the cache --------------------------------------------------------------------------------------------
 
 

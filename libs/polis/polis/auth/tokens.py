@@ -97,6 +97,7 @@ class TokenVerifier:
         types: tuple[str, ...] | None = ACCESS_TOKEN_TYPES,
         required: tuple[str, ...] = ACCESS_TOKEN_CLAIMS,
         kind: str = "access token",
+        check_times: bool = True,
     ) -> None:
         if not algorithms or any(alg not in ALGORITHMS for alg in algorithms):
             # Only asymmetric signatures with pinned key types: never none, never an HMAC.
@@ -109,6 +110,9 @@ class TokenVerifier:
         self.types = tuple(t.lower() for t in types) if types is not None else None
         self.required = tuple(required)
         self.kind = kind
+        # False only where an expired token is still good for what it proves (IAM's ID token hint at logout,
+        # OpenID Connect RP-Initiated Logout 1.0 section 2): signature, issuer, audience, claims still hold.
+        self.check_times = check_times
         self._clock = clock
 
     def verify(self, token: str) -> Principal:
@@ -158,6 +162,15 @@ class TokenVerifier:
             audiences = [audience] if isinstance(audience, str) else audience
             if not isinstance(audiences, list) or self.audience not in audiences:
                 raise InvalidToken(f"The {kind} is not meant for this service.")
+        if self.check_times:
+            self._check_times(claims)
+        for name in self.required:
+            value = claims.get(name)
+            if not isinstance(value, str) or not value:
+                raise InvalidToken(f"The {kind} has no {name}.")
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        kind = self.kind
         now = self._clock()
         exp, iat = _time(claims, "exp", kind), _time(claims, "iat", kind)
         nbf = _time(claims, "nbf", kind) if "nbf" in claims else iat
@@ -165,10 +178,6 @@ class TokenVerifier:
             raise InvalidToken(f"The {kind} has expired.")
         if now + self.clock_skew < max(iat, nbf):
             raise InvalidToken(f"The {kind} is not valid yet.")
-        for name in self.required:
-            value = claims.get(name)
-            if not isinstance(value, str) or not value:
-                raise InvalidToken(f"The {kind} has no {name}.")
 
 
 def _article(kind: str) -> str:
