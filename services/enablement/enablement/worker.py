@@ -18,7 +18,7 @@ from enablement.messaging import rpc
 from enablement.messaging.handlers import HANDLERS
 from enablement.models import outbox, processed_events
 from enablement.personal_codes.service import CodePolicy
-from enablement.requests import service as requests
+from enablement.requests import expiry
 
 log = logging.getLogger("enablement.worker")
 
@@ -27,8 +27,8 @@ def _expiry_loop(interval: float, reminder_before: timedelta) -> Loop:
     def run(stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                reminded = requests.remind_due(db=db, reminder_before=reminder_before)
-                expired = requests.expire_due(db=db)
+                reminded = expiry.remind_due(db=db, reminder_before=reminder_before)
+                expired = expiry.expire_due(db=db)
                 if reminded or expired:
                     log.info("expiry round", extra={"reminded": reminded, "expired": expired})
             except Exception:  # the next round tries again; the error is in the log

@@ -9,7 +9,7 @@ from polis.events import Event
 from sqlalchemy.orm import Session
 
 from enablement.accounts import service as accounts
-from enablement.requests import service as requests
+from enablement.requests import expiry
 
 Handler = Callable[[Session, Event], None]
 
@@ -27,7 +27,7 @@ def _registered(session: Session, event: Event) -> None:
 
 def _revoked(session: Session, event: Event) -> None:
     accounts.revoked(session, event.data)
-    requests.end_for_account(session, uuid.UUID(event.data["account_id"]), reason="revoked")  # D-REV-3
+    expiry.end_for_account(session, uuid.UUID(event.data["account_id"]), reason="revoked")  # D-REV-3
 
 
 HANDLERS: dict[str, Handler] = {

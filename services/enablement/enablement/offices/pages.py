@@ -19,7 +19,7 @@ from enablement.extensions import db
 from enablement.offices import service as offices
 from enablement.pages import page_permission
 from enablement.pages.messages import messages
-from enablement.requests import service as requests
+from enablement.requests import identification
 
 blueprint = Blueprint("office_pages", __name__, url_prefix="/abilitazione/uffici")
 PAGE = "/abilitazione/uffici"
@@ -83,7 +83,7 @@ def unassign() -> Any:
 
 
 def _page(*, errors: dict[str, list[str]], values: dict[str, str], done: str | None) -> str:
-    recent = requests.identifications(db=db, limit=SHOWN_IDENTIFICATIONS)
+    recent = identification.identifications(db=db, limit=SHOWN_IDENTIFICATIONS)
     with db.transaction() as session:
         every = offices.all_offices(session)
         by_office = offices.operators_by_office(session)

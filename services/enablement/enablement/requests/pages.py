@@ -20,7 +20,7 @@ from enablement.offices import service as offices
 from enablement.pages import page_permission
 from enablement.pages.messages import message, messages
 from enablement.permissions import PERMISSIONS
-from enablement.requests import service
+from enablement.requests import identification, service
 from enablement.requests.models import CONFIRMED, DOCUMENT_TYPES, REJECTED
 from enablement.requests.views import _policy
 
@@ -152,7 +152,7 @@ def console() -> Any:
             errors={"q": [message("not_found")]},
         ), 404
     try:
-        found = service.find_pending(
+        found = identification.find_pending(
             db=db, operator_id=_me(), number=number, codice_fiscale=None if number else query
         )
     except NotFound:
@@ -225,7 +225,7 @@ def identify(request_id: uuid.UUID) -> Any:
         if form.get("form_signed") != "y":
             errors["form_signed"] = ["form_not_signed"]
         if not errors and issued and expires:
-            document = service.Document(
+            document = identification.Document(
                 type=values["document_type"],
                 number=values["document_number"].upper(),
                 issuer=values["document_issuer"],
@@ -236,7 +236,7 @@ def identify(request_id: uuid.UUID) -> Any:
         errors["reason"] = ["required"]
     if not errors and office_id is not None:
         try:
-            service.identify(
+            identification.identify(
                 db=db,
                 operator_id=_me(),
                 request_id=request_id,
@@ -257,7 +257,7 @@ def identify(request_id: uuid.UUID) -> Any:
     with db.transaction() as session:
         mine = [(str(o.id), f"{o.name} ({o.code})") for o in offices.offices_of(session, _me())]
     try:
-        found = service.find_pending(db=db, operator_id=_me(), number=values.get("number"))
+        found = identification.find_pending(db=db, operator_id=_me(), number=values.get("number"))
     except (NotFound, ValidationFailed):
         return render_template(
             "enablement/console.html",

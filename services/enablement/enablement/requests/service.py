@@ -1,10 +1,11 @@
-"""Enablement request use cases (D-ENA-2, D-ENA-3, D-ENA-7, D-ENA-8, D-REV-3); each owns its transaction.
+"""Enablement request use cases of the user (D-ENA-1, D-ENA-2, D-ENA-7); each owns its transaction.
 
 A request stores the personal data the user confirmed (from the copy of IAM's facts), a number, and a
 temporary personal code (argon2id only; the plain code leaves once, sealed for the notifier, with the
 adhesion form attached and a signed single-use receipt link). An operator of one of their own offices
 identifies the person with a valid document and confirms (the code then works, and must be changed first,
-D-ENA-4) or rejects; both are audited.
+D-ENA-4) or rejects; both are audited (requests.identification). Reminders, expiry and the end after a
+revocation are requests.expiry.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from polis.db import Database
-from polis.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
+from polis.errors import ApiError, Conflict, Forbidden
 from polis.events import Event
 from polis.events import outbox as events_outbox
 from sqlalchemy import select
@@ -30,10 +31,9 @@ from enablement.audit import service as audit
 from enablement.audit.service import Origin
 from enablement.models import outbox
 from enablement.offices import service as offices
-from enablement.offices.models import Office
 from enablement.personal_codes import hashing
 from enablement.personal_codes import policy as code_policy
-from enablement.personal_codes.models import ACTIVE, AWAITING_IDENTIFICATION, ENDED, MUST_CHANGE, PersonalCode
+from enablement.personal_codes.models import ACTIVE, AWAITING_IDENTIFICATION, MUST_CHANGE, PersonalCode
 from enablement.personal_codes.service import CodePolicy
 from enablement.requests import form
 from enablement.requests.models import (
@@ -42,7 +42,6 @@ from enablement.requests.models import (
     PENDING,
     REJECTED,
     EnablementRequest,
-    Identification,
 )
 from enablement.requests.models import (
     ENDED as REQUEST_ENDED,
@@ -91,7 +90,7 @@ class InvalidLink(ApiError):
     message = "This link is not valid: it is altered, already used or expired."
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -124,8 +123,8 @@ def form_pdf(session: Session, request: EnablementRequest, username: str | None)
             email=request.email,
             username=username,
             language=request.language,
-            created_at=_aware(request.created_at),
-            expires_at=_aware(request.expires_at),
+            created_at=aware(request.created_at),
+            expires_at=aware(request.expires_at),
             offices=[(o.code, o.name, o.address) for o in offices.all_offices(session)],
         )
     )
@@ -237,165 +236,10 @@ def confirm_receipt(*, db: Database, policy: RequestPolicy, token: str) -> Enabl
         return request
 
 
-# --- operators (D-ENA-3, D-ENA-10) --------------------------------------------------------------------
+# --- regeneration and the caller's status -----------------------------------------------------------
 
 
-def _operator_offices(session: Session, operator_id: uuid.UUID) -> list[Office]:
-    found = offices.offices_of(session, operator_id)
-    if not found:
-        raise Forbidden("You are not assigned to any office.")
-    return found
-
-
-def find_pending(
-    *, db: Database, operator_id: uuid.UUID, number: str | None = None, codice_fiscale: str | None = None
-) -> EnablementRequest:
-    """A pending request by number (typed or scanned) or codice fiscale; a plain "not found" otherwise."""
-    with db.transaction() as session:
-        _operator_offices(session, operator_id)
-        query = select(EnablementRequest).where(EnablementRequest.state == PENDING)
-        if number:
-            query = query.where(EnablementRequest.number == number.strip().upper().strip("*"))
-        elif codice_fiscale:
-            query = query.where(EnablementRequest.codice_fiscale == codice_fiscale.strip().upper())
-        else:
-            raise ValidationFailed(fields={"query": ["required"]})
-        request = session.scalars(query.order_by(EnablementRequest.created_at.desc())).first()
-        if request is None or _aware(request.expires_at) <= datetime.now(UTC):
-            raise NotFound("No pending request matches.")
-        session.expunge(request)
-        return request
-
-
-@dataclass(frozen=True)
-class Document:
-    type: str
-    number: str
-    issuer: str
-    issued_on: date
-    expires_on: date
-
-
-def identify(
-    *,
-    db: Database,
-    operator_id: uuid.UUID,
-    request_id: uuid.UUID,
-    office_id: uuid.UUID,
-    outcome: str,
-    origin: Origin,
-    document: Document | None = None,
-    form_signed: bool = False,
-    reason: str | None = None,
-) -> Identification:
-    """D-ENA-3: confirm (valid document, signed form) or reject (a reason) a pending request, audited."""
-    now = datetime.now(UTC)
-    if outcome == CONFIRMED:
-        if document is None:
-            raise ValidationFailed(fields={"document_type": ["required"]})
-        if document.expires_on < now.date():
-            raise ValidationFailed(fields={"document_expires_on": ["document_expired"]})
-        if document.issued_on > now.date():
-            raise ValidationFailed(fields={"document_issued_on": ["date_in_future"]})
-        if not form_signed:
-            raise ValidationFailed(fields={"form_signed": ["form_not_signed"]})
-    elif not reason:
-        raise ValidationFailed(fields={"reason": ["required"]})
-    with db.transaction() as session:
-        office = next((o for o in _operator_offices(session, operator_id) if o.id == office_id), None)
-        if office is None:
-            raise Forbidden("You do not act for this office.")
-        request = session.get(EnablementRequest, request_id, with_for_update=True)
-        if request is None or request.state != PENDING or _aware(request.expires_at) <= now:
-            raise NotFound("No pending request matches.")
-        if request.account_id == operator_id:
-            raise Forbidden("An operator never confirms their own request.")
-        identification = Identification(
-            request_id=request.id,
-            operator_id=operator_id,
-            office_id=office.id,
-            outcome=outcome,
-            reason=reason,
-            document_type=document.type if document else None,
-            document_number=document.number if document else None,
-            document_issuer=document.issuer if document else None,
-            document_issued_on=document.issued_on if document else None,
-            document_expires_on=document.expires_on if document else None,
-            form_signed=form_signed,
-            at=now,
-            source_address=origin.source_address,
-            http_request_id=origin.request_id,
-        )
-        session.add(identification)
-        request.state, request.closed_at = outcome, now
-        audit.record(
-            session,
-            action=f"identification.{outcome}",
-            actor=f"operator:{operator_id}",
-            account_id=request.account_id,
-            origin=origin,
-            details={
-                "request": request.number,
-                "office": office.code,
-                "document_type": identification.document_type,
-            },
-        )
-        row = session.get(PersonalCode, request.account_id, with_for_update=True)
-        if outcome == CONFIRMED and row is not None:
-            row.state = MUST_CHANGE  # the temporary code works now, for the mandatory change only (D-ENA-4)
-            events_outbox.record(
-                session,
-                Event.new(
-                    "enablement.activated",
-                    {
-                        "account_id": str(request.account_id),
-                        "enablement_id": str(request.id),
-                        "activated_at": now.isoformat(),
-                        "office_name": office.name,
-                    },
-                    producer=PRODUCER,
-                ),
-                outbox,
-            )
-        session.flush()
-        session.expunge(identification)
-        return identification
-
-
-def identifications(*, db: Database, limit: int = 200) -> list[dict[str, Any]]:
-    """Every confirmation and rejection, newest first, for ops (D-ENA-3)."""
-    with db.transaction() as session:
-        rows = session.execute(
-            select(Identification, EnablementRequest.number, Office.code)
-            .join(EnablementRequest, EnablementRequest.id == Identification.request_id)
-            .join(Office, Office.id == Identification.office_id)
-            .order_by(Identification.at.desc())
-            .limit(limit)
-        ).all()
-        return [
-            {
-                "request_number": number,
-                "request_id": str(i.request_id),
-                "office": office_code,
-                "operator_id": str(i.operator_id),
-                "outcome": i.outcome,
-                "reason": i.reason,
-                "document_type": i.document_type,
-                "document_number": i.document_number,
-                "document_issuer": i.document_issuer,
-                "document_expires_on": i.document_expires_on.isoformat() if i.document_expires_on else None,
-                "at": _aware(i.at).isoformat(),
-                "source_address": i.source_address,
-                "http_request_id": i.http_request_id,
-            }
-            for i, number, office_code in rows
-        ]
-
-
-# --- regeneration, expiry, end ------------------------------------------------------------------------
-
-
-def _ended_event(account_id: uuid.UUID, request_id: uuid.UUID, reason: str, now: datetime) -> Event:
+def ended_event(account_id: uuid.UUID, request_id: uuid.UUID, reason: str, now: datetime) -> Event:
     return Event.new(
         "enablement.ended",
         {
@@ -419,7 +263,7 @@ def regenerate(
         if row is None or row.state not in (ACTIVE, MUST_CHANGE) or previous is None:
             raise Conflict("There is no active personal code to regenerate.", code="not_enabled")
         previous.state, previous.closed_at = REQUEST_ENDED, now
-        events_outbox.record(session, _ended_event(account_id, previous.id, "regenerated", now), outbox)
+        events_outbox.record(session, ended_event(account_id, previous.id, "regenerated", now), outbox)
         events_outbox.record(
             session,
             Event.new(
@@ -445,87 +289,6 @@ def regenerate(
         return request
 
 
-def remind_due(*, db: Database, reminder_before: timedelta, now: datetime | None = None) -> int:
-    """D-ENA-8 (run by the worker): one reminder email for each pending request that expires within
-    `reminder_before` (default 7 days)."""
-    now = now or datetime.now(UTC)
-    with db.transaction() as session:
-        due = list(
-            session.scalars(
-                select(EnablementRequest)
-                .where(
-                    EnablementRequest.state == PENDING,
-                    EnablementRequest.reminded_at.is_(None),
-                    EnablementRequest.expires_at > now,
-                    EnablementRequest.expires_at <= now + reminder_before,
-                )
-                .with_for_update(skip_locked=True)
-            )
-        )
-        for request in due:
-            request.reminded_at = now
-            events_outbox.record(
-                session,
-                Event.new(
-                    "enablement.expiry_reminder",
-                    {
-                        "account_id": str(request.account_id),
-                        "enablement_id": str(request.id),
-                        "request_number": request.number,
-                        "expires_at": _aware(request.expires_at).isoformat(),
-                    },
-                    producer=PRODUCER,
-                ),
-                outbox,
-            )
-        return len(due)
-
-
-def expire_due(*, db: Database, now: datetime | None = None) -> int:
-    """D-ENA-8 (run by the worker): pending requests past their period expire; the user may start again."""
-    now = now or datetime.now(UTC)
-    with db.transaction() as session:
-        due = list(
-            session.scalars(
-                select(EnablementRequest)
-                .where(EnablementRequest.state == PENDING, EnablementRequest.expires_at <= now)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        for request in due:
-            request.state, request.closed_at = EXPIRED, now
-            row = session.get(PersonalCode, request.account_id)
-            if row is not None and row.state == AWAITING_IDENTIFICATION:
-                row.state = ENDED
-            audit.record(
-                session,
-                action="request.expired",
-                actor="system",
-                account_id=request.account_id,
-                details={"number": request.number},
-            )
-        return len(due)
-
-
-def end_for_account(session: Session, account_id: uuid.UUID, *, reason: str) -> None:
-    """D-REV-3: the account was revoked; its enablement ends and no code works any more (consumer session)."""
-    now = datetime.now(UTC)
-    row = session.get(PersonalCode, account_id, with_for_update=True)
-    if row is not None:
-        row.state = ENDED
-    request = current_request(session, account_id)
-    if request is not None and request.state in (PENDING, CONFIRMED):
-        request.state, request.closed_at = REQUEST_ENDED, now
-        events_outbox.record(session, _ended_event(account_id, request.id, reason, now), outbox)
-        audit.record(
-            session,
-            action="enablement.ended",
-            actor="system",
-            account_id=account_id,
-            details={"reason": reason},
-        )
-
-
 def status(session: Session, account_id: uuid.UUID) -> dict[str, Any]:
     """The caller's own enablement: not_requested, pending, must_change, enabled, expired... (D-ENA-1)."""
     request = current_request(session, account_id)
@@ -542,8 +305,8 @@ def status(session: Session, account_id: uuid.UUID) -> dict[str, Any]:
             "id": str(request.id),
             "number": request.number,
             "state": request.state,
-            "created_at": _aware(request.created_at).isoformat(),
-            "expires_at": _aware(request.expires_at).isoformat(),
+            "created_at": aware(request.created_at).isoformat(),
+            "expires_at": aware(request.expires_at).isoformat(),
             "receipt_confirmed": request.receipt_confirmed_at is not None,
         }
     return body

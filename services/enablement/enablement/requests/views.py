@@ -17,7 +17,7 @@ from enablement.offices import service as offices
 from enablement.permissions import PERMISSIONS
 from enablement.personal_codes import service as codes
 from enablement.personal_codes.iam import IamQuestions, RpcIamQuestions
-from enablement.requests import schemas, service
+from enablement.requests import identification, schemas, service
 from enablement.requests.models import CONFIRMED, REJECTED, EnablementRequest
 
 blueprint = Blueprint("enablement_api", __name__, url_prefix="/api/enablement/v1")
@@ -48,7 +48,7 @@ def _request_body(r: EnablementRequest) -> dict[str, Any]:
         "last_name": r.last_name,
         "codice_fiscale": r.codice_fiscale,
         "email": r.email,
-        "expires_at": service._aware(r.expires_at).isoformat(),
+        "expires_at": service.aware(r.expires_at).isoformat(),
     }
 
 
@@ -220,7 +220,7 @@ def operator_offices() -> Any:
 @PERMISSIONS.require("enablement.identify")
 def find_request() -> Any:
     data = load(schemas.FindSchema(), request.args.to_dict())
-    found = service.find_pending(
+    found = identification.find_pending(
         db=db, operator_id=_me(), number=data.get("number"), codice_fiscale=data.get("codice_fiscale")
     )
     return _request_body(found)
@@ -236,14 +236,14 @@ def find_request() -> Any:
 @PERMISSIONS.require("enablement.identify")
 def confirm_request(request_id: uuid.UUID) -> Any:
     data = load(schemas.ConfirmSchema(), json_body())
-    document = service.Document(
+    document = identification.Document(
         type=data["document_type"],
         number=data["document_number"].upper(),
         issuer=data["document_issuer"],
         issued_on=data["document_issued_on"],
         expires_on=data["document_expires_on"],
     )
-    done = service.identify(
+    done = identification.identify(
         db=db,
         operator_id=_me(),
         request_id=request_id,
@@ -266,7 +266,7 @@ def confirm_request(request_id: uuid.UUID) -> Any:
 @PERMISSIONS.require("enablement.identify")
 def reject_request(request_id: uuid.UUID) -> Any:
     data = load(schemas.RejectSchema(), json_body())
-    done = service.identify(
+    done = identification.identify(
         db=db,
         operator_id=_me(),
         request_id=request_id,
@@ -323,4 +323,4 @@ def unassign_operator(operator_id: uuid.UUID, office_code: str) -> Any:
 @api_doc("Every confirmation and rejection, newest first (D-ENA-3 audit)", tags=("ops",))
 @PERMISSIONS.require("enablement.ops")
 def list_identifications() -> Any:
-    return {"identifications": service.identifications(db=db)}
+    return {"identifications": identification.identifications(db=db)}

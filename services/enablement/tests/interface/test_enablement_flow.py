@@ -24,6 +24,7 @@ from enablement.models import outbox
 from enablement.offices import service as offices
 from enablement.personal_codes import policy as code_policy
 from enablement.personal_codes.service import CodePolicy
+from enablement.requests import expiry as requests_expiry
 from enablement.requests import service as requests_service
 from enablement_support import ANSWER, PASSWORD
 from flask.testing import FlaskClient
@@ -467,15 +468,15 @@ def test_a_pending_request_expires_and_the_user_may_start_again(app: Any, issuer
     _offices()
     user = _register("mario.rossi")
     body, _code = _start(client, issuer, user)
-    assert requests_service.expire_due(db=db) == 0
+    assert requests_expiry.expire_due(db=db) == 0
     week = timedelta(days=7)
-    assert requests_service.remind_due(db=db, reminder_before=week) == 0  # 60 days left
+    assert requests_expiry.remind_due(db=db, reminder_before=week) == 0  # 60 days left
     in_54_days = datetime.now(UTC) + timedelta(days=54)
-    assert requests_service.remind_due(db=db, reminder_before=week, now=in_54_days) == 1
-    assert requests_service.remind_due(db=db, reminder_before=week, now=in_54_days) == 0  # once
+    assert requests_expiry.remind_due(db=db, reminder_before=week, now=in_54_days) == 1
+    assert requests_expiry.remind_due(db=db, reminder_before=week, now=in_54_days) == 0  # once
     [reminder] = _events("enablement.expiry_reminder")
     assert reminder["request_number"] == body["number"]
-    assert requests_service.expire_due(db=db, now=datetime.now(UTC) + timedelta(days=61)) == 1
+    assert requests_expiry.expire_due(db=db, now=datetime.now(UTC) + timedelta(days=61)) == 1
     assert client.get(f"{API}/enablement", headers=_user(issuer, user)).get_json()["state"] == "expired"
     again, _ = _start(client, issuer, user)
     assert again["number"] != body["number"]
