@@ -10,19 +10,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from polis.testing.devstack import (
-    DEFAULT_PORTS,
-    ROOT,
-    Stack,
-    StackAborted,
-    StackConfig,
-    StackError,
-    format_urls,
-)
+from polis.testing.devstack import Stack, format_urls
 from polis.testing.partner_demo import DEFAULT_PORT as DEMO_PORT
 from polis.testing.partner_demo import base_url as demo_url
 from polis.testing.partner_demo import start_demo
 from polis.testing.ports import port_in_use
+from polis.testing.processes import StackAborted, StackError
+from polis.testing.stack_layout import DEFAULT_PORTS, ROOT, StackConfig
 
 
 def say(message: str) -> None:

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from polis.testing.devstack import SERVICES, Stack, StackConfig
+from polis.testing.devstack import Stack
 from polis.testing.postgres import PostgresCluster
 from polis.testing.processes import ManagedProcess, StackError
 from polis.testing.rabbitmq import RabbitMQNode
 from polis.testing.smtp import SmtpSink
+from polis.testing.stack_layout import SERVICES, StackConfig
 
 from .broker import delete_vhost, new_vhost
 

@@ -6,9 +6,10 @@ the stack: IAM must be up and the demo's client registered (IAM's demo data) bef
 
 from __future__ import annotations
 
-from polis.testing.devstack import ROOT, VENV_BIN, Stack
+from polis.testing.devstack import Stack
 from polis.testing.ports import port_in_use
 from polis.testing.processes import ManagedProcess, StackError
+from polis.testing.stack_layout import ROOT, VENV_BIN
 
 NAME = "pagoinrete-demo"
 DEFAULT_PORT = 8090
