@@ -100,7 +100,7 @@ def session_cookie(browser: Browser) -> str:
     """The browser's cookies as one Cookie header value."""
     jars = [
         handler.cookiejar
-        for handler in browser.opener.handlers
+        for handler in getattr(browser.opener, "handlers", [])
         if isinstance(getattr(handler, "cookiejar", None), CookieJar)
     ]
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jars[0])
