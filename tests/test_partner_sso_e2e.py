@@ -251,7 +251,7 @@ def cookie_jar(browser: Browser) -> CookieJar:
 
 def portal_backchannel_uri(stack: SystemStack) -> str | None:
     """The back-channel logout URI IAM has for the portal, if the portal registers one."""
-    from iam.oidc.models import OidcClient
+    from iam.clients.models import OidcClient
     from polis.db import Database
 
     database = Database(stack.database_url("iam"))

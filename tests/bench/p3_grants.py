@@ -525,8 +525,8 @@ def prepare_iam(database_url: str, env: dict[str, str]) -> tuple[str, str]:
         raise BenchFailed(f"P3: IAM migrations failed:\n{done.stdout}\n{done.stderr}")
 
     from iam.accounts.models import Account
-    from iam.oidc.clients import hash_client_secret
-    from iam.oidc.models import OidcClient
+    from iam.clients.models import OidcClient
+    from iam.clients.service import hash_client_secret
     from iam.passwords.hashing import hash_secret
     from polis.db import Database
 

@@ -205,7 +205,7 @@ def test_a_strict_integer_reads_what_json_schema_calls_an_integer(
     value: object, accepted: int | None
 ) -> None:
     """Issue 17: `{"grace_seconds": 63107.0}` is a JSON Schema integer, and IAM refused it (strict=True)."""
-    from iam.oidc.registry_api import RotateSecretSchema
+    from iam.clients.views import RotateSecretSchema
     from marshmallow import ValidationError
 
     if accepted is None:

@@ -32,15 +32,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def signing_key_opens() -> None:
     """Ready only when the key that signs now opens with this process's IAM_KEY_ENCRYPTION_KEY: a wrong or
     missing KEK answers 503 here, before any login fails on it (issue 17 item 7)."""
-    from iam.oidc import keys
+    from iam.keys import service as keys
 
     keys.active_key(db, keys.ALG)
 
 
 def demo_loaders() -> list[DemoDataLoader]:
     """The idempotent demo-data loaders of `flask --app iam demo-data` (make run)."""
+    from iam.clients.demo import ensure_partner_clients, ensure_portal_client
     from iam.demo import load_demo_data
-    from iam.oidc.demo import ensure_partner_clients, ensure_portal_client
 
     return [ensure_portal_client, ensure_partner_clients, load_demo_data]
 
@@ -59,9 +59,13 @@ def register_blueprints(app: Flask) -> None:
     register_captcha(app)
     register_registration(app)
 
-    from iam.oidc.views import register_oidc
+    # Sign-in and the OpenID Connect provider, area by area (each registers itself).
+    from iam import clients, keys, oidc, signin
 
-    register_oidc(app)
+    keys.register(app)  # the keys' settings, their ops API and `oidc-keys` commands
+    clients.register(app)  # the registry's ops API and `oidc-client` commands
+    signin.register(app)  # the SSO session, the login and unlock pages, the ops unlock
+    oidc.register(app)  # the provider's endpoints and the consent page
 
     # Recovery, Area Riservata, MI accounts, audit queries (recovery/personal-area work).
     from iam.audit.views import register_audit

@@ -71,7 +71,7 @@ def _oidc_settings(env: Env) -> dict[str, Any]:
         # At the ceiling the owner unlocks with a link emailed to the account's addresses (issue 11 item 5):
         # how long it works, which is also the lock period of at most one such email.
         "LOGIN_UNLOCK_LINK_TTL_HOURS": env.float("IAM_LOGIN_UNLOCK_LINK_TTL_HOURS", 24.0),
-        # Token signing keys (iam/oidc/keys.py): the key-encryption key seals their private parts (base64url
+        # Token signing keys (iam/keys/): the key-encryption key seals their private parts (base64url
         # 32 bytes; "new,old" while rotating it; the dev default is base64url of a public phrase). A
         # successor is published a lead before it signs; a retired key stays published for the retention.
         "KEY_ENCRYPTION_KEY": env.secret(

@@ -25,6 +25,8 @@ def all_metadata() -> MetaData:
     from iam.accounts import models as _accounts  # noqa: F401 - registers the tables
     from iam.audit import models as _audit  # noqa: F401
     from iam.captcha import models as _captcha  # noqa: F401
+    from iam.clients import models as _clients  # noqa: F401
+    from iam.keys import models as _keys  # noqa: F401
     from iam.oidc import models as _oidc  # noqa: F401
     from iam.personal_area import models as _personal_area  # noqa: F401
     from iam.registration import models as _registration  # noqa: F401

@@ -79,12 +79,12 @@ def ops_actor() -> str:
 
 def _ops_client(presented: str | None) -> str:
     """The actor of an ops call made with an access token of IAM's provider, or the refusal."""
-    from iam.oidc import provider
+    from iam.oidc import endpoints
 
-    record = provider.verify_access_token(presented) if presented else None
+    record = endpoints.verify_access_token(presented) if presented else None
     if record is None:
         raise OpsTokenRequired()
     roles = record.claims.get("roles") or []
-    if record.user is not None or OPS_ROLE not in roles or not provider.is_for_api(record, "iam"):
+    if record.user is not None or OPS_ROLE not in roles or not endpoints.is_for_api(record, "iam"):
         raise OpsRoleRequired()
     return f"client:{record.client_id}"

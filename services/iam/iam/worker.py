@@ -1,6 +1,6 @@
 """The IAM worker (`python -m iam.worker`): publishes IAM's outbox to RabbitMQ, delivers the back-channel
 logout tokens owed to clients (iam.oidc.backchannel), answers the RPC questions of iam.rpc and rotates the
-token signing keys when due (iam.oidc.key_admin)."""
+token signing keys when due (iam.keys.loop)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from prometheus_client import start_http_server
 
 from iam.config import load_settings
 from iam.extensions import db
+from iam.keys.loop import rotation_loop
 from iam.models import outbox
 from iam.oidc.backchannel import delivery_loop
 from iam.oidc.codes import purge_loop as code_purge_loop
-from iam.oidc.key_admin import rotation_loop
 from iam.revocation.loop import revocation_loop
 from iam.rpc import responder_loop
 

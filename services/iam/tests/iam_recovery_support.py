@@ -16,8 +16,8 @@ from iam.audit.service import Origin
 from iam.captcha import models as _captcha_models  # noqa: F401 - the captcha_solutions table
 from iam.captcha.adapters import TEST_PASS_PREFIX
 from iam.models import outbox
-from iam.oidc import sessions
 from iam.passwords.hashing import hash_secret
+from iam.signin import sessions
 from polis.db import Database
 from polis.events.sealing import DEV_KEY_ID, DEV_PRIVATE_KEY, Opener
 from sqlalchemy import select

@@ -14,9 +14,9 @@ from iam.accounts.models import Account, Role
 from iam.audit.origin import current_origin
 from iam.extensions import db
 from iam.institutional import service
-from iam.oidc.sessions import login_required
 from iam.recovery.messages import messages
 from iam.recovery.views import policy as recovery_policy
+from iam.signin.sessions import login_required
 
 blueprint = Blueprint("security_officer_pages", __name__, url_prefix="/iam/area-riservata/sicurezza")
 

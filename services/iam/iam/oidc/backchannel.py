@@ -40,8 +40,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from iam.oidc import keys
-from iam.oidc.models import LogoutDelivery, OidcClient, SessionClient
+from iam.clients.models import OidcClient
+from iam.keys import service as keys
+from iam.oidc.models import LogoutDelivery, SessionClient
 from iam.oidc.txn import write_transaction
 
 log = logging.getLogger("iam.oidc.backchannel")

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from iam.audit import service as audit
 from iam.audit.service import Origin
-from iam.oidc.clients import Client
+from iam.clients.service import Client
 from iam.oidc.models import Consent
 from iam.oidc.txn import write_transaction
 

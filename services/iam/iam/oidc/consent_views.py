@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from flask import Blueprint, Flask, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext
 
 from iam.accounts.models import AccountState
 from iam.audit.origin import current_origin
+from iam.clients import service as clients
+from iam.clients.service import Client
 from iam.extensions import db
-from iam.oidc import clients, consent, sessions
-from iam.oidc.clients import Client
+from iam.oidc import consent
 from iam.pages import csrf
+from iam.signin import sessions
 
 blueprint = Blueprint("oidc_consent", __name__)
 
@@ -35,10 +37,6 @@ SCOPE_DESCRIPTIONS = {
     "istanze": lazy_gettext("Consultare e presentare per tuo conto le tue istanze su Istanze OnLine"),
     "notifier": lazy_gettext("Consultare e gestire gli invii delle email del sistema (operazioni)"),
 }
-
-
-def register_consent(app: Flask) -> None:
-    app.register_blueprint(blueprint)
 
 
 @blueprint.route(consent.CONSENT_PATH, methods=["GET", "POST"])

@@ -15,11 +15,11 @@ from polis.errors import ValidationFailed
 
 from iam.audit.origin import current_origin
 from iam.extensions import db
-from iam.oidc.sessions import login_required
 from iam.personal_area import service
 from iam.personal_area.language import in_language
 from iam.personal_area.views import keep_this_browser_signed_in, policy
 from iam.recovery.messages import messages
+from iam.signin.sessions import login_required
 
 blueprint = Blueprint("personal_area_pages", __name__, url_prefix="/iam/area-riservata")
 LANGUAGE_NAMES = {"it": "Italiano", "en": "English"}

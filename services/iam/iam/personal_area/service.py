@@ -23,11 +23,11 @@ from iam.accounts.institutional import is_institutional
 from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
-from iam.oidc.sessions import end_all_sessions
 from iam.passwords.hashing import hash_secret, hasher, verify_secret
 from iam.passwords.policy import check_password
 from iam.personal_area.models import EmailVerification
 from iam.recovery import temporary
+from iam.signin.sessions import end_all_sessions
 
 VERIFY_PATH = "/iam/area-riservata/email/verifica"
 LANGUAGES = ("it", "en")

@@ -13,7 +13,7 @@ from polis.web import api_doc, json_body, load
 from iam.accounts.models import Account, AccountState
 from iam.audit.origin import current_origin
 from iam.extensions import db
-from iam.oidc import provider, sessions
+from iam.oidc import endpoints
 from iam.personal_area import service
 from iam.personal_area.schemas import (
     EmailChangeRequestedSchema,
@@ -23,6 +23,7 @@ from iam.personal_area.schemas import (
     PersonalDataSchema,
     ProfileChangeSchema,
 )
+from iam.signin import sessions
 
 F = TypeVar("F", bound=Callable[..., Any])
 blueprint = Blueprint("personal_area", __name__, url_prefix="/api/iam/v1/me")
@@ -49,8 +50,8 @@ def _bearer_account() -> Account | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    bearer = provider.verify_access_token(token.strip())
-    if bearer is None or bearer.user is None or not provider.is_for_api(bearer, "iam"):
+    bearer = endpoints.verify_access_token(token.strip())
+    if bearer is None or bearer.user is None or not endpoints.is_for_api(bearer, "iam"):
         return None
     with db.transaction() as session:
         account = session.get(Account, bearer.user.account_id)

@@ -8,8 +8,8 @@ from polis.errors import Forbidden
 
 from iam.accounts.models import Role
 from iam.extensions import db
-from iam.oidc.sessions import login_required
 from iam.revocation import service
+from iam.signin.sessions import login_required
 
 blueprint = Blueprint("revocation_pages", __name__, url_prefix="/iam/area-riservata/revoche")
 

@@ -29,8 +29,7 @@ from iam.audit import service as audit
 from iam.audit.models import AuditEntry
 from iam.audit.service import Origin
 from iam.models import outbox
-from iam.oidc.models import AccessToken, RefreshToken, SsoSession
-from iam.oidc.sessions import end_all_sessions
+from iam.oidc.models import AccessToken, RefreshToken
 from iam.revocation import clock
 from iam.revocation.models import (
     ANNOUNCEMENT,
@@ -41,6 +40,8 @@ from iam.revocation.models import (
     RoundState,
     reminder_name,
 )
+from iam.signin.models import SsoSession
+from iam.signin.sessions import end_all_sessions
 
 ROME = ZoneInfo("Europe/Rome")
 PRODUCER = "iam"

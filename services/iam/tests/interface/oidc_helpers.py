@@ -16,9 +16,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from iam import create_app
 from iam.accounts.models import Account, AccountState
+from iam.clients import service as clients
 from iam.extensions import db
 from iam.models import all_metadata
-from iam.oidc import clients
 from iam.passwords.hashing import hash_secret, hasher
 from iam.recovery import temporary
 from polis.testing import free_port

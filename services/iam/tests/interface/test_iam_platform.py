@@ -4,7 +4,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from iam import create_app
 from iam.extensions import db
-from iam.oidc import keys
+from iam.keys import service as keys
 
 
 def conftest_settings(database_url: str) -> dict[str, str]:

@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 from iam.accounts.models import Account, TemporaryPassword
 from iam.extensions import db
 from iam.models import outbox
-from iam.oidc import bruteforce, unlock
-from iam.oidc.login import username_key
-from iam.oidc.models import LoginThrottle
 from iam.recovery import temporary
+from iam.signin import bruteforce, unlock
+from iam.signin.login import username_key
+from iam.signin.models import LoginThrottle
 from oidc_helpers import PASSWORD, issue_temporary_password, login, make_account, make_app
 from sqlalchemy import func, select, update
 

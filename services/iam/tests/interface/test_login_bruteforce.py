@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from iam.accounts.models import Account
 from iam.audit.models import AuditEntry
 from iam.extensions import db
-from iam.oidc import bruteforce
-from iam.oidc.models import LoginThrottle
 from iam.passwords import hashing
+from iam.signin import bruteforce
+from iam.signin.models import LoginThrottle
 from oidc_helpers import error_text, get_account, login, make_account, make_app
 from polis.config import ConfigError
 from sqlalchemy import select, update

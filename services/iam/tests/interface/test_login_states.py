@@ -12,8 +12,8 @@ from iam.accounts.models import Account, AccountState
 from iam.audit.models import AuditEntry
 from iam.extensions import db
 from iam.models import outbox
-from iam.oidc.models import SsoSession
 from iam.passwords.hashing import hash_secret, hasher
+from iam.signin.models import SsoSession
 from oidc_helpers import (
     PASSWORD,
     change_password,

@@ -17,8 +17,8 @@ from iam.accounts.models import Account
 from iam.audit.models import AuditEntry
 from iam.extensions import db
 from iam.models import outbox
-from iam.oidc import bruteforce, unlock
-from iam.oidc.models import LoginThrottle, UnlockLink
+from iam.signin import bruteforce, unlock
+from iam.signin.models import LoginThrottle, UnlockLink
 from itsdangerous import URLSafeTimedSerializer
 from oidc_helpers import csrf_token, error_text, get_account, login, make_account, make_app
 from polis.events import Event

@@ -22,18 +22,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from iam.accounts.models import Account, AccountKind
+from iam.clients import service as clients
+from iam.clients.models import OidcClient
 from iam.extensions import db
-from iam.oidc import clients
 from iam.oidc.backchannel import EVENT, DeliveryPolicy, deliver_due
-from iam.oidc.models import (
-    AccessToken,
-    LogoutDelivery,
-    OidcClient,
-    RefreshToken,
-    SessionClient,
-    SsoSession,
-)
-from iam.oidc.sessions import COOKIE, hash_token
+from iam.oidc.models import AccessToken, LogoutDelivery, RefreshToken, SessionClient
+from iam.signin.models import SsoSession
+from iam.signin.sessions import COOKIE, hash_token
 from iam_recovery_support import events, unseal
 from joserfc import jwt
 from joserfc.jwk import KeySet

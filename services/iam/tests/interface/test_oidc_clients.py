@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask, g
+from iam.clients import service as clients
+from iam.clients.models import OidcClient
 from iam.extensions import db
-from iam.oidc import clients
-from iam.oidc.models import OidcClient
-from iam.oidc.sessions import login_required
+from iam.signin.sessions import login_required
 from oidc_helpers import issue_temporary_password, login, make_account, make_app
 
 

@@ -13,8 +13,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from iam.audit.models import AuditEntry
+from iam.clients import service as clients
 from iam.extensions import db
-from iam.oidc import clients, consent
+from iam.oidc import consent
 from iam.oidc.models import Consent
 from oidc_helpers import get_account, login, make_account, make_app, pkce
 from sqlalchemy import select

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from iam.clients import service as clients
 from iam.extensions import db
-from iam.oidc import clients
 from iam.oidc.models import AuthorizationCode
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -571,7 +571,7 @@ def test_issue_5_a_logout_ends_an_access_token_issued_without_a_refresh_token(
 def test_issue_5_a_refresh_token_spent_by_a_racing_request_ends_the_family(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from iam.oidc import provider
+    from iam.oidc import grants as provider
     from iam.oidc.models import RefreshToken
 
     make_account()

@@ -13,8 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from iam.audit.models import AuditEntry
 from iam.extensions import db
-from iam.oidc import key_admin, keys
-from iam.oidc.models import SigningKey
+from iam.keys import loop as key_admin
+from iam.keys import service as keys
+from iam.keys.models import SigningKey
 from oidc_helpers import make_app
 from sqlalchemy import select, update
 

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from iam.extensions import db
 from iam.models import outbox
-from iam.oidc.sessions import COOKIE
+from iam.signin.sessions import COOKIE
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from oidc_helpers import (

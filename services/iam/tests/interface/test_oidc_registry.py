@@ -12,9 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from iam.audit.models import AuditEntry
+from iam.clients import service as clients
+from iam.clients.models import OidcClient
 from iam.extensions import db
-from iam.oidc import clients
-from iam.oidc.models import OidcClient
 from oidc_helpers import make_app
 from sqlalchemy import select, update
 

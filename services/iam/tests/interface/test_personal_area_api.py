@@ -11,11 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from iam import create_app
 from iam.accounts.models import AccountState
+from iam.clients.demo import ensure_portal_client
 from iam.extensions import db
+from iam.keys import service as keys
 from iam.models import all_metadata
-from iam.oidc import keys, sessions
-from iam.oidc.demo import ensure_portal_client
 from iam.oidc.models import AccessToken
+from iam.signin import sessions
 from iam_recovery_support import PASSWORD, app_config, events, load_account, make_account, sign_in, unseal
 from polis.testing import free_port
 

@@ -15,19 +15,20 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from iam.accounts import service as accounts
-from iam.accounts.models import Account, AccountKind, AccountState
-from iam.audit.models import AuditEntry
-from iam.extensions import db
-from iam.models import outbox
-from iam.oidc import clients
-from iam.oidc.models import SsoSession
-from iam.passwords.hashing import hash_secret, hasher
-from iam.revocation import clock, service
-from iam.revocation.models import RevocationRound
 from oidc_helpers import CALLBACK, ISSUER, PASSWORD, PORTAL, PORTAL_SECRET, login, make_app
 from sqlalchemy import func, select
 from test_oidc_grants import login_with_scope
+
+from iam.accounts import service as accounts
+from iam.accounts.models import Account, AccountKind, AccountState
+from iam.audit.models import AuditEntry
+from iam.clients import service as clients
+from iam.extensions import db
+from iam.models import outbox
+from iam.passwords.hashing import hash_secret, hasher
+from iam.revocation import clock, service
+from iam.revocation.models import RevocationRound
+from iam.signin.models import SsoSession
 
 OPS = {"Authorization": "Bearer polis-dev-ops-token"}
 ROUNDS = "/api/iam/v1/ops/revocation-rounds"

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from iam.accounts.models import Account
+from iam.clients.models import OidcClient
 from iam.config import load_settings
+from iam.keys import service as keys
 from iam.models import all_metadata
-from iam.oidc import keys, sessions
 from iam.oidc.backchannel import (
     EVENT,
     DeliveryPolicy,
@@ -22,7 +23,9 @@ from iam.oidc.backchannel import (
     post_logout_token,
     schedule,
 )
-from iam.oidc.models import LogoutDelivery, OidcClient, SessionClient, SsoSession
+from iam.oidc.models import LogoutDelivery, SessionClient
+from iam.signin import sessions
+from iam.signin.models import SsoSession
 from iam_recovery_support import ORIGIN, make_account
 from polis.config import ConfigError
 from polis.db import Database

@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from iam.oidc import clients, consent
-from iam.oidc.clients import Client, ClientSettings, InvalidClientSettings, check_settings, hash_client_secret
+from iam.clients import service as clients
+from iam.clients.service import (
+    Client,
+    ClientSettings,
+    InvalidClientSettings,
+    check_settings,
+    hash_client_secret,
+)
+from iam.oidc import consent
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -17,9 +17,9 @@ import pytest
 from flask import Flask
 from iam.audit.models import AuditEntry
 from iam.extensions import db
-from iam.oidc import keys
-from iam.oidc.keys import KeySettings, KeyUnavailable
-from iam.oidc.models import SigningKey
+from iam.keys import service as keys
+from iam.keys.models import SigningKey
+from iam.keys.service import KeySettings, KeyUnavailable
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
@@ -273,7 +273,7 @@ def test_issue_17_a_key_is_deleted_once_its_last_token_can_have_expired_and_not_
 
 
 def test_retention_covers_the_longest_access_token_of_any_client(settings: KeySettings) -> None:
-    from iam.oidc.models import OidcClient
+    from iam.clients.models import OidcClient
 
     with db.transaction() as session:
         session.add(

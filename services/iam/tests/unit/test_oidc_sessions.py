@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from iam.accounts.models import Account, AccountState
-from iam.oidc.models import SsoSession
-from iam.oidc.sessions import SsoPolicy, is_live, login_url, safe_next
+from iam.signin.models import SsoSession
+from iam.signin.sessions import SsoPolicy, is_live, login_url, safe_next
 
 POLICY = SsoPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=8), secure_cookie=False)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -11,25 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint
 from marshmallow import fields, validate
 from polis.errors import Conflict, NotFound, ValidationFailed
 from polis.web import ApiSchema, JsonInteger, UtcDateTime, api_doc, json_body, load
 
 from iam.audit.origin import current_origin
+from iam.clients import service as clients
 from iam.extensions import db
-from iam.oidc import clients
 from iam.ops import ops_actor, ops_required
 
 blueprint = Blueprint("oidc_clients_ops", __name__, url_prefix="/api/iam/v1/ops/oidc-clients")
-
-
-def register_registry_and_consent(app: Flask) -> None:
-    """This ops API and the consent page (consent_views.py): the registry's two faces (register_oidc)."""
-    from iam.oidc.consent_views import register_consent
-
-    app.register_blueprint(blueprint)
-    register_consent(app)
 
 
 # --- schemas ------------------------------------------------------------------------------------------

@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 
 from iam.audit.service import Origin
+from iam.clients import service as clients
 from iam.extensions import db
-from iam.oidc import clients
 
 group = AppGroup("oidc-client", help="OpenID Connect clients of IAM.")
 ACTOR = "ops:cli"
@@ -147,7 +146,3 @@ def list_clients() -> None:
             f"{client.client_id}\t{client.name}\t{kind}\t{trust}\tgrants={','.join(client.grant_types)}"
             f"\tscopes={' '.join(client.scopes)}\tredirect={' '.join(client.redirect_uris) or '-'}"
         )
-
-
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(group)

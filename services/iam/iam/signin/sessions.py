@@ -35,7 +35,8 @@ from iam.accounts.models import Account, AccountState
 from iam.audit.service import Origin
 from iam.extensions import db
 from iam.oidc import backchannel
-from iam.oidc.models import AccessToken, RefreshToken, SsoSession
+from iam.oidc.models import AccessToken, RefreshToken
+from iam.signin.models import SsoSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R", bound=BaseResponse)

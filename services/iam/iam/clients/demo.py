@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import current_app
 from polis.db import Database
 
-from iam.oidc import clients
+from iam.clients import service as clients
 
 PORTAL_CLIENT_ID = "portal"
 OPS_CLIENT_ID = "polis-ops"

@@ -28,15 +28,15 @@ from iam.accounts.models import Account, AccountState, TemporaryPassword
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.models import outbox
-from iam.oidc import bruteforce
-from iam.oidc import unlock as unlock_links
-from iam.oidc.bruteforce import LockPolicy
-from iam.oidc.models import LoginThrottle
-from iam.oidc.sessions import SsoPolicy, end_all_sessions, start_session
 from iam.oidc.txn import write_transaction
 from iam.passwords import hashing
 from iam.recovery import temporary
 from iam.revocation import service as revocation
+from iam.signin import bruteforce
+from iam.signin import unlock as unlock_links
+from iam.signin.bruteforce import LockPolicy
+from iam.signin.models import LoginThrottle
+from iam.signin.sessions import SsoPolicy, end_all_sessions, start_session
 
 MAX_USERNAME = 64
 MAX_PASSWORD = 1024

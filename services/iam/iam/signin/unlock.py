@@ -42,9 +42,9 @@ from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.models import outbox
-from iam.oidc import bruteforce
-from iam.oidc.models import LoginThrottle, UnlockLink
 from iam.oidc.txn import write_transaction
+from iam.signin import bruteforce
+from iam.signin.models import LoginThrottle, UnlockLink
 
 EVENT = "iam.account_unlock_link_issued"
 UNLOCK_PATH = "/iam/accedi/sblocca/"

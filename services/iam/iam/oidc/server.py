@@ -1,0 +1,40 @@
+"""The OpenID Connect provider on Authlib's Flask server: the grants (grants.py), token generation
+(tokens.py) and endpoints (endpoints.py) put together."""
+
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from flask import Flask, current_app
+
+from iam.clients import service as clients
+from iam.extensions import db
+from iam.oidc.endpoints import BearerValidator, Introspection, Revocation, UserInfoView, forget_cached
+from iam.oidc.grants import CodeGrant, IdToken, RefreshGrant, S256Challenge, ServiceGrant
+from iam.oidc.tokens import generate_token, save_token
+
+SERVER = "iam.oidc_server"
+
+
+def query_client(client_id: str) -> clients.Client | None:
+    return clients.find(db, client_id)
+
+
+def build_server(app: Flask) -> AuthorizationServer:
+    app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(clients.SUPPORTED_SCOPES))
+    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_token_generator("default", generate_token)
+    server.register_grant(CodeGrant, [S256Challenge(required=True), IdToken(require_nonce=False)])
+    server.register_grant(RefreshGrant)
+    server.register_grant(ServiceGrant)
+    protector = ResourceProtector()
+    protector.register_token_validator(BearerValidator())
+    server.register_endpoint(UserInfoView(resource_protector=protector))
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    app.extensions[SERVER] = server
+    forget_cached()
+    return server
+
+
+def server() -> AuthorizationServer:
+    return current_app.extensions[SERVER]  # type: ignore[no-any-return]

@@ -1,0 +1,73 @@
+"""The SQL of the grants' hot path, built once (building them per request was a third of a refresh)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from iam.accounts.models import Account
+from iam.extensions import db
+from iam.oidc.models import AccessToken, RefreshToken
+
+
+def table_of(model: type[Any]) -> Table:
+    """A model's table, typed as one (the declarative attribute is typed as any FromClause)."""
+    table: Table = model.__table__
+    return table
+
+
+def insert_ignoring_duplicate(model: type[Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the dialect of the database."""
+    dialect = postgresql if not db.is_sqlite else sqlite
+    return dialect.insert(table_of(model)).on_conflict_do_nothing()
+
+
+# The statements of the grants' hot path, built once (building them per request was a third of a refresh).
+_ACCOUNTS = table_of(Account)
+
+
+_REFRESH = table_of(RefreshToken)
+
+
+ACCOUNT_COLUMNS = (
+    _ACCOUNTS.c.id,
+    _ACCOUNTS.c.username,
+    _ACCOUNTS.c.first_name,
+    _ACCOUNTS.c.last_name,
+    _ACCOUNTS.c.personal_email,
+    _ACCOUNTS.c.personal_email_verified_at,
+    _ACCOUNTS.c.institutional_email,
+    _ACCOUNTS.c.language,
+    _ACCOUNTS.c.credentials_version,
+    _ACCOUNTS.c.codice_fiscale,
+    _ACCOUNTS.c.roles,
+    _ACCOUNTS.c.state,
+)
+
+
+READ_REFRESH = (
+    select(
+        *(column for column in _REFRESH.c if column.name != "credentials_version"),
+        _REFRESH.c.credentials_version.label("token_credentials_version"),
+        *ACCOUNT_COLUMNS,
+    )
+    .join_from(_REFRESH, _ACCOUNTS, _ACCOUNTS.c.id == _REFRESH.c.account_id)
+    .where(_REFRESH.c.token_hash == bindparam("token_hash"))
+)
+
+
+SPEND_REFRESH = (
+    update(_REFRESH)
+    .where(
+        _REFRESH.c.token_hash == bindparam("spent_hash"),
+        _REFRESH.c.used_at.is_(None),
+        _REFRESH.c.revoked_at.is_(None),
+    )
+    .values(used_at=bindparam("spent_at"))
+)
+
+
+INSERT_ACCESS = insert(table_of(AccessToken))
+INSERT_REFRESH = insert(_REFRESH)
