@@ -15,10 +15,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from oidc_helpers import CALLBACK, ISSUER, PASSWORD, PORTAL, PORTAL_SECRET, login, make_app
-from sqlalchemy import func, select
-from test_oidc_grants import login_with_scope
-
 from iam.accounts import service as accounts
 from iam.accounts.models import Account, AccountKind, AccountState
 from iam.audit.models import AuditEntry
@@ -29,6 +25,9 @@ from iam.passwords.hashing import hash_secret, hasher
 from iam.revocation import clock, service
 from iam.revocation.models import RevocationRound
 from iam.signin.models import SsoSession
+from oidc_helpers import CALLBACK, ISSUER, PASSWORD, PORTAL, PORTAL_SECRET, login, make_app
+from sqlalchemy import func, select
+from test_oidc_grants import login_with_scope
 
 OPS = {"Authorization": "Bearer polis-dev-ops-token"}
 ROUNDS = "/api/iam/v1/ops/revocation-rounds"
