@@ -1,7 +1,7 @@
 """Per-address limits on credential forms and calls, with a proof-of-work step-up before any block.
 
 A school office, a staff room or a provincial office is one address for hundreds of people, all at the same
-deadline; guessing is stopped per account by IAM (iam/oidc/bruteforce.py), not here. So an address has
+deadline; guessing is stopped per account by IAM (iam/signin/bruteforce.py), not here. So an address has
 three bands (docs/architecture.md, "Rate limits"), counted over every credential POST it sends:
 
 - up to GATEWAY_RATELIMIT_AUTHENTICATION (the soft threshold): forwarded as it is;

@@ -53,11 +53,11 @@ def register_pages(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     # Captcha first: registration and the recoveries use its adapter (registration work).
+    from iam import registration
     from iam.captcha.views import register_captcha
-    from iam.registration.views import register_registration
 
     register_captcha(app)
-    register_registration(app)
+    registration.register(app)
 
     # Sign-in and the OpenID Connect provider, area by area (each registers itself).
     from iam import clients, keys, oidc, signin
@@ -68,13 +68,12 @@ def register_blueprints(app: Flask) -> None:
     oidc.register(app)  # the provider's endpoints and the consent page
 
     # Recovery, Area Riservata, MI accounts, audit queries (recovery/personal-area work).
+    from iam import personal_area, recovery
     from iam.audit.views import register_audit
     from iam.institutional.views import register_institutional
-    from iam.personal_area.views import register_personal_area
-    from iam.recovery.views import register_recovery
 
-    register_recovery(app)
-    register_personal_area(app)
+    recovery.register(app)
+    personal_area.register(app)
     register_institutional(app)
     register_audit(app)
 

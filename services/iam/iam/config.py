@@ -31,7 +31,7 @@ def _own_settings(env: Env) -> dict[str, Any]:
         **_registration_settings(env),
         # Login and the OpenID Connect provider (oidc area, D-ACC-4).
         **_oidc_settings(env),
-        # Secrets and addresses of the clients that demo data registers (oidc/demo.py; issue 5 item 1).
+        # Secrets and addresses of the clients that demo data registers (clients/demo.py; issue 5 item 1).
         **_demo_client_settings(env),
         # Back-channel logout deliveries by the worker (oidc/backchannel.py; issue 5 item 4).
         **_backchannel_settings(env),

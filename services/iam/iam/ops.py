@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import current_app, g, request
+from polis.auth import Principal
 from polis.config import Secret
 from polis.errors import Forbidden, Unauthorized
 
@@ -24,7 +25,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 SETTING = "OPS_TOKEN"
 # Who the audit trail names for an ops call made with the static token (a client's token names the client).
 OPS_ACTOR = "ops:token"
-OPS_ROLE = "ops"
 
 
 class OpsTokenRequired(Unauthorized):
@@ -80,11 +80,15 @@ def ops_actor() -> str:
 def _ops_client(presented: str | None) -> str:
     """The actor of an ops call made with an access token of IAM's provider, or the refusal."""
     from iam.oidc import endpoints
+    from iam.permissions import PERMISSIONS
 
     record = endpoints.verify_access_token(presented) if presented else None
     if record is None:
         raise OpsTokenRequired()
-    roles = record.claims.get("roles") or []
-    if record.user is not None or OPS_ROLE not in roles or not endpoints.is_for_api(record, "iam"):
+    if (
+        record.user is not None
+        or not endpoints.is_for_api(record, "iam")
+        or not PERMISSIONS["iam.ops"].allows(Principal.from_claims(record.claims))
+    ):
         raise OpsRoleRequired()
     return f"client:{record.client_id}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from polis.db import Database
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,12 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def find_entries(*, db: Database, **filters: Any) -> tuple[list[AuditEntry], int | None]:
+    """One page of the trail in a transaction of its own (the ops query API); filters as for `query`."""
+    with db.transaction() as session:
+        return query(session, **filters)
 
 
 def query(

@@ -30,10 +30,9 @@ def register_audit(app: Flask) -> None:
 @ops_required
 def query() -> dict[str, Any]:
     filters = load(AuditQuerySchema(), request.args.to_dict())
-    with db.transaction() as session:
-        entries, next_offset = service.query(session, **filters)
-        body: dict[str, Any] = {
-            "entries": AuditEntrySchema(many=True).dump(entries),
-            "next_offset": next_offset,
-        }
+    entries, next_offset = service.find_entries(db=db, **filters)
+    body: dict[str, Any] = {
+        "entries": AuditEntrySchema(many=True).dump(entries),
+        "next_offset": next_offset,
+    }
     return body

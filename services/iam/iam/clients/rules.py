@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-# Identity scopes release claims (provider.User.claims); API scopes name a Polis service's API, whose
+# Identity scopes release claims (iam.oidc.users.User.claims); API scopes name a Polis service's API, whose
 # resource server is the audience "urn:polis:<service>" (polis.auth maps scope + role to permissions).
 IDENTITY_SCOPES = ("openid", "profile", "email", "fiscal_number")
 # The APIs a person's client may act on for them; the notifier's API is for operations (service tokens).

@@ -55,7 +55,6 @@ from iam.clients.rules import UnknownClient as UnknownClient
 from iam.clients.rules import audience_of as audience_of
 from iam.clients.rules import check_settings as check_settings
 from iam.clients.rules import is_client_id
-from iam.oidc.txn import write_transaction
 
 
 def hash_client_secret(secret: str) -> str:
@@ -272,7 +271,7 @@ def save(
     wanted = check_settings(settings, confidential=confidential)
     now = datetime.now(UTC)
     generated = None
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         row = session.get(OidcClient, settings.client_id, with_for_update=True)
         if row is None:
             if confidential and secret is None:
@@ -388,7 +387,7 @@ def rotate_secret(
         )
     now = now or datetime.now(UTC)
     secret = new_secret()
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         row = session.get(OidcClient, client_id, with_for_update=True) if is_client_id(client_id) else None
         if row is None:
             raise UnknownClient(client_id)

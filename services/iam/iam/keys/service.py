@@ -40,7 +40,6 @@ from iam.keys.sealing import kek_fingerprint as kek_fingerprint
 from iam.keys.sealing import parse_keks as parse_keks
 from iam.keys.sealing import seal as seal
 from iam.keys.sealing import unseal as unseal
-from iam.oidc.txn import write_transaction
 
 log = logging.getLogger("iam.oidc.keys")
 
@@ -138,7 +137,7 @@ def _key(db: Database, record: KeyRecord, stored: str, settings: KeySettings) ->
 def _seal_in_place(db: Database, kid: str, clear: str, jwk: Mapping[str, Any], settings: KeySettings) -> None:
     # A row from before issue 5: seal it now (only if it is still the clear value: another process may
     # have sealed it first). It keeps signing until the next rotation, which `oidc-keys rotate` may hasten.
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         session.execute(
             update(SigningKey)
             .where(SigningKey.kid == kid, SigningKey.private_jwk == clear)
@@ -197,7 +196,7 @@ def generate(alg: str) -> SigningJwk:
 
 def _lock_chain(session: Session, alg: str) -> None:
     """Serialize writers of one alg's chain across processes: rotation and first-key creation read the
-    chain, then write it. SQLite: write_transaction's BEGIN IMMEDIATE already does; PostgreSQL: an
+    chain, then write it. SQLite: polis.db's BEGIN IMMEDIATE already does; PostgreSQL: an
     advisory lock held until the transaction ends (READ COMMITTED: the reads after it see the winner)."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
@@ -219,7 +218,7 @@ def _row(key: SigningJwk, alg: str, *, created_at: datetime, signs_from: datetim
 
 def _create_first(db: Database, alg: str, now: datetime, settings: KeySettings) -> None:
     key = generate(alg)  # outside the transaction: an RSA key takes a while
-    with _lock, write_transaction(db) as session:
+    with _lock, db.transaction() as session:
         _lock_chain(session, alg)
         live = session.scalars(
             select(SigningKey).where(SigningKey.alg == alg, SigningKey.retired_at.is_(None))
@@ -292,7 +291,7 @@ def _rotate_one(
         if pending is not None:
             return Rotation(alg, pending.kid, as_utc(pending.signs_from), created=False)
     key = generate(alg)
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         _lock_chain(session, alg)
         heads, pending = _pending(session, alg, now)
         if pending is not None:
@@ -414,7 +413,7 @@ def reseal(db: Database, *, settings: KeySettings | None = None) -> tuple[int, i
     settings = settings or current_settings()
     current = kek_fingerprint(settings.keks[0])
     resealed = unchanged = 0
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         for row in session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all():
             if sealed_with(row.private_jwk) == current:
                 unchanged += 1

@@ -43,7 +43,6 @@ from sqlalchemy.orm import Session
 from iam.clients.models import OidcClient
 from iam.keys import service as keys
 from iam.oidc.models import LogoutDelivery, SessionClient
-from iam.oidc.txn import write_transaction
 
 log = logging.getLogger("iam.oidc.backchannel")
 
@@ -278,7 +277,7 @@ def deliver_due(*, db: Database, policy: DeliveryPolicy, now: datetime | None = 
     with db.transaction() as session:  # a read first: an idle worker never takes SQLite's write lock
         if session.execute(_acted_on_by(now).limit(1)).first() is None:
             return report
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         report.purged = _purge(session, now=now)
         claimed = claim_due(session, now=now, limit=policy.batch_size, lease=policy.lease)
     if not claimed:
@@ -288,7 +287,7 @@ def deliver_due(*, db: Database, policy: DeliveryPolicy, now: datetime | None = 
     else:
         with ThreadPoolExecutor(max_workers=min(policy.concurrency, len(claimed))) as pool:
             errors = list(pool.map(lambda item: attempt(db, policy, item, now), claimed))
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         for item, error in zip(claimed, errors, strict=True):
             _record(session, policy, item, error, now, report)
     return report

@@ -31,7 +31,6 @@ from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.clients.service import Client
 from iam.oidc.models import Consent
-from iam.oidc.txn import write_transaction
 
 CONSENT_PATH = "/oidc/consent"
 AUTHORIZE_PATH = "/oidc/authorize"
@@ -88,11 +87,11 @@ def grant(
     if isinstance(source, Session):
         return _grant(source, account, client.client_id, wanted, origin)
     try:
-        with write_transaction(source) as session:
+        with source.transaction() as session:
             return _grant(session, account, client.client_id, wanted, origin)
     except IntegrityError:
         # A double click on Consenti: the other request created the row first (PostgreSQL); widen it.
-        with write_transaction(source) as session:
+        with source.transaction() as session:
             return _grant(session, account, client.client_id, wanted, origin)
 
 
@@ -186,7 +185,7 @@ def _session(source: Session | Database, *, write: bool = False) -> Iterator[Ses
         yield source
         return
     if write:
-        with write_transaction(source) as session:
+        with source.transaction() as session:
             yield session
     else:
         with source.transaction() as session:

@@ -26,7 +26,7 @@ from iam.signin import sessions
 
 blueprint = Blueprint("oidc_consent", __name__)
 
-# What each scope releases, as the user reads it (provider.User.claims and the APIs decide the details).
+# What each scope releases, as the user reads it (iam.oidc.users.User.claims and the APIs decide the details).
 SCOPE_DESCRIPTIONS = {
     "openid": lazy_gettext("Riconoscerti: un identificativo del tuo account, lo stesso a ogni accesso"),
     "profile": lazy_gettext("Il tuo nome utente, il tuo nome e cognome e la lingua che preferisci"),

@@ -21,7 +21,6 @@ from iam.keys import service as keys
 from iam.oidc import consent, endpoints
 from iam.oidc import discovery as metadata
 from iam.oidc import server as oidc_server
-from iam.oidc.txn import write_transaction
 from iam.oidc.users import User
 from iam.signin import sessions
 
@@ -208,8 +207,7 @@ def logout() -> ResponseReturnValue:
             )
     token_value = request.cookies.get(sessions.current_cookie())
     if token_value:
-        with write_transaction(db) as session:
-            sessions.end_session(session, token=token_value)
+        sessions.sign_out(db=db, token=token_value)
     response = (
         redirect(redirect_to, code=302)
         if redirect_to

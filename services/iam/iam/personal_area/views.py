@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from polis.auth import Principal
 from polis.errors import Unauthorized
 from polis.web import api_doc, json_body, load
 
@@ -14,6 +15,7 @@ from iam.accounts.models import Account, AccountState
 from iam.audit.origin import current_origin
 from iam.extensions import db
 from iam.oidc import endpoints
+from iam.permissions import PERMISSIONS
 from iam.personal_area import service
 from iam.personal_area.schemas import (
     EmailChangeRequestedSchema,
@@ -34,9 +36,6 @@ TAGS = ("area riservata",)
 def register_personal_area(app: Flask) -> None:
     app.extensions[POLICY] = service.PersonalAreaPolicy.from_settings(app.config)
     app.register_blueprint(blueprint)
-    from iam.personal_area.pages import register_personal_area_pages
-
-    register_personal_area_pages(app)
 
 
 def policy() -> service.PersonalAreaPolicy:
@@ -52,6 +51,8 @@ def _bearer_account() -> Account | None:
         return None
     bearer = endpoints.verify_access_token(token.strip())
     if bearer is None or bearer.user is None or not endpoints.is_for_api(bearer, "iam"):
+        return None
+    if not PERMISSIONS["iam.read_own"].allows(Principal.from_claims(bearer.claims)):
         return None
     with db.transaction() as session:
         account = session.get(Account, bearer.user.account_id)

@@ -44,9 +44,6 @@ def register_recovery(app: Flask) -> None:
     # The captcha area registers the adapter too; whichever runs first, there is exactly one.
     app.extensions.setdefault(CAPTCHA, adapter_from_settings(app.config))
     app.register_blueprint(blueprint)
-    from iam.recovery.pages import register_recovery_pages
-
-    register_recovery_pages(app)
 
 
 def policy() -> service.RecoveryPolicy:

@@ -42,10 +42,6 @@ def register_registration(app: Flask) -> None:
     )
     app.register_blueprint(blueprint)
 
-    from iam.registration.pages import register_registration_pages
-
-    register_registration_pages(app)
-
 
 def policy() -> service.RegistrationPolicy:
     found: service.RegistrationPolicy = current_app.extensions[POLICY]

@@ -28,7 +28,6 @@ from iam.accounts.models import Account, AccountState, TemporaryPassword
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.models import outbox
-from iam.oidc.txn import write_transaction
 from iam.passwords import hashing
 from iam.recovery import temporary
 from iam.revocation import service as revocation
@@ -197,7 +196,7 @@ def _record(
     origin: Origin,
 ) -> LoginResult:
     now = datetime.now(UTC)
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         account = session.get(Account, seen.account_id, with_for_update=True)
         if account is None:  # deleted meanwhile: nothing left to log in to
             return LoginResult(Outcome.INVALID)
@@ -299,7 +298,7 @@ def _unknown_username(
 ) -> LoginResult:
     """The same answers as a wrong password, including the lock (the argon2 work is done by the caller)."""
     key = username_key(name)
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         throttle = session.get(LoginThrottle, key, with_for_update=True)
         if throttle is None:
             throttle = LoginThrottle(username_key=key, failed_logins=0)
@@ -391,7 +390,7 @@ def change_forced_password(
     if problems:
         raise PasswordRefused(problems)
     new_hash = hashing.hash_secret(new_password, ph=policy.hasher)
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         account = session.get(Account, account_id, with_for_update=True)
         if (
             account is None
@@ -423,7 +422,7 @@ def change_forced_password(
 
 def unlock(*, db: Database, account_id: uuid.UUID, origin: Origin, actor: str) -> bool:
     """Ops: lift the brute-force lock of an account (audited); False when there is no such account."""
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         account = session.get(Account, account_id, with_for_update=True)
         if account is None:
             return False

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import current_app, g, redirect, request
+from polis.db import Database
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -129,6 +130,12 @@ def end_session(session: Session, *, token: str, now: datetime | None = None) ->
         _revoke_session_tokens(session, sso_session_id=row.id, now=now)
         backchannel.schedule(session, account_id=row.account_id, sso_session_ids=[row.id], now=now)
     return row
+
+
+def sign_out(*, db: Database, token: str) -> None:
+    """End the SSO session of this cookie token (RP-initiated logout) in a transaction of its own."""
+    with db.transaction() as session:
+        end_session(session, token=token)
 
 
 def end_all_sessions(session: Session, *, account_id: uuid.UUID, now: datetime | None = None) -> None:

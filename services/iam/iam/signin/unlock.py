@@ -42,7 +42,6 @@ from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.models import outbox
-from iam.oidc.txn import write_transaction
 from iam.signin import bruteforce
 from iam.signin.models import LoginThrottle, UnlockLink
 
@@ -215,7 +214,7 @@ def unlock_with_link(*, db: Database, policy: UnlockPolicy, token: str, origin: 
     """
     _token_checked(policy, token)
     now = datetime.now(UTC)
-    with write_transaction(db) as session:
+    with db.transaction() as session:
         # One conditional UPDATE: two concurrent uses of the same link cannot both succeed.
         used = session.execute(
             update(UnlockLink)
