@@ -134,10 +134,10 @@ def file_rendered(db: Database, *, receipt_id: uuid.UUID, content: bytes, digest
     return True
 
 
-def complete(db: Database, *, receipt_id: uuid.UUID, data: ReceiptData) -> tuple[bool, str]:
-    """Render (no lock held) and file the receipt; (whether this call filed it, the SHA-256 rendered)."""
+def complete(db: Database, *, receipt_id: uuid.UUID, data: ReceiptData) -> tuple[bool, str, int]:
+    """Render (no lock held) and file the receipt: whether this call filed it, its SHA-256 and size."""
     content, digest = render_receipt(data)
-    return file_rendered(db, receipt_id=receipt_id, content=content, digest=digest), digest
+    return file_rendered(db, receipt_id=receipt_id, content=content, digest=digest), digest, len(content)
 
 
 def pending_receipts(db: Database, *, registered_before: datetime, limit: int = 100) -> list[uuid.UUID]:
@@ -164,7 +164,7 @@ def sweep(db: Database, *, registered_before: datetime, limit: int = 100) -> int
                 if receipt is None or receipt.sha256 is not None:
                     continue
                 data = receipt_data(session, receipt)
-            done, _ = complete(db, receipt_id=receipt_id, data=data)
+            done, _, _ = complete(db, receipt_id=receipt_id, data=data)
         except Exception:  # one receipt that cannot be completed must not stop the others
             log.exception("pending receipt not completed", extra={"receipt_id": str(receipt_id)})
             continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from istanze.forms.validation import validate_section
 from istanze.procedures import service as procedures
 from istanze.procedures.models import Procedure
 from istanze.protocol.service import next_number
+from istanze.receipts.models import Receipt
 from istanze.receipts.service import register_receipt
 
 log = logging.getLogger("istanze.submission")
@@ -48,6 +50,12 @@ class CodeRefused(PermissionError):
     def __init__(self, status: str, retry_after: int | None = None) -> None:
         super().__init__(status)
         self.status, self.retry_after = status, retry_after
+
+
+@dataclass(frozen=True)
+class Submission:
+    application: Application  # detached
+    receipt: Receipt | None = None  # detached, when this call filed it
 
 
 def _draft(session: Session, *, account_id: uuid.UUID, code: str, lock: bool) -> Application:
@@ -94,19 +102,19 @@ def submit(
     aoo: str,
     register: str,
     applicant: str | None = None,
-) -> Application:
+) -> Submission:
     """Submit the user's draft of `code`; the same `key` again answers the same submission (double click).
 
     Returns the application (detached): "inoltrata" with its receipt filed, or "protocollata" when the
     receipt is still pending (a repeated click while the first one renders it, or a failed render: the
-    worker's sweep files it). `applicant` is the user's name for the receipt when the caller knows it (the
-    token's claims)."""
+    worker's sweep files it); and the receipt when this call filed it (else None: read it if needed).
+    `applicant` is the user's name for the receipt when the caller knows it (the token's claims)."""
     # Step 1: the checks, without any lock; the personal code outside any transaction.
     with db.transaction() as session:
         procedure = procedures.published(session, code=code)
         draft = _draft(session, account_id=account_id, code=code, lock=False)
         if _repeated(draft, key):
-            return draft
+            return Submission(draft)
         _check(session, procedure, draft, arrived_at)
         seen = dict(draft.answers)
         contacts = receipt_lines(contacts_of(session, account_id=account_id))  # in force at submission
@@ -119,7 +127,7 @@ def submit(
     with db.transaction() as session:
         draft = _draft(session, account_id=account_id, code=code, lock=True)
         if _repeated(draft, key):
-            return draft  # the same click won the race while this one checked the code
+            return Submission(draft)  # the same click won the race while this one checked the code
         if draft.state != DRAFT or draft.answers != seen:
             _check(session, procedure, draft, arrived_at)  # changed meanwhile: everything checked again
         number = next_number(session, at=arrived_at)
@@ -157,9 +165,13 @@ def submit(
         inputs=inputs,
     )
     try:
-        complete(db, receipt_id=receipt_id, data=data)
+        filed, digest, size = complete(db, receipt_id=receipt_id, data=data)
     except Exception:  # registered with its number: the worker's sweep files the receipt later
         log.exception("receipt not filed after registration", extra={"receipt_id": str(receipt_id)})
-        return draft
+        return Submission(draft)
     draft.state = SUBMITTED  # filed now, by this call or (a racing sweep) by another
-    return draft
+    if not filed:
+        return Submission(draft)
+    # The detached register row as filed (never flushed again): the answer needs no further read.
+    receipt.sha256, receipt.size, receipt.pending_since, receipt.render_inputs = digest, size, None, None
+    return Submission(draft, receipt)

@@ -246,7 +246,7 @@ def submission(code: str) -> Any:
     data = load(SubmissionSchema(), json_body())
     config = current_app.config
     try:
-        application = submit(
+        submitted = submit(
             db,
             account_id=_me(),
             code=code,
@@ -259,19 +259,21 @@ def submission(code: str) -> Any:
             register=config["PROTOCOL_REGISTER"],
             applicant=applicant_name(),
         )
-        with db.transaction() as session:
-            receipt = receipts.current_receipt(session, application_id=application.id)
-            body = {
-                "id": str(application.id),
-                # "protocollata" while the receipt is being prepared (a repeated click, a failed render):
-                # registered with its number; the receipt reaches the archive and the mailbox shortly.
-                "state": application.state,
-                "protocol_number": f"{application.protocol_number:07d}",
-                "protocol_year": application.protocol_year,
-                "segnatura": application.segnatura,
-                "submitted_at": _aware(application.submitted_at or arrived_at).isoformat(),
-                "receipt": receipts.receipt_json(receipt) if receipt else None,
-            }
+        application, receipt = submitted.application, submitted.receipt
+        if receipt is None:  # a repeated click, a pending receipt: as the archive has it
+            with db.transaction() as session:
+                receipt = receipts.current_receipt(session, application_id=application.id)
+        body = {
+            "id": str(application.id),
+            # "protocollata" while the receipt is being prepared (a repeated click, a failed render):
+            # registered with its number; the receipt reaches the archive and the mailbox shortly.
+            "state": application.state,
+            "protocol_number": f"{application.protocol_number:07d}",
+            "protocol_year": application.protocol_year,
+            "segnatura": application.segnatura,
+            "submitted_at": _aware(application.submitted_at or arrived_at).isoformat(),
+            "receipt": receipts.receipt_json(receipt) if receipt else None,
+        }
     except procedures.UnknownProcedure:
         raise NotFound("No such procedure.") from None
     except service.NotAllowed as exc:

@@ -103,7 +103,7 @@ def _submit(key: str = "click-1", at: datetime = SUBMITTED_AT) -> uuid.UUID:
         aoo="AOODGPER",
         register="REGISTRO UFFICIALE",
         applicant="Lucia Verdi",
-    )
+    ).application
     return application.id
 
 

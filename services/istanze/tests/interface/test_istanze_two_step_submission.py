@@ -112,7 +112,7 @@ def _submit(key: str = "click-1") -> Application:
         aoo="AOODGPER",
         register="REGISTRO UFFICIALE",
         applicant="Lucia Verdi",
-    )
+    ).application
 
 
 def _events() -> list[Event]:
@@ -271,8 +271,8 @@ def test_d_ist_3_the_request_and_the_sweep_filing_the_same_receipt_file_it_once(
     [pending] = _receipts()
     with db.transaction() as session:
         data = completion.receipt_data(session, session.get(Receipt, pending.id))
-    first, digest = completion.complete(db, receipt_id=pending.id, data=data)
-    second, _ = completion.complete(db, receipt_id=pending.id, data=data)
+    first, digest, _ = completion.complete(db, receipt_id=pending.id, data=data)
+    second, _, _ = completion.complete(db, receipt_id=pending.id, data=data)
     assert (first, second) == (True, False)
     [filed] = _receipts()
     assert filed.sha256 == digest

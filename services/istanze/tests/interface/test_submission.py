@@ -75,7 +75,7 @@ def _submit(personal_code: str, *, key: str = "click-1", at: datetime = LAST_SEC
         administration="m_pi",
         aoo="AOODGPER",
         register="REGISTRO UFFICIALE",
-    )
+    ).application
     return application.state, application.protocol_number, application.segnatura
 
 

@@ -77,7 +77,7 @@ def _submit(key: str, *, at: datetime) -> int | None:
         administration="m_pi",
         aoo="AOODGPER",
         register="REGISTRO UFFICIALE",
-    )
+    ).application
     return application.protocol_number
 
 
