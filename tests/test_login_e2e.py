@@ -112,7 +112,7 @@ def issue_temporary_password(stack: SystemStack, username: str, password: str) -
     from datetime import timedelta
 
     from iam.accounts.models import Account, TemporaryPassword
-    from iam.recovery.temporary import digest
+    from iam.accounts.temporary_passwords import digest
     from polis.db import Database
     from sqlalchemy import select
 

@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 
 from iam import events
 from iam.accounts import service as accounts
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.institutional import is_institutional
 from iam.accounts.models import LIVE_STATES, Account, AccountKind, AccountState, Role
 from iam.audit import service as audit
 from iam.audit.service import Origin
-from iam.recovery import temporary
 from iam.recovery.service import RecoveryPolicy
 
 COLUMNS = ("codice_fiscale", "first_name", "last_name", "institutional_email")

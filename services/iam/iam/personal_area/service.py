@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from iam import events
 from iam.accounts import links
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.institutional import is_institutional
 from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
@@ -26,7 +27,6 @@ from iam.audit.service import Origin
 from iam.passwords.hashing import hash_secret, hasher, verify_secret
 from iam.passwords.policy import check_password
 from iam.personal_area.models import EmailVerification
-from iam.recovery import temporary
 from iam.signin.sessions import end_all_sessions
 
 VERIFY_PATH = "/iam/area-riservata/email/verifica"

@@ -22,13 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from iam import events
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import Account, AccountKind, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.captcha import service as captcha_service
 from iam.captcha.adapters import CaptchaAdapter
 from iam.passwords.hashing import hasher
-from iam.recovery import temporary
 
 # Only these accounts can be recovered: awaiting confirmation has no username yet, disabled and revoked
 # accounts are refused at login anyway (D-ACC-4).

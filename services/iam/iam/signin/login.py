@@ -20,16 +20,15 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from polis.db import Database
-from polis.events import Event
-from polis.events import outbox as events_outbox
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select
 
+from iam import events
+from iam.accounts import links
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import Account, AccountState, TemporaryPassword
 from iam.audit import service as audit
 from iam.audit.service import Origin
-from iam.models import outbox
 from iam.passwords import hashing
-from iam.recovery import temporary
 from iam.revocation import service as revocation
 from iam.signin import bruteforce
 from iam.signin import unlock as unlock_links
@@ -217,16 +216,8 @@ def _record(
         # The password may have changed between the read and now: a match against the old one counts for
         # nothing. A temporary password is used up by one conditional UPDATE (two logins cannot both win).
         correct = correct and account.password_hash == seen.password_hash
-        used_temporary = temporary_id is not None and bool(
-            session.execute(
-                update(TemporaryPassword)
-                .where(
-                    TemporaryPassword.id == temporary_id,
-                    TemporaryPassword.used_at.is_(None),
-                    TemporaryPassword.expires_at > now,
-                )
-                .values(used_at=now)
-            ).rowcount  # type: ignore[attr-defined]
+        used_temporary = temporary_id is not None and (
+            links.spend(session, TemporaryPassword, now, id=temporary_id) is not None
         )
         if not correct and not used_temporary:
             until = bruteforce.register_failure(account, policy.lock, now)
@@ -408,14 +399,8 @@ def change_forced_password(
         audit.record(
             session, action="password.changed", origin=origin, account_id=account.id, details={"forced": True}
         )
-        events_outbox.record(
-            session,
-            Event.new(
-                "iam.password_changed",
-                {"account_id": str(account.id), "changed_at": now.isoformat()},
-                producer="iam",
-            ),
-            outbox,
+        events.publish(
+            session, "iam.password_changed", {"account_id": str(account.id), "changed_at": now.isoformat()}
         )
         return token
 

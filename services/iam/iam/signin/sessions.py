@@ -16,7 +16,6 @@ ended sessions that registered a URI for it (backchannel.schedule; IAM's worker 
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import secrets
 import uuid
@@ -32,6 +31,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from iam.accounts.links import hash_token
 from iam.accounts.models import Account, AccountState
 from iam.audit.service import Origin
 from iam.extensions import db
@@ -84,10 +84,6 @@ class SsoPolicy:
 def as_utc(moment: datetime) -> datetime:
     """SQLite gives back naive datetimes: they were stored in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def policy() -> SsoPolicy:

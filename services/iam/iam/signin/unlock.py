@@ -20,8 +20,6 @@ Whoever does not read the mailbox still cannot guess beyond the ceiling.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,16 +30,15 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from polis.config import Secret
 from polis.db import Database
 from polis.errors import ApiError
-from polis.events import Event
-from polis.events import outbox as events_outbox
 from polis.events.sealing import Sealer
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from iam import events
+from iam.accounts import links
 from iam.accounts.models import Account, AccountState
 from iam.audit import service as audit
 from iam.audit.service import Origin
-from iam.models import outbox
 from iam.signin import bruteforce
 from iam.signin.models import LoginThrottle, UnlockLink
 
@@ -82,10 +79,6 @@ class UnlockPolicy:
         return URLSafeTimedSerializer(self.signing_key.reveal(), salt=LINK_SALT)
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -94,16 +87,8 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def _has_live_link(session: Session, account_id: uuid.UUID, now: datetime) -> bool:
     """Whether a link of this lock period is still out there (sent, not used, not expired)."""
-    found = session.scalar(
-        select(UnlockLink.id)
-        .where(
-            UnlockLink.account_id == account_id,
-            UnlockLink.used_at.is_(None),
-            UnlockLink.expires_at > now,
-        )
-        .limit(1)
-    )
-    return found is not None
+    live = links.live(UnlockLink, now, account_id=account_id)
+    return session.scalar(select(UnlockLink.id).where(*live).limit(1)) is not None
 
 
 def _send(
@@ -111,29 +96,19 @@ def _send(
 ) -> None:
     """The link's row, its sealed event for the notifier and the audit entry, in the caller's transaction."""
     now = datetime.now(UTC)
-    token = policy.serializer().dumps(secrets.token_urlsafe(24))
-    link = UnlockLink(
-        id=uuid.uuid4(),
-        account_id=account_id,
-        token_hash=hash_token(token),
-        created_at=now,
-        expires_at=now + policy.ttl,
+    token, link = links.issue(
+        session, UnlockLink, account_id=account_id, ttl=policy.ttl, now=now, serializer=policy.serializer()
     )
-    session.add(link)
-    events_outbox.record(
+    events.publish(
         session,
-        Event.new(
-            EVENT,
-            {
-                "account_id": str(account_id),
-                # Only the notifier can open it: the link is a credential until it is used.
-                "unlock_url": policy.sealer.seal(f"{policy.public_base_url}{UNLOCK_PATH}{token}"),
-                "expires_at": link.expires_at.isoformat(),
-                "failures": failures,
-            },
-            producer="iam",
-        ),
-        outbox,
+        EVENT,
+        {
+            "account_id": str(account_id),
+            # Only the notifier can open it: the link is a credential until it is used.
+            "unlock_url": policy.sealer.seal(f"{policy.public_base_url}{UNLOCK_PATH}{token}"),
+            "expires_at": link.expires_at.isoformat(),
+            "failures": failures,
+        },
     )
     audit.record(
         session,
@@ -197,14 +172,7 @@ def link_usable(*, db: Database, policy: UnlockPolicy, token: str) -> bool:
     except InvalidUnlockLink:
         return False
     with db.transaction() as session:
-        found = session.scalar(
-            select(UnlockLink.id).where(
-                UnlockLink.token_hash == hash_token(token),
-                UnlockLink.used_at.is_(None),
-                UnlockLink.expires_at > datetime.now(UTC),
-            )
-        )
-    return found is not None
+        return links.find(session, UnlockLink, token, datetime.now(UTC)) is not None
 
 
 def unlock_with_link(*, db: Database, policy: UnlockPolicy, token: str, origin: Origin) -> uuid.UUID:
@@ -216,16 +184,7 @@ def unlock_with_link(*, db: Database, policy: UnlockPolicy, token: str, origin: 
     now = datetime.now(UTC)
     with db.transaction() as session:
         # One conditional UPDATE: two concurrent uses of the same link cannot both succeed.
-        used = session.execute(
-            update(UnlockLink)
-            .where(
-                UnlockLink.token_hash == hash_token(token),
-                UnlockLink.used_at.is_(None),
-                UnlockLink.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(UnlockLink.id, UnlockLink.account_id)
-        ).one_or_none()
+        used = links.spend_token(session, UnlockLink, token, now)
         if used is None:
             raise InvalidUnlockLink()
         account = session.get(Account, used.account_id, with_for_update=True)
@@ -247,12 +206,4 @@ def unlock_with_link(*, db: Database, policy: UnlockPolicy, token: str, origin: 
 def end_links(session: Session, *, account_id: uuid.UUID, now: datetime) -> None:
     """End the account's live unlock links: it is unlocked, its lock period is over (a later lock at the
     ceiling sends a fresh link at once)."""
-    session.execute(
-        update(UnlockLink)
-        .where(
-            UnlockLink.account_id == account_id,
-            UnlockLink.used_at.is_(None),
-            UnlockLink.expires_at > now,
-        )
-        .values(expires_at=now)
-    )
+    links.expire(session, UnlockLink, account_id=account_id, now=now)

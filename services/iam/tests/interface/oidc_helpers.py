@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 from iam import create_app
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import Account, AccountState
 from iam.clients import service as clients
 from iam.extensions import db
 from iam.models import all_metadata
 from iam.passwords.hashing import hash_secret, hasher
-from iam.recovery import temporary
 from polis.testing import free_port
 
 # A cheap argon2 cost for tests (production: the OWASP m=19 MiB, t=2).

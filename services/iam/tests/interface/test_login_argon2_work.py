@@ -12,10 +12,10 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import Account, TemporaryPassword
 from iam.extensions import db
 from iam.models import outbox
-from iam.recovery import temporary
 from iam.signin import bruteforce, unlock
 from iam.signin.login import username_key
 from iam.signin.models import LoginThrottle

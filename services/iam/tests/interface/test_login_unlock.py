@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from iam.accounts import links
 from iam.accounts.models import Account
 from iam.audit.models import AuditEntry
 from iam.extensions import db
@@ -117,7 +118,7 @@ def test_at_the_ceiling_one_sealed_unlock_link_goes_to_the_account_audited(clien
     assert token not in json.dumps(event.data)  # sealed: the clear link is nowhere in the event
     with db.transaction() as session:
         [row] = session.scalars(select(UnlockLink)).all()
-    assert row.token_hash == unlock.hash_token(token) and row.used_at is None  # only the hash is kept
+    assert row.token_hash == links.hash_token(token) and row.used_at is None  # only the hash is kept
     assert "login.unlock_link_sent" in actions()
 
 

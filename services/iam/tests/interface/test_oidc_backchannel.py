@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from iam.accounts.links import hash_token
 from iam.accounts.models import Account, AccountKind
 from iam.clients import service as clients
 from iam.clients.models import OidcClient
@@ -28,7 +29,7 @@ from iam.extensions import db
 from iam.oidc.backchannel import EVENT, DeliveryPolicy, deliver_due
 from iam.oidc.models import AccessToken, LogoutDelivery, RefreshToken, SessionClient
 from iam.signin.models import SsoSession
-from iam.signin.sessions import COOKIE, hash_token
+from iam.signin.sessions import COOKIE
 from iam_recovery_support import events, unseal
 from joserfc import jwt
 from joserfc.jwk import KeySet

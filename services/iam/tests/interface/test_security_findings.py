@@ -9,9 +9,9 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from iam import create_app
+from iam.accounts import temporary_passwords as temporary
 from iam.extensions import db
 from iam.models import all_metadata
-from iam.recovery import temporary
 from iam_recovery_support import CF_MARIO, app_config, captcha, make_account
 from polis.testing import free_port
 

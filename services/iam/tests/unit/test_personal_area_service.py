@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import AccountKind
 from iam.models import all_metadata
 from iam.passwords.hashing import verify_secret
 from iam.personal_area import service
-from iam.recovery import temporary
 from iam_recovery_support import (
     ORIGIN,
     PASSWORD,

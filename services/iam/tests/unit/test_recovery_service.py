@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import AccountKind, AccountState, TemporaryPassword
 from iam.captcha import adapters
 from iam.models import all_metadata
 from iam.passwords.hashing import verify_secret
-from iam.recovery import service, temporary
+from iam.recovery import service
 from iam_recovery_support import (
     CF_GIULIA,
     CF_MARIO,

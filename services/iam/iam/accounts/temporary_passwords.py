@@ -1,7 +1,7 @@
 """Temporary passwords (D-ACC-6, OWASP ASVS 5 6.4.1): random, short-lived, usable once, hashed, sealed.
 
 Issuing one changes nothing about the account: the old password keeps working until the temporary one is
-used at login (the oidc area calls `redeem`, then forces the change). `was_issued` lets every password
+used at login (the sign-in uses it up, then forces the change). `was_issued` lets every password
 change refuse a temporary password as the new long-term one.
 
 `issue` is the one way to hand one out (self-service recovery, the security officer's MI reset): the row,
