@@ -22,7 +22,7 @@ from iam.clients import service as clients
 from iam.extensions import db
 from iam.models import outbox
 from iam.passwords.hashing import hash_secret, hasher
-from iam.revocation import clock, service
+from iam.revocation import announce, clock, execute, service
 from iam.revocation.models import RevocationRound
 from iam.signin.models import SsoSession
 from oidc_helpers import CALLBACK, ISSUER, PASSWORD, PORTAL, PORTAL_SECRET, login, make_app
@@ -95,7 +95,7 @@ def create(client: FlaskClient, **body: Any) -> Any:
 
 
 def work_until_idle(batch_size: int = 2) -> list[service.Step]:
-    steps = []
+    steps: list[service.Step] = []
     for _ in range(200):
         step = service.work_once(db=db, batch_size=batch_size)
         if step.kind == "idle":
@@ -537,13 +537,14 @@ def test_d_rev_4_a_crash_mid_batch_resumes_at_the_checkpoint_without_a_second_no
     round_id = create(client).get_json()["id"]
     client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
     assert service.work_once(db=db, batch_size=2).count == 2
-    original = service.events_outbox.record_many
+    original = announce.advance
 
     def crash(*args: Any, **kwargs: Any) -> None:
+        # After the batch's outbox rows and the checkpoint's move, before the commit: a kill -9 there.
         original(*args, **kwargs)
         raise RuntimeError("killed before the commit")
 
-    monkeypatch.setattr(service.events_outbox, "record_many", crash)
+    monkeypatch.setattr(announce, "advance", crash)
     with pytest.raises(RuntimeError):
         service.work_once(db=db, batch_size=2)
     monkeypatch.undo()
@@ -552,6 +553,46 @@ def test_d_rev_4_a_crash_mid_batch_resumes_at_the_checkpoint_without_a_second_no
     notices = events("iam.revocation_announced")
     assert sorted(n["data"]["account_id"] for n in notices) == sorted(str(population[k]) for k in AFFECTED)
     assert client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json()["counts"]["announced"] == 3
+
+
+def test_d_rev_4_a_crash_mid_revocation_batch_resumes_without_revoking_or_telling_anyone_twice(
+    client: FlaskClient,
+    population: dict[str, uuid.UUID],
+    clock_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    more = [add_account(last_access_at=datetime(2014, 1, 1, tzinfo=UTC)) for _ in range(3)]
+    round_id = create(client).get_json()["id"]
+    client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
+    work_until_idle(batch_size=10)
+    clock.set_offset(clock_file, timedelta(days=41).total_seconds())
+    assert service.work_once(db=db, batch_size=2).kind == "started"
+    assert service.work_once(db=db, batch_size=2).count == 2
+    original = execute.end_sessions
+
+    def crash(*args: Any, **kwargs: Any) -> int:
+        # After the batch's UPDATE, outbox rows and audit entries, before its commit: a kill -9 there.
+        original(*args, **kwargs)
+        raise RuntimeError("killed before the commit")
+
+    monkeypatch.setattr(execute, "end_sessions", crash)
+    with pytest.raises(RuntimeError):
+        service.work_once(db=db, batch_size=2)
+    monkeypatch.undo()
+    steps = work_until_idle(batch_size=2)
+
+    everyone = sorted(str(i) for i in [*(population[k] for k in AFFECTED), *more])
+    assert steps[-1].kind == "done"
+    assert sorted(e["data"]["account_id"] for e in events("iam.account_revoked")) == everyone
+    assert {k: state_of(v) for k, v in population.items() if k in AFFECTED} == dict.fromkeys(
+        AFFECTED, "revoked"
+    )
+    with db.transaction() as session:
+        audited = session.scalars(select(AuditEntry.account_id).where(AuditEntry.action == "account.revoked"))
+        assert sorted(str(i) for i in audited) == everyone
+        versions = session.scalars(select(Account.credentials_version).where(Account.state == "revoked"))
+        assert set(versions) == {2}  # bumped once, not once per attempt
+    assert client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json()["counts"]["revoked"] == len(everyone)
 
 
 def test_d_rev_4_the_cli_creates_previews_and_lists_rounds(

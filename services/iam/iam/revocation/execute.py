@@ -1,0 +1,316 @@
+"""The worker's execution batches (D-REV-3, D-REV-4): at the deadline every account still affected is
+revoked, a batch of thousands at a time, in a few set statements per batch.
+
+One batch is one transaction under the round's row lock:
+
+1. one UPDATE of the accounts that picks its own batch (the first affected ids after the checkpoint, in id
+   order, through the primary key) and repeats the predicate on the rows it changes, returning the ids it
+   revoked. A login holding one of the rows finishes first; PostgreSQL then checks the predicate again on
+   the row the login left, and the new last access takes that account out (kept, not revoked). The
+   accounts revoked are exactly those the UPDATE returns;
+2. the sessions, refresh families and access tokens of the revoked accounts that have any still standing
+   are ended with set statements, and the back-channel logouts their clients are owed are written
+   (`end_sessions`: the effects of `sessions.end_all_sessions`, for many accounts at once);
+3. an `iam.account_revoked` outbox row and an `account.revoked` audit entry per revoked account: on
+   PostgreSQL inside the UPDATE's statement (data-modifying CTEs: the rows never travel to Python and back),
+   elsewhere a multi-row INSERT; the event's envelope is the text `Event.to_json()` gives, from a template
+   validated against the contract once per batch (envelopes.py);
+4. the checkpoint moves to the last id revoked.
+
+A kill -9 anywhere rolls the whole batch back: the next batch starts from the last committed checkpoint,
+so nobody is skipped and nobody is revoked or told twice; the counts move in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from polis.events import outbox as events_outbox
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    String,
+    and_,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
+
+from iam.accounts.models import Account, AccountState
+from iam.audit.models import AuditEntry
+from iam.audit.service import Origin
+from iam.oidc import backchannel
+from iam.oidc.models import AccessToken, RefreshToken
+from iam.revocation import envelopes
+from iam.revocation.common import (
+    EVENT_REVOKED,
+    OPEN_NOTICE,
+    REVOKED_ACTION,
+    WORKER_ACTOR,
+    Step,
+    affected,
+    as_utc,
+    audit_round,
+    kept,
+)
+from iam.revocation.models import ANNOUNCEMENT, NoticeState, RevocationNotice, RevocationRound, RoundState
+from iam.signin.models import SsoSession
+
+AUDIT_COLUMNS = (
+    "id",
+    "occurred_at",
+    "action",
+    "account_id",
+    "actor",
+    "source_address",
+    "user_agent",
+    "request_id",
+    "details",
+)
+OUTBOX_COLUMNS = ("event_id", "event_type", "payload", "created_at", "attempts")
+_EVENT_ID, _ACCOUNT_ID = "@@event-id@@", "@@account-id@@"
+
+
+def start_execution(session: Session, *, round_: RevocationRound, now: datetime, origin: Origin) -> Step:
+    """Announced -> executing at the deadline: the notices not yet finished are skipped."""
+    round_.state = RoundState.EXECUTING.value
+    round_.execution_started_at = now
+    session.execute(
+        update(RevocationNotice)
+        .where(RevocationNotice.round_id == round_.id, RevocationNotice.state.in_(OPEN_NOTICE))
+        .values(state=NoticeState.SKIPPED.value, finished_at=now)
+    )
+    audit_round(
+        session, action="revocation.execution_started", round_=round_, actor=WORKER_ACTOR, origin=origin
+    )
+    return Step("started", 0, round_.id)
+
+
+# --- the events and audit entries of a batch ----------------------------------------------------------------
+
+
+def revoked_event_data(round_: RevocationRound, account_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "reason": "inactivity",
+        "round_id": str(round_.id),
+        "revoked_at": now.isoformat(),
+    }
+
+
+def _revoked_template(round_: RevocationRound, now: datetime) -> envelopes.Template:
+    data = revoked_event_data(round_, "", now)
+    del data["account_id"]
+    return envelopes.template(EVENT_REVOKED, data)
+
+
+def audit_details(round_: RevocationRound) -> dict[str, Any]:
+    return {"round_id": str(round_.id), "reason": "inactivity"}
+
+
+def _origin_values(origin: Origin) -> tuple[str | None, str | None, str | None]:
+    # As audit.record keeps them.
+    return origin.source_address, (origin.user_agent or "")[:300] or None, origin.request_id
+
+
+def _generic_rows(
+    session: Session, *, round_: RevocationRound, ids: list[uuid.UUID], now: datetime, origin: Origin
+) -> None:
+    """The batch's outbox rows and audit entries from Python (multi-row INSERTs; SQLite)."""
+    envelopes.insert_rows(session, ids, _revoked_template(round_, now))
+    source, agent, request_id = _origin_values(origin)
+    details = audit_details(round_)
+    events_outbox.insert_rows(
+        session,
+        AuditEntry.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "id": uuid.uuid4(),
+                "occurred_at": now,
+                "action": REVOKED_ACTION,
+                "account_id": account_id,
+                "actor": WORKER_ACTOR,
+                "source_address": source,
+                "user_agent": agent,
+                "request_id": request_id,
+                "details": details,
+            }
+            for account_id in ids
+        ],
+    )
+
+
+def _revoke_with_rows(
+    session: Session, *, revoke: Any, round_: RevocationRound, now: datetime, origin: Origin
+) -> list[uuid.UUID]:
+    """PostgreSQL: the UPDATE, its outbox rows and its audit entries in one statement (data-modifying
+    CTEs, ids and event ids made by PostgreSQL); returns the ids revoked."""
+    revoked = revoke.cte("revoked")
+    source, agent, request_id = _origin_values(origin)
+    audit_rows = insert(AuditEntry.__table__).from_select(  # type: ignore[arg-type]
+        list(AUDIT_COLUMNS),
+        select(
+            func.gen_random_uuid(),
+            literal(now, DateTime(timezone=True)),
+            literal(REVOKED_ACTION, String),
+            revoked.c.id,
+            literal(WORKER_ACTOR, String),
+            literal(source, String),
+            literal(agent, String),
+            literal(request_id, String),
+            literal(audit_details(round_), JSON),
+        ).select_from(revoked),
+    )
+    event_rows = envelopes.insert_from(revoked.c.id, _revoked_template(round_, now))
+    statement = (
+        select(revoked.c.id).add_cte(audit_rows.cte("audit_rows")).add_cte(event_rows.cte("event_rows"))
+    )
+    return list(session.scalars(statement))
+
+
+# --- sessions and tokens (the effects of sessions.end_all_sessions, for many accounts) --------------------
+
+
+def _with_standing_sessions(
+    session: Session, ids: list[uuid.UUID], after: uuid.UUID | None, now: datetime
+) -> list[uuid.UUID]:
+    """The accounts of the batch with anything still to end (inactive accounts rarely have any): one query
+    over the batch's id range (after, max(ids)] of the account_id indexes, narrowed to the batch here."""
+    last = max(ids)
+
+    def in_range(column: Any) -> ColumnElement[bool]:
+        return and_(column > after, column <= last) if after is not None else column <= last
+
+    standing: Any = union(
+        select(SsoSession.account_id).where(in_range(SsoSession.account_id), SsoSession.ended_at.is_(None)),
+        select(RefreshToken.account_id).where(
+            in_range(RefreshToken.account_id), RefreshToken.revoked_at.is_(None)
+        ),
+        select(AccessToken.account_id).where(
+            in_range(AccessToken.account_id), AccessToken.revoked_at.is_(None), AccessToken.expires_at > now
+        ),
+    )
+    return sorted({account_id for account_id in session.scalars(standing) if account_id} & set(ids))
+
+
+def end_sessions(session: Session, *, account_ids: list[uuid.UUID], now: datetime) -> int:
+    """End every session and token of these accounts and owe a back-channel logout to the clients of every
+    session still standing: what `signin.sessions.end_all_sessions` does for one account, in four set
+    statements for all of them, then `backchannel.schedule` for each account with a standing session.
+    Returns the logouts owed."""
+    if not account_ids:
+        return 0
+    # Not ended and not past the absolute timeout (as end_all_sessions): an idle session is included.
+    standing = dict(
+        session.execute(
+            select(SsoSession.id, SsoSession.account_id).where(
+                SsoSession.account_id.in_(account_ids),
+                SsoSession.ended_at.is_(None),
+                SsoSession.expires_at > now,
+            )
+        ).all()
+    )
+    session.execute(
+        update(SsoSession)
+        .where(SsoSession.account_id.in_(account_ids), SsoSession.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.account_id.in_(account_ids), RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(AccessToken)
+        .where(
+            AccessToken.account_id.in_(account_ids),
+            AccessToken.revoked_at.is_(None),
+            AccessToken.expires_at > now,
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    # The logouts owed, as end_all_sessions owes them: per account, only for those with a standing session.
+    by_account: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for sso_session_id, account_id in sorted(standing.items(), key=lambda item: (str(item[1]), str(item[0]))):
+        by_account.setdefault(account_id, []).append(sso_session_id)
+    return sum(
+        backchannel.schedule(session, account_id=account_id, sso_session_ids=sessions, now=now)
+        for account_id, sessions in by_account.items()
+    )
+
+
+# --- one batch ----------------------------------------------------------------------------------------------
+
+
+def revocation_batch(
+    session: Session, *, round_: RevocationRound, now: datetime, batch_size: int, origin: Origin
+) -> Step:
+    cutoff_at = as_utc(round_.cutoff_at)
+    after = round_.execute_cursor
+    # The pick is on its own name: a subquery on the updated table must not correlate to it.
+    candidate = aliased(Account)
+    pick = select(candidate.id).where(affected(cutoff_at, candidate)).order_by(candidate.id).limit(batch_size)
+    if after is not None:
+        pick = pick.where(candidate.id > after)
+    announcement = session.get(RevocationNotice, (round_.id, ANNOUNCEMENT))
+    if announcement is not None and announcement.state != NoticeState.DONE.value:
+        # The deadline came before everyone was told: those never told are not revoked (D-REV-2).
+        told: ColumnElement[bool] = (
+            false() if announcement.cursor is None else candidate.id <= announcement.cursor
+        )
+        pick = pick.where(told)
+    revoke = (
+        update(Account)
+        .where(Account.id.in_(pick), affected(cutoff_at))
+        .values(
+            state=AccountState.REVOKED.value,
+            revoked_at=now,
+            credentials_version=Account.credentials_version + 1,
+        )
+        .returning(Account.id)
+        .execution_options(synchronize_session=False)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = sorted(_revoke_with_rows(session, revoke=revoke, round_=round_, now=now, origin=origin))
+    else:
+        ids = sorted(session.scalars(revoke))
+        if ids:
+            _generic_rows(session, round_=round_, ids=ids, now=now, origin=origin)
+    if not ids:
+        # Nothing left, or every account picked had just logged in: then the next batch picks the next.
+        if session.scalar(pick.limit(1)) is None:
+            return finish(session, round_=round_, now=now, origin=origin)
+        return Step("revoked", 0, round_.id)
+    end_sessions(session, account_ids=_with_standing_sessions(session, ids, after, now), now=now)
+    round_.execute_cursor = ids[-1]
+    round_.revoked_count += len(ids)
+    return Step("revoked", len(ids), round_.id)
+
+
+def finish(session: Session, *, round_: RevocationRound, now: datetime, origin: Origin) -> Step:
+    """Executing -> done: the counts frozen on the round, the round's last audit entry."""
+    round_.state = RoundState.DONE.value
+    round_.done_at = now
+    round_.kept_count = kept(session, round_)
+    audit_round(
+        session,
+        action="revocation.round_done",
+        round_=round_,
+        actor=WORKER_ACTOR,
+        origin=origin,
+        announced=round_.announced_count,
+        kept=round_.kept_count,
+        revoked=round_.revoked_count,
+    )
+    return Step("done", round_.revoked_count, round_.id)
