@@ -32,7 +32,7 @@ def build_server(app: Flask) -> AuthorizationServer:
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     app.extensions[SERVER] = server
-    forget_cached()
+    forget_cached(app)
     return server
 
 
