@@ -152,6 +152,7 @@ class Person:
     browser: Browser
     token: str
     security_answer: str = ""
+    full_name: str = ""
     personal_code: str | None = None  # once they hold an active one
 
 
@@ -268,6 +269,7 @@ def sign_in(stack: SystemStack, name: str, username: str, password: str, **detai
         email=str(me.body.get("reference_email") or ""),
         browser=browser,
         token=token,
+        full_name=f"{me.body['first_name']} {me.body['last_name']}",
         **details,
     )
 

@@ -76,7 +76,11 @@ def forward_token_endpoint(rest: str) -> Response:
 @bp.route("/iam/", defaults={"rest": ""}, methods=METHODS)
 @bp.route("/iam/<path:rest>", methods=METHODS)
 @bp.route("/oidc/<path:rest>", methods=METHODS)
-@bp.route("/.well-known/openid-configuration", defaults={"rest": ""}, methods=["GET", "HEAD"])
+# Its own endpoint: two rules of one endpoint with the same defaults make werkzeug redirect (308) the one to
+# the other, and GET /iam/ answered with the discovery document's address (the access matrix, issue 17).
+@bp.route(
+    "/.well-known/openid-configuration", defaults={"rest": ""}, methods=["GET", "HEAD"], endpoint="discovery"
+)
 def forward(rest: str) -> Response:
     if _is_credential_form():  # gateway/stepup.py: soft threshold, proof-of-work step-up, hard limit
         refused = check_credential_form()
