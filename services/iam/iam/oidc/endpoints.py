@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from polis.auth import InvalidToken, JwksCache, KeysUnavailable, TokenVerifier
 from sqlalchemy import insert, select, update
 
+from iam.accounts.links import hash_token
 from iam.accounts.models import Account
 from iam.clients import service as clients
 from iam.extensions import db
@@ -28,7 +29,7 @@ from iam.keys import service as keys
 from iam.oidc.grants import revoke_family
 from iam.oidc.models import AccessToken, RefreshToken
 from iam.oidc.statements import table_of
-from iam.oidc.users import USABLE_STATES, User, issuer, sha256
+from iam.oidc.users import USABLE_STATES, User, issuer
 from iam.signin.sessions import as_utc
 
 ALG = keys.ALG
@@ -222,7 +223,7 @@ def _find_token(token_string: str, hint: str | None) -> AccessRecord | RefreshRo
     if token_string.count(".") == 2:  # whatever the hint says (RFC 7009 2.1: it only speeds up the lookup)
         return verify_access_token(token_string)
     with db.transaction() as session:
-        row = session.get(RefreshToken, sha256(token_string))
+        row = session.get(RefreshToken, hash_token(token_string))
     return RefreshRow(row) if row is not None else None
 
 

@@ -24,6 +24,7 @@ from authlib.oidc.core.models import AuthorizationCodeMixin
 from flask import g
 from sqlalchemy import insert
 
+from iam.accounts.links import hash_token
 from iam.accounts.models import Account
 from iam.clients import service as clients
 from iam.extensions import db
@@ -31,7 +32,7 @@ from iam.keys import service as keys
 from iam.oidc import codes, families
 from iam.oidc.models import AuthorizationCode, SessionClient
 from iam.oidc.statements import READ_REFRESH, insert_ignoring_duplicate, table_of
-from iam.oidc.users import USABLE_STATES, User, issuer, sha256
+from iam.oidc.users import USABLE_STATES, User, issuer
 from iam.signin.sessions import as_utc
 
 CODE_TTL = timedelta(minutes=2)
@@ -107,7 +108,7 @@ class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         with db.transaction() as session:  # plain INSERTs: no ORM unit of work for new rows
             session.execute(
                 insert(table_of(AuthorizationCode)).values(
-                    code_hash=sha256(code),
+                    code_hash=hash_token(code),
                     client_id=client_id,
                     account_id=user.account_id,
                     sso_session_id=user.sso_session_id,
@@ -134,7 +135,7 @@ class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         now = datetime.now(UTC)
         if not code or len(code) > 200:
             return None
-        code_hash = sha256(code)
+        code_hash = hash_token(code)
         with db.transaction() as session:
             row = codes.spend(session, code_hash, now)
             if row is None or row.client_id != client.get_client_id() or as_utc(row.expires_at) <= now:
@@ -258,7 +259,7 @@ class RefreshGrant(ClientScopes, grants.RefreshTokenGrant):
             return None
         now = datetime.now(UTC)
         with db.engine.connect() as connection:  # Core and a statement built once: the grant's hot path
-            row = connection.execute(READ_REFRESH, {"token_hash": sha256(refresh_token)}).first()
+            row = connection.execute(READ_REFRESH, {"token_hash": hash_token(refresh_token)}).first()
         if row is None:
             return None
         if row.used_at is not None or row.revoked_at is not None:

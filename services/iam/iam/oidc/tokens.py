@@ -20,13 +20,14 @@ from authlib.oauth2.rfc6749 import (
     scope_to_list,
 )
 
+from iam.accounts.links import hash_token
 from iam.clients import service as clients
 from iam.extensions import db
 from iam.keys import service as keys
 from iam.oidc import codes
 from iam.oidc.grants import ID_TOKEN_TTL, Code, RefreshRecord, new_token, revoke_family
 from iam.oidc.statements import INSERT_ACCESS, INSERT_REFRESH, SPEND_REFRESH
-from iam.oidc.users import User, issuer, sha256
+from iam.oidc.users import User, issuer
 
 ACCESS_TOKEN_TTL = 900  # the default of a client's access_token_ttl
 
@@ -152,7 +153,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
                 connection.execute(
                     INSERT_REFRESH,
                     {
-                        "token_hash": sha256(new_refresh),
+                        "token_hash": hash_token(new_refresh),
                         "family_id": family_id,
                         "client_id": client.client_id,
                         "account_id": user.account_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +17,6 @@ from iam.extensions import db
 
 USABLE_STATES = (AccountState.ACTIVE.value,)
 FISCAL_NUMBER_CLAIM = "https://attributes.eid.gov.it/fiscal_number"
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def issuer() -> str:
