@@ -470,9 +470,7 @@ def _live_account(session: Session, codice_fiscale: str, now: datetime) -> Accou
         return account
     live_link = session.scalar(
         select(RegistrationConfirmation.id).where(
-            RegistrationConfirmation.account_id == account.id,
-            RegistrationConfirmation.used_at.is_(None),
-            RegistrationConfirmation.expires_at > now,
+            *links.live(RegistrationConfirmation, now, account_id=account.id)
         )
     )
     if live_link is not None:

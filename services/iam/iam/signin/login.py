@@ -161,11 +161,7 @@ def _read(db: Database, name: str) -> _Seen | None:
             )
             .outerjoin(
                 TemporaryPassword,
-                and_(
-                    TemporaryPassword.account_id == Account.id,
-                    TemporaryPassword.used_at.is_(None),
-                    TemporaryPassword.expires_at > now,
-                ),
+                and_(*links.live(TemporaryPassword, now, account_id=Account.id)),
             )
             .where(Account.username == name)
             .order_by(TemporaryPassword.created_at.desc())
