@@ -1540,9 +1540,13 @@ def test_every_operation_answers_every_principal_as_the_table_says(stack_factory
     failed += matrix.check_failures + matrix.pages.check_failures
     cells = len(outcomes)
     allowed = sum(1 for o in outcomes if o.principal in o.row.allow and not o.edge)
+    api = sum(1 for o in matrix.outcomes if not o.edge)
+    edge = len(matrix.outcomes) - api
+    page_cells = len(matrix.pages.outcomes)
     print(
-        f"\naccess matrix: {len(TABLE)} operations x {len(PRINCIPALS)} principals, {cells} cells "
-        f"({allowed} allowed), {len(failed)} failed, {time.monotonic() - started_at:.0f} s"
+        f"\naccess matrix: {len(TABLE)} operations and {len(PAGES)} pages x {len(PRINCIPALS)} principals: "
+        f"{cells} cells ({api} API, {edge} at the gateway's edge, {page_cells} pages; {allowed} allowed), "
+        f"{len(failed)} failed, {time.monotonic() - started_at:.0f} s"
     )
     if failed:
         print(server_errors(stack))
