@@ -4,7 +4,6 @@ ID tokens, refresh token (rotated at each use, a reused one revokes its family),
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from authlib.oidc.core.models import AuthorizationCodeMixin
 from flask import g
 from sqlalchemy import insert
 
+from iam.accounts import links
 from iam.accounts.links import hash_token
 from iam.accounts.models import Account
 from iam.clients import service as clients
@@ -72,12 +72,6 @@ class Code(AuthorizationCodeMixin):
         return ["pwd"]
 
 
-def new_token() -> str:
-    """A code or refresh token: 256 bits from the CSPRNG in one call (Authlib's default draws each of its
-    48 characters with its own SystemRandom.choice, about a hundred urandom calls per token)."""
-    return secrets.token_urlsafe(32)
-
-
 class ClientScopes:
     """A grant may ask only for scopes the server supports *and* the client is allowed: anything beyond is
     refused with invalid_scope (never silently narrowed), so a misconfigured client finds out at once."""
@@ -98,7 +92,9 @@ class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def generate_authorization_code(self) -> str:
-        return new_token()
+        # 256 bits from the CSPRNG in one call: Authlib's default draws each of its 48 characters with its
+        # own SystemRandom.choice, about a hundred urandom calls per code.
+        return links.new_token()
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         user: User = request.user

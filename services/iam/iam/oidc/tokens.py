@@ -20,12 +20,12 @@ from authlib.oauth2.rfc6749 import (
     scope_to_list,
 )
 
-from iam.accounts.links import hash_token
+from iam.accounts.links import hash_token, new_token
 from iam.clients import service as clients
 from iam.extensions import db
 from iam.keys import service as keys
 from iam.oidc import codes
-from iam.oidc.grants import ID_TOKEN_TTL, Code, RefreshRecord, new_token, revoke_family
+from iam.oidc.grants import ID_TOKEN_TTL, Code, RefreshRecord, revoke_family
 from iam.oidc.statements import INSERT_ACCESS, INSERT_REFRESH, SPEND_REFRESH
 from iam.oidc.users import User, issuer
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import re
-import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from iam.accounts.links import hash_token
+from iam.accounts.links import hash_token, new_token
 from iam.accounts.models import Account, AccountState
 from iam.audit.service import Origin
 from iam.extensions import db
@@ -98,7 +97,7 @@ def start_session(
 ) -> tuple[str, SsoSession]:
     """A new SSO session for the account at its current credentials_version; returns the cookie token."""
     now = now or datetime.now(UTC)
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     row = SsoSession(
         id=uuid.uuid4(),
         token_hash=hash_token(token),
