@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from iam.audit.origin import current_origin
 from iam.extensions import db
-from iam.registration import service
+from iam.registration import confirmation, service
 from iam.registration.errors import (
     InvalidRegistrationLink,
     RegistrationInvalid,
@@ -300,7 +300,7 @@ def _confirm_page(link: Any, token: str, errors: dict[str, list[str]]) -> str:
 @blueprint.route("/conferma/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> Any:
     try:
-        link = service.check_link(db=db, policy=policy(), token=token)
+        link = confirmation.check_link(db=db, policy=policy(), token=token)
     except InvalidRegistrationLink:
         return render_template("registration/link_invalid.html"), 400
     if request.method == "GET":
@@ -314,7 +314,7 @@ def confirm(token: str) -> Any:
         data = _load(
             ActivationSchema(), {k: v for k, v in values.items() if v or k == "password_confirmation"}
         )
-        account = service.activate(
+        account = confirmation.activate(
             db=db, policy=policy(), origin=current_origin(), language=language(), **data
         )
     except (ValidationFailed, RegistrationInvalid) as exc:

@@ -1,5 +1,6 @@
 """Registration use cases (D-ACC-3): one function per step, each one transaction, none creating an account
-before the summary is confirmed; then the confirmation link, which activates the account with its password.
+before the summary is confirmed; then the confirmation link (registration.confirmation), which activates
+the account with its password.
 
 Where the password is chosen: on the page of the confirmation link, not in a step. The seeds describe the
 steps (codice fiscale, personal data, contacts, security question, summary) and then an email that completes
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from polis.config import Secret
 from polis.events.sealing import Sealer
 from sqlalchemy import delete, select
@@ -34,19 +35,16 @@ from iam.audit.service import Origin
 from iam.captcha import service as captcha_service
 from iam.captcha.adapters import CaptchaAdapter
 from iam.passwords import hashing
-from iam.passwords.policy import check_password
 from iam.registration import codice_fiscale as cf
+from iam.registration import confirmation
 from iam.registration.errors import (
-    InvalidRegistrationLink,
     RegistrationInvalid,
     RegistrationNotFound,
     StepNotReached,
 )
 from iam.registration.models import Registration, RegistrationConfirmation
 
-EVENT_CONFIRMATION_REQUESTED = "iam.registration_confirmation_requested"
 EVENT_EXISTING_ACCOUNT = "iam.registration_attempted_for_existing_account"
-CONFIRM_PATH = "/iam/registrazione/conferma/"
 LINK_SALT = "iam.registration.confirmation"
 STEPS = 5
 
@@ -90,16 +88,6 @@ class RegistrationPolicy:
 class Started:
     registration: Registration
     token: str  # the opaque token: given to the client once, only its hash is stored
-
-
-@dataclass(frozen=True)
-class LinkCheck:
-    """What the confirmation page shows before the password is chosen."""
-
-    first_name: str
-    last_name: str
-    codice_fiscale: str
-    username: str  # the username the account will get if activated now
 
 
 # --- step 1 -----------------------------------------------------------------------------------------------
@@ -407,7 +395,7 @@ def submit(
                 if existing is None:
                     raise
         if account is not None:
-            _send_link(session, policy, account, now)
+            confirmation.send_link(session, policy, account, now)
             _rehearse(session, lambda: _existing_account_event(session, uuid.uuid4(), now))
             audit.record(
                 session,
@@ -444,7 +432,7 @@ def _throwaway_link(
     """An account and its signed, sealed link for a codice fiscale nobody has: the caller rolls it back."""
     throwaway = _create_account(session, registration, codice_fiscale="ZZ" + secrets.token_hex(7).upper())
     session.flush()
-    _send_link(session, policy, throwaway, now)
+    confirmation.send_link(session, policy, throwaway, now)
 
 
 def _rehearse(session: Session, work: Callable[[], None]) -> None:
@@ -501,108 +489,3 @@ def _create_account(
         security_question=registration.security_question,
         security_answer_hash=registration.security_answer_hash,
     )
-
-
-def _send_link(session: Session, policy: RegistrationPolicy, account: Account, now: datetime) -> None:
-    # Signed (a forged token fails before any lookup), random, stored only as its hash, single use.
-    token, confirmation = links.issue(
-        session,
-        RegistrationConfirmation,
-        account_id=account.id,
-        ttl=policy.link_ttl,
-        now=now,
-        serializer=policy.serializer(),
-    )
-    link = f"{policy.public_base_url}{CONFIRM_PATH}{token}"
-    events.publish(
-        session,
-        EVENT_CONFIRMATION_REQUESTED,
-        {
-            "account_id": str(account.id),
-            # Only the notifier can open it: the link is a credential until it is used.
-            "confirmation_url": policy.sealer.seal(link),
-            "expires_at": confirmation.expires_at.isoformat(),
-        },
-    )
-
-
-# --- the confirmation link ----------------------------------------------------------------------------------
-
-
-def _confirmation(
-    session: Session, policy: RegistrationPolicy, token: str
-) -> tuple[RegistrationConfirmation, Account]:
-    try:
-        policy.serializer().loads(token, max_age=int(policy.link_ttl.total_seconds()))
-    except BadData:
-        raise InvalidRegistrationLink() from None
-    confirmation = links.find(session, RegistrationConfirmation, token, datetime.now(UTC))
-    if confirmation is None:
-        raise InvalidRegistrationLink()
-    account = session.get(Account, confirmation.account_id)
-    if account is None or account.state != AccountState.AWAITING_CONFIRMATION.value:
-        raise InvalidRegistrationLink()
-    return confirmation, account
-
-
-def check_link(*, db: Any, policy: RegistrationPolicy, token: str) -> LinkCheck:
-    """Whether the link still works, and the username it would give now."""
-    with db.transaction() as session:
-        _confirmation_row, account = _confirmation(session, policy, token)
-        username = accounts.next_free_username(
-            session, accounts.username_base(account.first_name, account.last_name)
-        )
-        return LinkCheck(account.first_name, account.last_name, account.codice_fiscale, username)
-
-
-def activate(
-    *,
-    db: Any,
-    policy: RegistrationPolicy,
-    token: str,
-    password: str,
-    password_confirmation: str | None = None,
-    language: str = "it",
-    origin: Origin,
-) -> Account:
-    """Use the link: choose the password (policy checked), get the username, the account becomes active.
-
-    A refused password leaves the link usable; a used or expired link never works again.
-    """
-    with db.transaction() as session:
-        confirmation, account = _confirmation(session, policy, token)
-        language = account.language or language
-        username = accounts.next_free_username(
-            session, accounts.username_base(account.first_name, account.last_name)
-        )
-        problems: dict[str, list[str]] = {}
-        found = check_password(
-            password,
-            username=username,
-            first_name=account.first_name,
-            last_name=account.last_name,
-            codice_fiscale=account.codice_fiscale,
-            min_length=policy.password_min_length,
-            min_score=policy.password_min_score,
-        )
-        if found:
-            problems["password"] = [str(problem) for problem in found]
-        if password_confirmation is not None and password_confirmation != password:
-            problems["password_confirmation"] = ["passwords_differ"]
-        if problems:
-            raise RegistrationInvalid(problems, language=language, min_length=policy.password_min_length)
-        # The conditional UPDATE decides: of two concurrent uses of one link, only one activates.
-        if links.spend(session, RegistrationConfirmation, datetime.now(UTC), id=confirmation.id) is None:
-            raise InvalidRegistrationLink()
-        accounts.activate_account(
-            session, account=account, password_hash=hashing.hash_secret(password, ph=policy.hasher)
-        )
-        audit.record(
-            session,
-            action="registration.confirmed",
-            origin=origin,
-            account_id=account.id,
-            actor="self",
-            details={"username": account.username},
-        )
-        return account

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from iam.audit.origin import current_origin
 from iam.captcha.views import ADAPTER, register_captcha
 from iam.extensions import db
-from iam.registration import service
+from iam.registration import confirmation, service
 from iam.registration.schemas import (
     ActivatedSchema,
     ActivationSchema,
@@ -190,7 +190,7 @@ def submit() -> tuple[Response, int]:
 )
 def check_link() -> dict[str, Any]:
     data = load(LinkCheckSchema(), json_body())
-    return LinkReadSchema().dump(service.check_link(db=db, policy=policy(), **data))
+    return LinkReadSchema().dump(confirmation.check_link(db=db, policy=policy(), **data))
 
 
 @blueprint.post("/activation")
@@ -204,5 +204,5 @@ def check_link() -> dict[str, Any]:
 )
 def activate() -> dict[str, Any]:
     data = load(ActivationSchema(), json_body())
-    account = service.activate(db=db, policy=policy(), origin=current_origin(), **data)
+    account = confirmation.activate(db=db, policy=policy(), origin=current_origin(), **data)
     return ActivatedSchema().dump(account)
