@@ -18,7 +18,7 @@ from istanze.applications import service
 from istanze.applications.views import CHECKER
 from istanze.extensions import db
 from istanze.models import all_metadata
-from istanze.pages.views import CLOCK
+from istanze.pages.common import CLOCK
 from istanze.procedures import service as procedures
 from polis.testing.apps import service_app
 from polis.testing.token_contract import bearer

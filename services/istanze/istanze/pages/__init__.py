@@ -61,8 +61,8 @@ def register_pages(app: Flask) -> None:
     register_ui(app, home_url="/", login_url="/accedi", language_url="/lingua/{code}", static_url="/static")
     prepare_catalogs(TRANSLATIONS, environment=app.config.get("POLIS_ENV"))
     pages.register_error_pages(app, PAGES, log)
-    from istanze.pages import contacts  # noqa: F401 - its views join the blueprint
-    from istanze.pages.views import blueprint
+    from istanze.pages import contacts, form, submission, views  # noqa: F401 - their views join the blueprint
+    from istanze.pages.common import blueprint
 
     app.register_blueprint(blueprint)
 

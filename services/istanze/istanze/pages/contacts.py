@@ -13,7 +13,7 @@ from polis.auth import current_principal
 from istanze.contacts import service as contacts
 from istanze.extensions import db
 from istanze.pages import page_permission
-from istanze.pages.views import HOME, _language, _now, blueprint, italian_time
+from istanze.pages.common import HOME, _language, _now, blueprint, italian_time
 
 HISTORY_SHOWN = 10
 

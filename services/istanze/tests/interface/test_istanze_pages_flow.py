@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from istanze.applications.views import CHECKER
-from istanze.pages.views import CLOCK
+from istanze.pages.common import CLOCK
 from istanze_pages_support import (
     CLOSED,
     CODE,
