@@ -15,7 +15,7 @@ from iam.audit.origin import current_origin
 from iam.extensions import db
 from iam.institutional import service
 from iam.recovery.messages import messages
-from iam.recovery.views import policy as recovery_policy
+from iam.recovery.policy import policy as recovery_policy
 from iam.signin.sessions import login_required
 
 blueprint = Blueprint("security_officer_pages", __name__, url_prefix="/iam/area-riservata/sicurezza")

@@ -33,8 +33,8 @@ from iam.institutional.schemas import (
     ResetRequestSchema,
 )
 from iam.ops import ops_actor, ops_required
-from iam.personal_area.views import api_login_required
-from iam.recovery.views import policy as recovery_policy
+from iam.permissions import api_login_required
+from iam.recovery.policy import policy as recovery_policy
 
 ops = Blueprint("mi_ops", __name__, url_prefix="/api/iam/v1/ops/mi-accounts")
 officer = Blueprint("security_officer", __name__, url_prefix="/api/iam/v1/security-officer")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from polis.auth import Principal
-from polis.errors import Unauthorized
+from flask import Blueprint, Flask, Response, current_app, g, jsonify
 from polis.web import api_doc, json_body, load
 
-from iam.accounts.models import Account, AccountState
+from iam.accounts.models import Account
 from iam.audit.origin import current_origin
 from iam.extensions import db
-from iam.oidc import endpoints
-from iam.permissions import PERMISSIONS
+from iam.permissions import api_login_required
 from iam.personal_area import service
 from iam.personal_area.schemas import (
     EmailChangeRequestedSchema,
@@ -41,45 +37,6 @@ def register_personal_area(app: Flask) -> None:
 def policy() -> service.PersonalAreaPolicy:
     area_policy: service.PersonalAreaPolicy = current_app.extensions[POLICY]
     return area_policy
-
-
-def _bearer_account() -> Account | None:
-    """The account of an access token IAM issued for its own API (`Authorization: Bearer ...`: audience
-    urn:polis:iam, scope iam), if the token is still good (not revoked, credentials unchanged)."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    bearer = endpoints.verify_access_token(token.strip())
-    if bearer is None or bearer.user is None or not endpoints.is_for_api(bearer, "iam"):
-        return None
-    if not PERMISSIONS["iam.read_own"].allows(Principal.from_claims(bearer.claims)):
-        return None
-    with db.transaction() as session:
-        account = session.get(Account, bearer.user.account_id)
-        if account is not None:
-            session.expunge(account)
-    return account
-
-
-def api_login_required(view: F) -> F:
-    """401 in the one error shape unless the caller is signed in and its account fully active.
-
-    Two ways in: IAM's SSO cookie (a browser talking to IAM directly), or an access token issued by IAM's
-    OpenID Connect provider (through the gateway, which forwards no cookie to the API).
-    """
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        account = _bearer_account()
-        g.api_auth = "bearer" if account is not None else "cookie"
-        if account is None:
-            account = sessions.current_account()
-        if account is None or account.state != AccountState.ACTIVE.value:
-            raise Unauthorized("Sign in first (a temporary password must be changed before anything else).")
-        g.account = account
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def personal_data(account: Account) -> dict[str, Any]:

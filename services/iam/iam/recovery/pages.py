@@ -17,7 +17,7 @@ from iam.captcha.views import current_adapter
 from iam.extensions import db
 from iam.recovery import service
 from iam.recovery.messages import messages
-from iam.recovery.views import policy
+from iam.recovery.policy import policy
 from iam.registration import codice_fiscale as cf
 
 blueprint = Blueprint("recovery_pages", __name__, url_prefix="/iam")

@@ -5,7 +5,7 @@ Both answer the same, with the same status, whether or not anything matched (D-A
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask
 from polis.web import api_doc, json_body, load
 
 from iam.audit.origin import current_origin
@@ -14,6 +14,7 @@ from iam.captcha.views import ADAPTER as CAPTCHA
 from iam.captcha.views import current_adapter
 from iam.extensions import db
 from iam.recovery import service
+from iam.recovery.policy import POLICY, policy
 from iam.recovery.schemas import (
     RecoveryAcceptedSchema,
     TemporaryPasswordRequestSchema,
@@ -21,7 +22,6 @@ from iam.recovery.schemas import (
 )
 
 blueprint = Blueprint("recovery", __name__, url_prefix="/api/iam/v1/recovery")
-POLICY = "iam.recovery_policy"
 TAGS = ("recovery",)
 
 USERNAME_ACCEPTED = {
@@ -44,11 +44,6 @@ def register_recovery(app: Flask) -> None:
     # The captcha area registers the adapter too; whichever runs first, there is exactly one.
     app.extensions.setdefault(CAPTCHA, adapter_from_settings(app.config))
     app.register_blueprint(blueprint)
-
-
-def policy() -> service.RecoveryPolicy:
-    recovery_policy: service.RecoveryPolicy = current_app.extensions[POLICY]
-    return recovery_policy
 
 
 @blueprint.post("/username")
