@@ -1,10 +1,14 @@
-"""The platform endpoints every service has, as IAM serves them: health, readiness, metrics, OpenAPI, 404."""
+"""The platform endpoints every service has, as IAM has them (polis.testing.platform_contract); and its own:
+readiness with the signing key, the OpenAPI document's IAM paths."""
+
+from typing import ClassVar
 
 from flask import Flask
 from flask.testing import FlaskClient
 from iam import create_app
 from iam.extensions import db
 from iam.keys import service as keys
+from polis.testing.platform_contract import PlatformContract
 
 
 def conftest_settings(database_url: str) -> dict[str, str]:
@@ -12,25 +16,13 @@ def conftest_settings(database_url: str) -> dict[str, str]:
     return {"DATABASE_URL": database_url, "BROKER_URL": "amqp://guest:guest@127.0.0.1:9/%2F"}
 
 
-def test_unknown_routes_answer_404_in_the_json_error_shape(client: FlaskClient) -> None:
-    response = client.get("/api/iam/v1/nothing-here")
-
-    assert response.status_code == 404
-    assert response.get_json()["error"]["code"] == "not_found"
-
-
-def test_healthz_says_the_process_is_alive(client: FlaskClient) -> None:
-    response = client.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "service": "iam", "version": "0.1.0"}
-
-
-def test_readyz_is_503_while_the_broker_is_unreachable(client: FlaskClient) -> None:
-    response = client.get("/readyz")
-
-    assert response.status_code == 503
-    assert response.get_json()["checks"] == {"database": "ok", "broker": "unavailable", "signing_key": "ok"}
+class TestIamPlatform(PlatformContract):
+    SERVICE = "iam"
+    READINESS_WITHOUT_BROKER: ClassVar[dict[str, str]] = {
+        "database": "ok",
+        "broker": "unavailable",
+        "signing_key": "ok",
+    }
 
 
 def test_issue_17_readyz_is_503_when_the_signing_key_does_not_open_with_this_processs_kek(
@@ -53,15 +45,6 @@ def test_issue_17_readyz_is_503_when_the_signing_key_does_not_open_with_this_pro
     assert response.status_code == 503
     assert response.get_json()["checks"]["signing_key"] == "unavailable"
     assert other_kek not in response.get_data(as_text=True)
-
-
-def test_metrics_count_the_requests_served(client: FlaskClient) -> None:
-    client.get("/healthz")
-
-    response = client.get("/metrics")
-
-    assert response.status_code == 200
-    assert 'http_requests_total{endpoint="/healthz",method="GET",service="iam",status="200"}' in response.text
 
 
 def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
