@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bench_common import cpu_by_pid, cpu_seconds, cpu_spent  # noqa: F401 - p3, p6, p7 import them here too
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 PASSWORD = "bench passphrase for the login benchmark"
@@ -76,45 +78,6 @@ def bare_argon2_rate(seconds: float) -> tuple[float, float, int]:
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     return counter.value / elapsed, cpu / max(1, counter.value) * 1000, cores
-
-
-# --- CPU accounting -------------------------------------------------------------------------------------
-
-
-def _proc_stats() -> list[tuple[int, int, int, float]]:
-    """(pid, ppid, pgid, cpu seconds) of every process, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as stat:
-                text = stat.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        found.append((int(name), int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / tick))
-    return found
-
-
-def cpu_by_pid(*, group: int | None = None, parent: int | None = None) -> dict[int, float]:
-    """CPU used so far by each process of a process group (a gunicorn and its workers), or of a process
-    and its children (PostgreSQL's postmaster and its backends)."""
-    return {
-        pid: cpu
-        for pid, ppid, pgid, cpu in _proc_stats()
-        if (group is not None and pgid == group) or (parent is not None and parent in (pid, ppid))
-    }
-
-
-def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds between two snapshots (a process that ended in between is not counted: a lower bound)."""
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-
-
-def cpu_seconds(*, group: int | None = None, parent: int | None = None) -> float:
-    return sum(cpu_by_pid(group=group, parent=parent).values())
 
 
 # --- one browser ----------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ for path in (ROOT / "libs" / "polis", IAM_DIR, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from p1_login import cpu_by_pid, cpu_spent  # noqa: E402
+from bench_common import cpu_by_pid, cpu_spent  # noqa: E402
 
 GOAL_PER_CORE = 240.0  # grants per second per core: twice Keycloak's 120 per vCPU
 API_SCOPE = "istanze"

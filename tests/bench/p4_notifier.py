@@ -30,6 +30,7 @@ NOTIFIER = ROOT / "services" / "notifier"
 for path in (ROOT / "libs" / "polis", NOTIFIER, Path(__file__).resolve().parent):
     sys.path.insert(0, str(path))
 
+from bench_common import CLOCK_TICKS, stat_fields, wait_for_queue  # noqa: E402
 from polis.testing.postgres import PostgresCluster  # noqa: E402
 from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
 from polis.testing.smtp import SmtpSink  # noqa: E402
@@ -59,27 +60,6 @@ def raw_smtp_rate(host: str, port: int, *, count: int, connections: int, size: i
     for thread in threads:
         thread.join()
     return share * connections / (time.perf_counter() - started)
-
-
-def wait_for_queue(url: str, queue: str, timeout: float = 60.0) -> None:
-    import pika
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = pika.BlockingConnection(pika.URLParameters(url))
-        except pika.exceptions.AMQPError:
-            time.sleep(0.2)
-            continue
-        try:
-            connection.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            time.sleep(0.1)
-        finally:
-            if connection.is_open:
-                connection.close()
-    raise SystemExit(f"queue {queue} was not declared within {timeout:.0f} s")
 
 
 def publish(url: str, events: list[Any], *, confirm: bool = True) -> None:
@@ -112,18 +92,6 @@ def publish(url: str, events: list[Any], *, confirm: bool = True) -> None:
     connection.close()
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces: the fields after it are split safely.
-    return raw[raw.rindex(")") + 2 :].split()
-
-
 def session_cpu(session_ids: list[int]) -> dict[str, float]:
     """CPU seconds (user + system) of every live process of these sessions, by `<pid> <command>`.
 
@@ -134,7 +102,7 @@ def session_cpu(session_ids: list[int]) -> dict[str, float]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        fields = stat_fields(int(entry.name))
         # fields[3] is the session id; [11], [12] utime and stime; [13], [14] of reaped children.
         if fields is None or int(fields[3]) not in session_ids:
             continue

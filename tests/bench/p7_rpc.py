@@ -305,19 +305,12 @@ def summary(path: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (all its threads), from /proc."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _spent(app: int, responder: int, rabbit: Any, pg: Any) -> dict[str, float]:
     """CPU seconds so far of the app's process group, the responder, the broker's process group and
     PostgreSQL (when known)."""
-    from p1_login import cpu_seconds
+    from bench_common import cpu_seconds, process_cpu
 
-    spent = {"app": cpu_seconds(group=app), "responder": _process_cpu(responder)}
+    spent = {"app": cpu_seconds(group=app), "responder": process_cpu(responder)}
     node = getattr(rabbit, "_process", None)
     if node is not None:
         spent["broker"] = cpu_seconds(group=node.pid)

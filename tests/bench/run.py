@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 sys.path.insert(0, str(ROOT / "libs" / "polis"))
 
+from bench_common import cpu_seconds, wait_for_queue  # noqa: E402
 from polis.testing.ports import free_port  # noqa: E402
 from polis.testing.postgres import PostgresCluster  # noqa: E402
 from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
@@ -127,14 +128,14 @@ def wrk(
     if binary is None:
         raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
     subprocess.run([binary, "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
-    cpu_before = sum(group_cpu_seconds(pgid) for pgid in servers)
+    cpu_before = sum(cpu_seconds(group=pgid) for pgid in servers)
     out = subprocess.run(
         [binary, "-t2", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout}s", url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    cpu = sum(group_cpu_seconds(pgid) for pgid in servers) - cpu_before
+    cpu = sum(cpu_seconds(group=pgid) for pgid in servers) - cpu_before
     if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
         raise SystemExit(f"wrk saw errors against {url}:\n{out}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -142,23 +143,6 @@ def wrk(
     if rate is None or count is None:
         raise SystemExit(f"cannot read wrk's output:\n{out}")
     return float(rate.group(1)), cpu / max(1, int(count.group(1))) * 1e6
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of every live process in a process group (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
 
 
 # --- P1: the gateway ------------------------------------------------------------------------------------
@@ -348,23 +332,6 @@ def bench_events(
         ">= 1,000 events/s",
         f"{count} events, {handled} committed once each, 0 unsent",
     )
-
-
-def wait_for_queue(url: str, queue: str, timeout: float = 30.0) -> None:
-    import pika
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        try:
-            connection.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            time.sleep(0.1)
-        finally:
-            if connection.is_open:
-                connection.close()
-    raise SystemExit(f"queue {queue} was not declared within {timeout:.0f} s")
 
 
 def raw_broker_rate(url: str, count: int) -> float:
