@@ -1,23 +1,94 @@
-"""What the benches share: CPU accounting from /proc (by process group, parent, session or pid) and the
-broker's "wait until the queue exists" (polis.testing's, re-exported). Linux only."""
+"""What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), CPU accounting
+from /proc (by process group, parent or pid; Linux only) and the broker's "wait until the queue exists"
+(polis.testing's, re-exported)."""
 
 from __future__ import annotations
 
+import http.client
 import os
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 from polis.testing.rabbitmq import wait_for_queue
 
 __all__ = [
+    "Browser",
     "cpu_by_pid",
     "cpu_seconds",
     "cpu_spent",
+    "local_path",
     "proc_stats",
     "process_cpu",
     "stat_fields",
     "wait_for_queue",
 ]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- HTTP -----------------------------------------------------------------------------------------------
+
+
+def local_path(url: str) -> str:
+    """The path and query of a URL (a Location on the same server)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+class Browser:
+    """Cookies and one keep-alive connection to one server (reopened once if the server dropped it);
+    `local_locations`: absolute Location headers become paths on it."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 60, local_locations: bool = True) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.local_locations = local_locations
+        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        self.cookies: dict[str, str] = {}
+        self.requests = 0  # HTTP requests sent
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str, bytes]:
+        """(status, Location or "", body) of one request, the form sent url-encoded; cookies kept."""
+        sent = {"Connection": "keep-alive", **(headers or {})}
+        self.requests += 1
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body, sent)
+                response = self.conn.getresponse()
+                payload = response.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                if attempt == 2:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, value = header.split(";", 1)[0].partition("=")
+            lowered = header.lower()
+            if value in ("", '""') or "max-age=0" in lowered or "expires=thu, 01 jan 1970" in lowered:
+                self.cookies.pop(name.strip(), None)
+            else:
+                self.cookies[name.strip()] = value
+        location = response.getheader("Location") or ""
+        if self.local_locations and location.startswith("http"):
+            location = local_path(location)
+        return response.status, location, payload
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- CPU ------------------------------------------------------------------------------------------------
 
 
 def stat_fields(pid: int) -> list[str] | None:

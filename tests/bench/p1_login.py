@@ -12,7 +12,6 @@ Run alone: .venv/bin/python tests/bench/run.py --only p1-login [--duration 20 --
 
 from __future__ import annotations
 
-import http.client
 import multiprocessing
 import os
 import re
@@ -26,9 +25,8 @@ from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-from bench_common import cpu_by_pid, cpu_seconds, cpu_spent  # noqa: F401 - p3, p6, p7 import them here too
+from bench_common import Browser, cpu_by_pid, cpu_seconds, cpu_spent  # noqa: F401 - p3, p6, p7 import them here too
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -87,51 +85,8 @@ class LoginFailed(RuntimeError):
     pass
 
 
-class Agent:
-    """A browser with its own cookies and one keep-alive connection to the gateway."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.conn = http.client.HTTPConnection(host, port, timeout=60)
-        self.cookies: dict[str, str] = {}
-        self.requests = 0  # HTTP requests sent to the gateway
-
-    def request(self, method: str, path: str, body: dict[str, str] | None = None) -> tuple[int, str, bytes]:
-        headers = {"Connection": "keep-alive"}
-        self.requests += 1
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        data = None
-        if body is not None:
-            data = urlencode(body)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        for attempt in (1, 2):
-            try:
-                self.conn.request(method, path, data, headers)
-                response = self.conn.getresponse()
-                payload = response.read()
-                break
-            except (http.client.HTTPException, ConnectionError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-                if attempt == 2:
-                    raise
-        for header in response.headers.get_all("Set-Cookie") or []:
-            pair = header.split(";", 1)[0]
-            name, _, value = pair.partition("=")
-            if (
-                value in ("", '""')
-                or "max-age=0" in header.lower()
-                or "expires=thu, 01 jan 1970" in header.lower()
-            ):
-                self.cookies.pop(name.strip(), None)
-            else:
-                self.cookies[name.strip()] = value
-        location = response.getheader("Location") or ""
-        if location.startswith("http"):
-            parts = urlsplit(location)
-            location = parts.path + (f"?{parts.query}" if parts.query else "")
-        return response.status, location, payload
+class Agent(Browser):
+    """A browser with its own cookies and one keep-alive connection to the gateway (bench_common.Browser)."""
 
     def expect(
         self, method: str, path: str, status: int, body: dict[str, str] | None = None
@@ -161,9 +116,6 @@ class Agent:
         callback, _ = self.expect("GET", back, 302)
         home, _ = self.expect("GET", callback, 303)
         self.expect("GET", home, 200)
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 # --- load -----------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ for path in (ROOT / "libs" / "polis", IAM_DIR, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench_common import cpu_by_pid, cpu_spent  # noqa: E402
+from bench_common import Browser, cpu_by_pid, cpu_spent, local_path  # noqa: E402
 
 GOAL_PER_CORE = 240.0  # grants per second per core: twice Keycloak's 120 per vCPU
 API_SCOPE = "istanze"
@@ -93,44 +93,6 @@ class BenchFailed(SystemExit):
 
 
 # --- HTTP: a browser for the code flow, and plain token requests ---------------------------------------
-
-
-class Browser:
-    """Cookies and one keep-alive connection to one server; Location headers become paths on it."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.conn = http.client.HTTPConnection(host, port, timeout=30)
-        self.cookies: dict[str, str] = {}
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        form: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, str, bytes]:
-        sent = dict(headers or {})
-        if self.cookies:
-            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body, sent)
-        response = self.conn.getresponse()
-        payload = response.read()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            name, _, value = header.split(";", 1)[0].partition("=")
-            lowered = header.lower()
-            if value in ("", '""') or "max-age=0" in lowered or "expires=thu, 01 jan 1970" in lowered:
-                self.cookies.pop(name.strip(), None)
-            else:
-                self.cookies[name.strip()] = value
-        return response.status, response.getheader("Location") or "", payload
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def basic_auth(client_id: str, secret: str) -> str:
@@ -170,11 +132,6 @@ def get_json(host: str, port: int, path: str) -> dict[str, Any]:
         raise BenchFailed(f"P3: GET {path}: {response.status} {payload[:300]!r}")
     body: dict[str, Any] = json.loads(payload)
     return body
-
-
-def local_path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 # --- the two servers ------------------------------------------------------------------------------------
@@ -263,7 +220,7 @@ def authorization_code(server: Server, browser: Browser) -> tuple[str, str]:
 
 def refresh_tokens(server: Server, count: int) -> list[str]:
     """`count` refresh tokens, each from its own authorization code (at IAM each its own family)."""
-    browser = Browser(server.host, server.port)
+    browser = Browser(server.host, server.port, timeout=30, local_locations=False)
     tokens = []
     try:
         for _ in range(count):
