@@ -1,4 +1,5 @@
-"""What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), CPU accounting
+"""What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), the servers
+under test as children in their own process group (and the wait for their /healthz), CPU accounting
 from /proc (by process group, parent or pid; Linux only) and the broker's "wait until the queue exists"
 (polis.testing's, re-exported)."""
 
@@ -6,6 +7,12 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -18,9 +25,11 @@ __all__ = [
     "cpu_spent",
     "local_path",
     "proc_stats",
+    "process",
     "process_cpu",
     "stat_fields",
     "wait_for_queue",
+    "wait_http",
 ]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -86,6 +95,51 @@ class Browser:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def process(
+    name: str, argv: list[str], *, cwd: Path, env: dict[str, str], logs: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in its own process group, stopped with its whole group when the block ends."""
+    log_file = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below, after the child
+    child = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        log_file.close()
+
+
+def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"{url}: the server exited; its log ({log}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
 
 
 # --- CPU ------------------------------------------------------------------------------------------------

@@ -31,15 +31,11 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 sys.path.insert(0, str(ROOT / "libs" / "polis"))
 
-from bench_common import cpu_seconds, wait_for_queue  # noqa: E402
+from bench_common import cpu_seconds, process, wait_for_queue, wait_http  # noqa: E402
 from polis.testing.ports import free_port  # noqa: E402
 from polis.testing.postgres import PostgresCluster  # noqa: E402
 from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
@@ -74,48 +70,6 @@ class Result:
 
 
 # --- processes ------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def process(
-    name: str, argv: list[str], *, cwd: Path, env: dict[str, str], logs: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A child in its own process group, stopped with its whole group when the block ends."""
-    log_file = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below, after the child
-    child = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield child
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        log_file.close()
-
-
-def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise SystemExit(f"{url}: the server exited; its log ({log}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
 
 
 def wrk(
