@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 from polis.web import api_doc
 
-from iam.captcha.adapters import CaptchaAdapter, adapter_from_settings
+from iam.captcha.adapters import adapter_from_settings
+from iam.captcha.current import ADAPTER, current_adapter
 
 blueprint = Blueprint("captcha", __name__, url_prefix="/api/iam/v1/captcha")
-ADAPTER = "iam.captcha"
 
 
 def register_captcha(app: Flask) -> None:
@@ -18,11 +18,6 @@ def register_captcha(app: Flask) -> None:
     @app.context_processor
     def _captcha_context() -> dict[str, object]:
         return {"captcha_adapter": current_adapter()}
-
-
-def current_adapter() -> CaptchaAdapter:
-    adapter: CaptchaAdapter = current_app.extensions[ADAPTER]
-    return adapter
 
 
 @blueprint.get("/challenge")

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, render_template, request
 from polis.errors import ValidationFailed
 
 from iam.audit.origin import current_origin
-from iam.captcha.views import current_adapter
+from iam.captcha.current import current_adapter
 from iam.extensions import db
 from iam.recovery import service
 from iam.recovery.messages import messages

@@ -10,8 +10,8 @@ from polis.web import api_doc, json_body, load
 
 from iam.audit.origin import current_origin
 from iam.captcha.adapters import adapter_from_settings
-from iam.captcha.views import ADAPTER as CAPTCHA
-from iam.captcha.views import current_adapter
+from iam.captcha.current import ADAPTER as CAPTCHA
+from iam.captcha.current import current_adapter
 from iam.extensions import db
 from iam.recovery import service
 from iam.recovery.policy import POLICY, policy

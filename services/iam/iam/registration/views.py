@@ -8,8 +8,9 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from polis.web import api_doc, json_body, load
 from werkzeug.wrappers import Response as BaseResponse
 
+from iam import captcha
 from iam.audit.origin import current_origin
-from iam.captcha.views import ADAPTER, register_captcha
+from iam.captcha.current import ADAPTER
 from iam.extensions import db
 from iam.registration import confirmation, service
 from iam.registration.schemas import (
@@ -36,7 +37,7 @@ TAGS = ("registration",)
 
 def register_registration(app: Flask) -> None:
     if ADAPTER not in app.extensions:
-        register_captcha(app)
+        captcha.register(app)
     app.extensions[POLICY] = service.RegistrationPolicy.from_settings(
         app.config, captcha=app.extensions[ADAPTER]
     )
