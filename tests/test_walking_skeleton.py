@@ -350,6 +350,7 @@ def test_malformed_events_are_parked_at_once_without_retries(stack: SystemStack)
 def test_iam_refuses_to_record_a_change_whose_event_breaks_its_contract(
     stack_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from iam import events as iam_events
     from iam.accounts.models import Account
     from iam.audit.service import Origin
     from iam.config import load_settings
@@ -370,7 +371,7 @@ def test_iam_refuses_to_record_a_change_whose_event_breaks_its_contract(
     class BrokenEvent:
         new = staticmethod(without_email)
 
-    monkeypatch.setattr(service, "Event", BrokenEvent)
+    monkeypatch.setattr(iam_events, "Event", BrokenEvent)  # IAM's one way to make its events
     monkeypatch.setenv("POLIS_ENV", "dev")  # the dev sealing key and base URL
     policy = service.PersonalAreaPolicy.from_settings(load_settings())
     address = new_email()
