@@ -83,7 +83,7 @@ SCHOOLS = {
 }
 TEMPORARY = r"codice personale temporaneo è: (\S+)"
 RECEIPT = r"/abilitazione/ricevuta\?token=([^\s\"'<>]+)"
-RECOVERED = r"codice personale[^:]*: (\S+)"
+RECOVERED = r"nuovo codice personale è: ([A-Za-z0-9]+)"  # the recovered-code email only (D-ENA-5)
 
 
 @dataclass(frozen=True)
