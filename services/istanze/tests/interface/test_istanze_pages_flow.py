@@ -10,10 +10,13 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
+from istanze.applications import completion
 from istanze.applications.views import CHECKER
+from istanze.extensions import db
 from istanze.pages.common import CLOCK
 from istanze_pages_support import (
     CLOSED,
@@ -280,3 +283,41 @@ def test_d_ist_2_enablements_throttling_and_mandatory_change_are_said_and_the_dr
     tampered = _send(pages, CODE, "short")  # the page's key altered
     assert tampered.status_code == 400 and "La pagina non è valida" in body(tampered)
     assert application_state(pages.user) == ("bozza", None)
+
+
+def test_d_ist_3_a_registered_submission_whose_receipt_is_pending_is_shown_as_protocollata_until_filed(
+    app: Flask, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receipt's render failed after the number was committed (issue 15 P6, the two steps): the user
+    sees the number and "ricevuta in preparazione", no receipt link and no error; the sweep files it."""
+    define_procedure()
+    pages = _user(app, issuer)
+    pages.post(FORM + "/sezione/dati", DATI, page=FORM)
+    pages.post(FORM + "/sezione/sedi", SEDI, page=FORM + "?sezione=sedi")
+    key = KEY.search(pages.text(SUMMARY)).group(1)  # type: ignore[union-attr]
+
+    def broken(data: object) -> tuple[bytes, str]:
+        raise RuntimeError("renderer out of memory")
+
+    monkeypatch.setattr(completion, "render_receipt", broken)
+    sent = _send(pages, CODE, key)
+    assert sent.status_code == 303 and "Traceback" not in body(sent)
+    assert application_state(pages.user) == ("protocollata", 1)
+
+    summary = pages.text(sent.headers["Location"].removeprefix("http://localhost"))
+    assert "Stato della domanda: Protocollata, ricevuta in preparazione" in summary
+    assert "Domanda protocollata con il numero 0000001. La ricevuta è in preparazione" in summary
+    assert 'id="protocol-number">0000001<' in summary and 'id="receipt-link"' not in summary
+    assert "Domanda inoltrata con il numero" not in summary
+    home = pages.text("/istanze/")
+    assert "0000001" in home and "Protocollata, ricevuta in preparazione" in home
+    again = _send(pages, CODE, key)  # the same click again: no second number
+    assert again.status_code == 303 and application_state(pages.user) == ("protocollata", 1)
+
+    monkeypatch.undo()
+    later = app.extensions[CLOCK].now + timedelta(minutes=5)
+    assert completion.sweep(db, registered_before=later) == 1
+    assert application_state(pages.user) == ("inoltrata", 1)
+    filed = pages.text(SUMMARY)
+    assert "Stato della domanda: Inoltrata" in filed and 'id="receipt-link"' in filed
+    assert "ricevuta in preparazione" not in pages.text("/istanze/")
