@@ -2,7 +2,9 @@
 PostgreSQL database take 200 concurrent submissions through the HTTP API, the personal code checked over a
 real RabbitMQ (a stand-in responder for enablement's worker). 20 of them fail after their number was taken
 (the database refuses their receipt: a trigger of this test), so they roll back. Every committed number is
-unique and the numbers are exactly 1..180: none lost, none given twice; the failed ones stay drafts."""
+unique and the numbers are exactly 1..180: none lost, none given twice; the failed ones stay drafts.
+And a web process killed -9 between a submission's two transactions: the istanze worker's receipt sweep
+files the receipt, once."""
 
 from __future__ import annotations
 
@@ -270,3 +272,148 @@ def test_d_ist_6_two_gunicorn_processes_200_concurrent_submissions_unique_consec
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         postgres.drop_database(url.rsplit("/", 1)[1])
+
+
+# The filing of a receipt (the submission's second transaction) waits on an advisory lock the test holds:
+# the web process is then killed -9 with the number committed and the receipt not yet filed.
+HOLD_FILING = (
+    """CREATE FUNCTION test_hold_filing() RETURNS trigger AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(4242);
+  RETURN NEW;
+END $$ LANGUAGE plpgsql""",
+    "CREATE TRIGGER test_hold_filing BEFORE UPDATE ON receipts"
+    " FOR EACH ROW WHEN (NEW.sha256 IS NOT NULL) EXECUTE FUNCTION test_hold_filing()",
+)
+WAITING_ON_THE_HOLD = (
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    " AND datname = current_database()"
+)
+
+
+def _worker(url: str, *, broker: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "POLIS_ENV": "test",
+        "ISTANZE_DATABASE_URL": url,
+        "POLIS_BROKER_URL": broker,
+        "ISTANZE_RECEIPT_SWEEP_INTERVAL": "0.2",
+        "ISTANZE_RECEIPT_SWEEP_AFTER": "1",
+    }
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "istanze.worker"],
+            cwd=SERVICE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def test_d_ist_3_web_process_killed_between_registration_and_filing_the_workers_sweep_files_it_once(
+    postgres: PostgresCluster,
+    rabbitmq: RabbitMQNode,
+    issuer: TestIssuer,
+    jwks_url: str,
+    enablement: None,
+    tmp_path: Path,
+) -> None:
+    """Issue 15 P6: the number is committed (state "protocollata"), the process dies (kill -9) before the
+    receipt is filed; the istanze worker's receipt sweep files it: one receipt with its fingerprint, the
+    same number, one istanze.istanza_submitted event relayed to the broker, no number taken twice."""
+    url = postgres.create_database()
+    processes: list[subprocess.Popen[bytes]] = []
+    database = Database(url)
+    try:
+        accounts, failing = _prepare(url)
+        account = accounts[0]
+        assert account not in failing
+        with database.transaction() as session:
+            for statement in HOLD_FILING:
+                session.execute(text(statement))
+        holder = database.engine.connect()
+        holder.execute(text("SELECT pg_advisory_lock(4242)"))
+        holder.commit()
+
+        port = free_port()
+        web = _start(url, port, broker=rabbitmq.url, issuer=issuer, jwks=jwks_url, log=tmp_path / "web.log")
+        processes.append(web)
+        wait_until(lambda: _ready(port), timeout=90)
+        token = issuer.token(audience="urn:polis:istanze", sub=str(account))
+        answers: list[Any] = []
+        request = threading.Thread(target=lambda: answers.append(_try_submit(port, token)), daemon=True)
+        request.start()
+
+        def waiting() -> bool:
+            with database.engine.connect() as connection:
+                return bool(connection.execute(text(WAITING_ON_THE_HOLD)).scalar())
+
+        wait_until(waiting, timeout=60)
+        with database.transaction() as session:
+            state, number = session.execute(
+                select(Application.state, Application.protocol_number).where(
+                    Application.account_id == account
+                )
+            ).one()
+        assert (state, number) == ("protocollata", 1)  # the first transaction is committed
+
+        os.killpg(web.pid, signal.SIGKILL)  # the whole web process group, master and worker
+        web.wait(timeout=30)
+        holder.execute(text("SELECT pg_advisory_unlock(4242)"))
+        holder.commit()
+        holder.close()
+        request.join(timeout=60)
+        assert answers and isinstance(answers[0], OSError)  # the user's request died with the process
+        wait_until(lambda: not waiting(), timeout=30)
+
+        def filing() -> tuple[Any, ...]:
+            with database.transaction() as session:
+                return tuple(
+                    session.execute(
+                        text(
+                            "SELECT a.state, a.protocol_number, r.sha256 IS NOT NULL, r.size"
+                            " FROM applications a JOIN receipts r ON r.application_id = a.id"
+                            " WHERE a.account_id = :a"
+                        ),
+                        {"a": account},
+                    ).one()
+                )
+
+        assert filing()[:3] == ("protocollata", 1, False)  # the filing rolled back with its connection
+        worker = _worker(url, broker=rabbitmq.url, log=tmp_path / "worker.log")
+        processes.append(worker)
+        wait_until(lambda: filing()[:3] == ("inoltrata", 1, True), timeout=90)
+
+        def relayed() -> list[Any]:
+            with database.transaction() as session:
+                return list(
+                    session.execute(
+                        text("SELECT sent_at FROM outbox WHERE event_type = 'istanze.istanza_submitted'")
+                    ).scalars()
+                )
+
+        wait_until(lambda: [s for s in relayed() if s is not None] != [], timeout=60)
+        assert len(relayed()) == 1  # one event: one email
+        with database.transaction() as session:
+            assert session.execute(text("SELECT count(*) FROM receipts")).scalar() == 1
+            assert last_number(session, year=datetime.now(ZoneInfo("Europe/Rome")).year) == 1
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        database.dispose()
+        postgres.drop_database(url.rsplit("/", 1)[1])
+
+
+def _try_submit(port: int, token: str) -> Any:
+    try:
+        return _submit(port, token)
+    except OSError as error:  # the connection reset by the killed process (URLError is an OSError)
+        return error
