@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import urllib.error
@@ -36,6 +34,7 @@ from polis.rpc import RpcResponder, queue_name
 from polis.testing import free_port
 from polis.testing.helpers import Threads, wait_until
 from polis.testing.postgres import PostgresCluster
+from polis.testing.processes import ManagedProcess
 from polis.testing.rabbitmq import RabbitMQNode
 from polis.testing.tokens import TestIssuer
 from sqlalchemy import insert, select, text
@@ -157,9 +156,7 @@ def _prepare(url: str) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
     return accounts, failing
 
 
-def _start(
-    url: str, port: int, *, broker: str, issuer: TestIssuer, jwks: str, log: Path
-) -> subprocess.Popen[bytes]:
+def _start(url: str, port: int, *, broker: str, issuer: TestIssuer, jwks: str, log: Path) -> ManagedProcess:
     env = {
         **os.environ,
         "POLIS_ENV": "test",
@@ -173,15 +170,10 @@ def _start(
         "ISTANZE_TIMEOUT": "120",
         "ISTANZE_RPC_TIMEOUT": "60",
     }
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [str(GUNICORN), "-c", "gunicorn.conf.py"],
-            cwd=SERVICE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped as one at the end
-        )
+    # Its own process group (gunicorn's master and worker), stopped or killed as one.
+    return ManagedProcess(
+        "istanze-web", [str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=SERVICE_DIR, env=env, log_path=log
+    ).start()
 
 
 def _ready(port: int) -> bool:
@@ -215,7 +207,7 @@ def test_d_ist_6_two_gunicorn_processes_200_concurrent_submissions_unique_consec
     tmp_path: Path,
 ) -> None:
     url = postgres.create_database()
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[ManagedProcess] = []
     try:
         accounts, failing = _prepare(url)
         ports = [free_port(), free_port()]
@@ -263,14 +255,7 @@ def test_d_ist_6_two_gunicorn_processes_200_concurrent_submissions_unique_consec
         database.dispose()
     finally:
         for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.stop()
         postgres.drop_database(url.rsplit("/", 1)[1])
 
 
@@ -291,7 +276,7 @@ WAITING_ON_THE_HOLD = (
 )
 
 
-def _worker(url: str, *, broker: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(url: str, *, broker: str, log: Path) -> ManagedProcess:
     env = {
         **os.environ,
         "POLIS_ENV": "test",
@@ -300,15 +285,9 @@ def _worker(url: str, *, broker: str, log: Path) -> subprocess.Popen[bytes]:
         "ISTANZE_RECEIPT_SWEEP_INTERVAL": "0.2",
         "ISTANZE_RECEIPT_SWEEP_AFTER": "1",
     }
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "istanze.worker"],
-            cwd=SERVICE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return ManagedProcess(
+        "istanze-worker", [sys.executable, "-m", "istanze.worker"], cwd=SERVICE_DIR, env=env, log_path=log
+    ).start()
 
 
 def test_d_ist_3_web_process_killed_between_registration_and_filing_the_workers_sweep_files_it_once(
@@ -323,7 +302,7 @@ def test_d_ist_3_web_process_killed_between_registration_and_filing_the_workers_
     receipt is filed; the istanze worker's receipt sweep files it: one receipt with its fingerprint, the
     same number, one istanze.istanza_submitted event relayed to the broker, no number taken twice."""
     url = postgres.create_database()
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[ManagedProcess] = []
     database = Database(url)
     try:
         accounts, failing = _prepare(url)
@@ -358,8 +337,7 @@ def test_d_ist_3_web_process_killed_between_registration_and_filing_the_workers_
             ).one()
         assert (state, number) == ("protocollata", 1)  # the first transaction is committed
 
-        os.killpg(web.pid, signal.SIGKILL)  # the whole web process group, master and worker
-        web.wait(timeout=30)
+        web.kill()  # SIGKILL to the whole web process group, master and worker
         holder.execute(text("SELECT pg_advisory_unlock(4242)"))
         holder.commit()
         holder.close()
@@ -393,21 +371,14 @@ def test_d_ist_3_web_process_killed_between_registration_and_filing_the_workers_
                     ).scalars()
                 )
 
-        wait_until(lambda: [s for s in relayed() if s is not None] != [], timeout=60)
+        wait_until(lambda: any(sent is not None for sent in relayed()), timeout=60)
         assert len(relayed()) == 1  # one event: one email
         with database.transaction() as session:
             assert session.execute(text("SELECT count(*) FROM receipts")).scalar() == 1
             assert last_number(session, year=datetime.now(ZoneInfo("Europe/Rome")).year) == 1
     finally:
         for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.stop()
         database.dispose()
         postgres.drop_database(url.rsplit("/", 1)[1])
 
