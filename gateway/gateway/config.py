@@ -46,17 +46,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         },
         "POLIS_ACCESSIBILITY_URL": env.str("POLIS_ACCESSIBILITY_URL", "https://form.agid.gov.it/"),
         "POLIS_PRIVACY_URL": env.str("POLIS_PRIVACY_URL", "/privacy"),
-        # Rate limits (Flask-Limiter syntax). A shared store is required in production, or every
-        # worker process would count on its own and the limits would multiply by the number of workers.
+        # Rate limits ("N per minute; M per hour", the limits library's syntax; gateway/ratelimit.py for the
+        # pages). Redis down: they count in this process until it answers again (gateway/stepup.py's
+        # Windows; docs/architecture.md, "When Redis is down"). A shared store is required in production,
+        # or every worker process would count on its own and the limits would multiply by the workers.
         "RATELIMIT_ENABLED": env.bool("GATEWAY_RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": (
             env.str("GATEWAY_RATELIMIT_STORAGE")
             if env.is_production
             else env.str("GATEWAY_RATELIMIT_STORAGE", "memory://")
         ),
-        # Redis down: Flask-Limiter's limits count in this process until it answers again (fail open to a
-        # local bound, as gateway/stepup.py does; docs/architecture.md, "When Redis is down").
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Per address, and one address may be a whole school or office (NAT): sized for hundreds of people
         # at the same deadline. Guessing is stopped per account by IAM; see docs/architecture.md.
         "RATELIMIT_DEFAULT": env.str("GATEWAY_RATELIMIT_DEFAULT", "3000 per minute; 100000 per hour"),
@@ -72,7 +71,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_STEP_UP_TTL": env.int("GATEWAY_RATELIMIT_STEP_UP_TTL", 300),
         "RATELIMIT_STEP_UP_MAX_NUMBER": env.int("GATEWAY_RATELIMIT_STEP_UP_MAX_NUMBER", 100_000),
         "RATELIMIT_TOKEN_ENDPOINTS": env.str("GATEWAY_RATELIMIT_TOKEN_ENDPOINTS", "1200 per minute"),
-        "RATELIMIT_HEADERS_ENABLED": True,
         # The portal as OpenID Connect client of IAM (gateway/auth). The issuer is the public address of
         # the site (IAM's pages and /oidc/ are forwarded by the gateway); empty in dev/test: this request's.
         "GATEWAY_OIDC_CLIENT_ID": env.str("GATEWAY_OIDC_CLIENT_ID", "portal"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,7 +67,7 @@ def register_error_handlers(app: Flask) -> None:
             message = MESSAGES.get(status, exc.name)
             return jsonify(error_body(CODES.get(status, "http_error"), message)), status
         if status == 429:
-            return _too_many_page(), status
+            return _too_many_page()
         return _page(status), status
 
     @app.errorhandler(Exception)
@@ -103,18 +102,27 @@ def _page(status: int, *, csrf: bool = False, **context: Any) -> str:
     )
 
 
-def _too_many_page() -> str:
-    """A rate limit's page: the real wait (from the limit's window) and the way back to the page the user
-    came from, not a vague "wait a few minutes" (issue 13 item 4)."""
-    from gateway.extensions import limiter
+def _too_many_page() -> tuple[str, int, dict[str, str]]:
+    """A rate limit's page: the real wait (from the limit's window, also in Retry-After) and the way back to
+    the page the user came from, not a vague "wait a few minutes" (issue 13 item 4)."""
+    from gateway.ratelimit import current_refusal
     from gateway.stepup import form_home
 
-    current = limiter.current_limit
-    seconds = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 0
-    return _page(
+    current = current_refusal()
+    seconds = current.seconds_left() if current is not None else 0
+    headers = {"Retry-After": str(seconds)} if seconds else {}
+    return (
+        _page(
+            429,
+            wait_minutes=math.ceil(seconds / 60),
+            wait_until=format_time(datetime.now(UTC) + timedelta(seconds=seconds), "short")
+            if seconds
+            else "",
+            # A form sent too often leads back to it; a page read too often has the home link below.
+            back_url=form_home(request.path, request.referrer, request.host)
+            if request.method == "POST"
+            else "",
+        ),
         429,
-        wait_minutes=math.ceil(seconds / 60),
-        wait_until=format_time(datetime.now(UTC) + timedelta(seconds=seconds), "short") if seconds else "",
-        # A form sent too often leads back to it; a page read too often has the home link below.
-        back_url=form_home(request.path, request.referrer, request.host) if request.method == "POST" else "",
+        headers,
     )

@@ -60,9 +60,8 @@ def _is_credential_form() -> bool:
     return request.method == "POST" and request.path.startswith(CREDENTIAL_FORMS)
 
 
-token_endpoint_limit = limiter.limit(
-    lambda: current_app.config["RATELIMIT_TOKEN_ENDPOINTS"], scope="token_endpoints", override_defaults=True
-)
+# Each of them counted apart, instead of the general page limit (gateway/ratelimit.py).
+token_endpoint_limit = limiter.limit("RATELIMIT_TOKEN_ENDPOINTS")
 
 
 @bp.route("/oidc/token", defaults={"rest": "token"}, methods=["POST"], endpoint="token_endpoint")

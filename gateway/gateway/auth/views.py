@@ -146,7 +146,7 @@ def callback() -> Any:
 
 @bp.post("/accedi/backchannel-logout")
 @csrf.exempt  # a server-to-server call from IAM, authenticated by its signed logout token
-@limiter.limit(lambda: current_app.config["RATELIMIT_TOKEN_ENDPOINTS"], override_defaults=True)
+@limiter.limit("RATELIMIT_TOKEN_ENDPOINTS")
 def backchannel_logout() -> Any:
     """OpenID Connect Back-Channel Logout: IAM says an SSO session ended (a logout at another client, a
     password change...). The portal sessions born of it end at their next request, in every process."""
