@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app, request, session
 from flask_babel import force_locale
-from polis.ui import fill_account_menu, page_language, render_account_menu
+from polis.ui import ACCOUNT_START, fill_account_menu, page_language, render_account_menu
 
 from gateway.sessions import NO_SESSION_PREFIXES, logout_token
 
@@ -44,7 +44,11 @@ def signed_in_user() -> dict[str, str] | None:
 
 def with_account_menu(page: bytes) -> tuple[bytes, bool]:
     """A forwarded HTML page with the signed-in user's menu in its header (in the page's language), and
-    whether it now carries that user's name (the answer must then not be cached)."""
+    whether it now carries that user's name (the answer must then not be cached). A page without the
+    layout's account part (a redirect's body, a fragment) names nobody: its session is not even read (three
+    of a login's forwarded answers are redirects, issue 18)."""
+    if ACCOUNT_START not in page:
+        return page, False
     user = signed_in_user()
     if user is None:
         return page, False
