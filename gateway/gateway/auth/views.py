@@ -54,9 +54,20 @@ PERSONAL_HOME = "/area-personale"
 LANDING = "/abilitazione/"
 
 
+RELYING_PARTIES = "gateway.relying_parties"
+
+
 def relying_party() -> RelyingParty:
+    """The portal as IAM's client, made once per app and issuer (in dev and tests the issuer is the
+    request's own address) instead of on every page request."""
     issuer = current_app.config["GATEWAY_OIDC_ISSUER"] or request.url_root.rstrip("/")
-    return RelyingParty.from_settings(current_app.config, issuer)
+    made: dict[str, RelyingParty] = current_app.extensions.setdefault(RELYING_PARTIES, {})
+    rp = made.get(issuer)
+    if rp is None:
+        if len(made) >= 16:  # dev: one per Host the site was reached by; never a growing map
+            made.clear()
+        rp = made[issuer] = RelyingParty.from_settings(current_app.config, issuer)
+    return rp
 
 
 def callback_url(rp: RelyingParty | None = None) -> str:
