@@ -31,9 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Request, Response, current_app, request, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
@@ -118,11 +116,16 @@ def _key(secret: str) -> str:
     return KEY_PREFIX + hashlib.sha256(secret.encode()).hexdigest()
 
 
+_HKDF_INFO = b"polis gateway session"
+_HKDF_NO_SALT = bytes(32)  # RFC 5869: no salt is a string of HashLen zeros
+
+
 def _cipher(secret: str) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"polis gateway session").derive(
-        secret.encode()
-    )
-    return AESGCM(key)
+    """AES-GCM under HKDF-SHA256(secret, info=_HKDF_INFO), 32 bytes: one extract and one expand block
+    (RFC 5869), the very key cryptography's HKDF gives, with the standard library's HMAC, which costs a
+    page request several times less than building the HKDF object (issue 18)."""
+    pseudorandom = hmac.digest(_HKDF_NO_SALT, secret.encode(), "sha256")
+    return AESGCM(hmac.digest(pseudorandom, _HKDF_INFO + b"\x01", "sha256"))
 
 
 def _seal(secret: str, data: dict[str, Any], written_at: float) -> bytes:
