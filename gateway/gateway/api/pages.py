@@ -139,7 +139,12 @@ def _forward(
 
 
 def _origin(service: str = "iam") -> Origin:
-    return Origin.parse(current_app.config["GATEWAY_SERVICES"][service])
+    """The service's address, split once per app (not on every forwarded page)."""
+    origins: dict[str, Origin] = current_app.extensions["gateway.page_origins"]
+    origin = origins.get(service)
+    if origin is None:
+        origin = origins[service] = Origin.parse(current_app.config["GATEWAY_SERVICES"][service])
+    return origin
 
 
 def register_page_forwarding(app: Flask) -> None:
@@ -151,6 +156,7 @@ def register_page_forwarding(app: Flask) -> None:
         read_timeout=app.config["GATEWAY_READ_TIMEOUT"],
         max_idle_seconds=app.config["GATEWAY_UPSTREAM_MAX_IDLE"],
     )
+    app.extensions["gateway.page_origins"] = {}
     csrf.exempt(bp)
     app.register_blueprint(bp)
 
