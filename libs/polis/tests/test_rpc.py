@@ -3,6 +3,7 @@ an idle connection past its heartbeat, a broker restart."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -243,41 +244,89 @@ def test_the_readiness_ping_survives_a_connection_the_broker_dropped_as_idle(rab
     broker.close_thread_connections()
 
 
-def test_a_coalesced_connection_sends_a_message_in_one_write_and_it_arrives_whole(
-    rabbitmq: RabbitMQNode, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """P7: pika sends every frame on its own (method, header, body); an RPC line sends them together."""
-    from pika.adapters.utils.io_services_utils import _AsyncTransportBase
-    from polis.rpc.client import coalesce_writes
+class _CountedSocket:
+    """A connection's socket with its sends counted; `next_send_takes` makes the next send partial."""
 
-    sends: list[int] = []
-    real_send = _AsyncTransportBase._sigint_safe_send
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.sends: list[int] = []
+        self.next_send_takes: int | None = None
 
-    def counted(sock: Any, data: Any) -> int:
-        sends.append(len(data))
-        return int(real_send(sock, data))
+    def send(self, data: Any, *flags: int) -> int:
+        if self.next_send_takes is not None:
+            data, self.next_send_takes = data[: self.next_send_takes], None
+        self.sends.append(len(data))
+        return int(self._sock.send(data, *flags))
 
-    monkeypatch.setattr(_AsyncTransportBase, "_sigint_safe_send", staticmethod(counted))
-    body = json.dumps({"n": "x" * 5000}).encode()
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
-    def publish_and_count(coalesced: bool) -> tuple[int, bytes]:
-        connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
-        try:
-            if coalesced:
-                coalesce_writes(connection)
-            channel = connection.channel()
-            queue = channel.queue_declare("", exclusive=True).method.queue
-            sends.clear()
+
+def _counted_connection(url: str, *, write_through: bool) -> Any:
+    from polis.rpc import wire
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    if write_through:
+        wire.write_through(connection)
+    transport = connection._impl._transport
+    transport._sock = _CountedSocket(transport._sock)
+    return connection
+
+
+def _publish_and_get(
+    connection: Any, bodies: list[bytes], *, held: bool = False, first_send_takes: int | None = None
+) -> tuple[int, list[bytes]]:
+    """Publish `bodies` to a fresh queue: the sends that took, and what the queue then holds, in order."""
+    from polis.rpc import wire
+
+    channel = connection.channel()
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    sock = connection._impl._transport._sock
+    sock.sends.clear()
+    sock.next_send_takes = first_send_takes
+    with wire.held(connection) if held else contextlib.nullcontext():
+        for body in bodies:
             channel.basic_publish("", queue, body)
-            count = len(sends)
-            # The broker handles a channel's commands in order: the message is queued before the get.
-            _method, _properties, received = channel.basic_get(queue, auto_ack=True)
-            return count, bytes(received or b"")
-        finally:
-            connection.close()
+    sends = len(sock.sends)
+    received = []
+    for _ in bodies:  # the broker handles a channel's commands in order: the messages are queued first
+        _method, _properties, got = channel.basic_get(queue, auto_ack=True)
+        received.append(bytes(got or b""))
+    return sends, received
 
-    plain = publish_and_count(coalesced=False)
-    joined = publish_and_count(coalesced=True)
 
-    assert plain == (3, body)
-    assert joined == (1, body)
+BODY = json.dumps({"n": "x" * 5000}).encode()
+
+
+def test_a_message_leaves_in_one_send_and_arrives_whole(rabbitmq: RabbitMQNode) -> None:
+    """P7: pika sends every frame of a message on its own (method, header, body); an RPC connection sends
+    them together, at once."""
+    plain = _counted_connection(rabbitmq.url, write_through=False)
+    through = _counted_connection(rabbitmq.url, write_through=True)
+    try:
+        assert _publish_and_get(plain, [BODY]) == (3, [BODY])
+        assert _publish_and_get(through, [BODY]) == (1, [BODY])
+    finally:
+        plain.close()
+        through.close()
+
+
+def test_what_a_held_block_writes_leaves_in_one_send_in_order(rabbitmq: RabbitMQNode) -> None:
+    """The responder's reply and ack: everything written inside `held` goes out together at its end."""
+    connection = _counted_connection(rabbitmq.url, write_through=True)
+    try:
+        bodies = [b'{"reply":1}', BODY, b'{"reply":3}']
+        assert _publish_and_get(connection, bodies, held=True) == (1, bodies)
+    finally:
+        connection.close()
+
+
+def test_what_the_socket_does_not_take_is_sent_later_by_pika_in_order(rabbitmq: RabbitMQNode) -> None:
+    """A full send buffer: the rest of the message stays in pika's buffer and follows, nothing lost."""
+    connection = _counted_connection(rabbitmq.url, write_through=True)
+    try:
+        sends, received = _publish_and_get(connection, [BODY, b'{"next":2}'], first_send_takes=100)
+        assert received == [BODY, b'{"next":2}']
+        assert sends == 3  # 100 bytes at once, the rest of the first message by pika, then the second
+    finally:
+        connection.close()

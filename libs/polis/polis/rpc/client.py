@@ -8,15 +8,16 @@ pseudo-queue, and one call at a time waits on it.
 
 A BlockingConnection services heartbeats only while it is used, so a connection idle past the broker's
 heartbeat timeout has been closed by the broker. Before publishing, the connection is checked without
-blocking; a dead one is replaced, and a publish that fails on a connection error is retried once on a new
-connection. A request is never sent twice once it has been published.
+blocking (a peek at its socket; pika reads only when something arrived); a dead one is replaced, and a
+publish that fails on a connection error is retried once on a new connection. A request is never sent
+twice once it has been published.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -33,29 +34,10 @@ from polis.requestid import current_request_id
 from polis.rpc.contracts import contract
 from polis.rpc.errors import RpcRemoteError, RpcUnavailable
 from polis.rpc.keys import sealer_for
+from polis.rpc.wire import write_through
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 BROKEN = (pika.exceptions.AMQPError, OSError)
-
-
-def coalesce_writes(connection: pika.BlockingConnection) -> None:
-    """Send what pika buffered in one write: it sends each frame on its own (a publish is three, a reply
-    and its ack four), and on the loopback every send also runs the receiver's side of TCP, on our CPU.
-    The bytes and their order are unchanged; a pika without these internals is left as it is."""
-    transport = getattr(getattr(connection, "_impl", None), "_transport", None)
-    produce = getattr(transport, "_produce", None)
-    buffers = getattr(transport, "_tx_buffers", None)
-    if produce is None or not isinstance(buffers, collections.deque):
-        return
-
-    def produce_joined() -> None:
-        if len(buffers) > 1:
-            joined = b"".join(buffers)
-            buffers.clear()
-            buffers.append(joined)
-        produce()
-
-    transport._produce = produce_joined  # type: ignore[union-attr]
 
 
 def queue_name(service: str) -> str:
@@ -75,7 +57,7 @@ class _Line:
     def __init__(self, url: str, heartbeat: int | None) -> None:
         self.pid = os.getpid()
         self.connection = pika.BlockingConnection(connection_parameters(url, heartbeat=heartbeat))
-        coalesce_writes(self.connection)
+        write_through(self.connection)
         self.channel: BlockingChannel = self.connection.channel()
         self.replies: dict[str, bytes] = {}
         self.returned: set[str] = set()
@@ -93,11 +75,26 @@ class _Line:
     def alive(self) -> bool:
         if self.pid != os.getpid() or not self.connection.is_open:
             return False
+        if not self._has_input():  # open, and nothing (not even a close) arrived since the last call
+            return True
         try:
             self.connection.process_data_events(time_limit=0)
         except BROKEN:
             return False
         return self.connection.is_open
+
+    def _has_input(self) -> bool:
+        """Whether the socket has something to read (or was closed): a peek, no pika machinery."""
+        sock = getattr(getattr(getattr(self.connection, "_impl", None), "_transport", None), "_sock", None)
+        if sock is None:
+            return True
+        try:
+            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True  # pika finds out what happened
+        return True  # a frame (a heartbeat, a late reply), or the end of the stream
 
     def close(self) -> None:
         if self.pid == os.getpid():

@@ -27,9 +27,10 @@ from polis.events.broker import connection_parameters
 from polis.events.contracts import ContractViolation
 from polis.events.sealing import Opener, SealError
 from polis.requestid import bind
-from polis.rpc.client import BROKEN, coalesce_writes, owner_of, queue_name
+from polis.rpc.client import BROKEN, owner_of, queue_name
 from polis.rpc.contracts import contract
 from polis.rpc.keys import opener_for
+from polis.rpc.wire import held, write_through
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class RpcResponder:
                 failures += 1
                 continue
             failures = 0
-            coalesce_writes(connection)
+            write_through(connection)
             try:
                 channel = connection.channel()
                 channel.queue_declare(queue_name(self.service), durable=True)
@@ -151,19 +152,19 @@ class RpcResponder:
         request_id = (properties.correlation_id or "").partition(":")[0] or None
         with bind(request_id):
             reply = self.answer(body)
-        if properties.reply_to:
-            # Buffered, not flushed: the ack below flushes both in one write (coalesce_writes), the reply
-            # first, so a responder killed in between still leaves the request to another one.
-            publish = getattr(channel, "_impl", channel).basic_publish
-            publish(
-                "",
-                properties.reply_to,
-                json.dumps(reply, separators=(",", ":")).encode(),
-                pika.BasicProperties(
-                    content_type="application/json", correlation_id=properties.correlation_id
-                ),
-            )
-        channel.basic_ack(delivery.delivery_tag)
+        # The reply and then the ack, in one send (polis.rpc.wire): a responder killed before it leaves the
+        # request to another one.
+        with held(channel.connection):
+            if properties.reply_to:
+                channel.basic_publish(
+                    "",
+                    properties.reply_to,
+                    json.dumps(reply, separators=(",", ":")).encode(),
+                    pika.BasicProperties(
+                        content_type="application/json", correlation_id=properties.correlation_id
+                    ),
+                )
+            channel.basic_ack(delivery.delivery_tag)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

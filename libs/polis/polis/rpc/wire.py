@@ -1,0 +1,96 @@
+"""How an RPC connection writes: a message in one send, at once, without asking the poller first.
+
+pika sends each frame of a message on its own (a publish is a method, a header and a body frame), and it
+never writes when asked to: it buffers, registers the socket with its poller for writability (an
+`epoll.modify`), polls, sends, and unregisters it (another `epoll.modify`). On the loopback every send also
+runs the receiver's side of TCP on the sender's CPU. An RPC call writes one small message and then waits
+for one, so all of that is overhead on every call (P7 of `make bench`, docs/performance.md).
+
+`write_through(connection)` changes only that: a message's frames are joined and sent at once when nothing
+is waiting in pika's buffer; whatever the socket does not take (a full send buffer) is left to pika's own
+buffering, in order, and an error on the socket is left to pika too (its next write or read closes the
+connection the way it always does). `held(connection)` keeps the writes of a block together and sends them
+in one piece at its end (the responder's reply and its ack). The bytes and their order are unchanged; a pika
+without these internals (another adapter, TLS) is left as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pika
+from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport
+
+_TRY_AGAIN = (BlockingIOError, InterruptedError)
+
+
+class _Writer:
+    """The write path of one connection's plaintext transport (installed by write_through)."""
+
+    def __init__(self, impl: Any, transport: _AsyncPlaintextTransport) -> None:
+        self._impl = impl
+        self._transport = transport
+        self._buffered_write = transport.write
+        self._held: list[bytes] | None = None
+
+    def frames(self, marshaled: Sequence[bytes]) -> None:
+        """pika's `_output_marshaled_frames`: the frames of one message, counted as pika counts them."""
+        self._impl.frames_sent += len(marshaled)
+        data = marshaled[0] if len(marshaled) == 1 else b"".join(marshaled)
+        self._impl.bytes_sent += len(data)
+        self.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+            return
+        transport = self._transport
+        if transport._state == transport._STATE_ACTIVE and not transport._tx_buffers:
+            try:
+                sent = transport._sock.send(data)  # type: ignore[union-attr]
+            except _TRY_AGAIN:
+                sent = 0
+            except OSError:
+                sent = 0  # pika's buffered write meets the same error and closes the connection
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self._buffered_write(data)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self._held is not None:  # already inside a held block: the outer one sends
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            pieces, self._held = self._held, None
+            if pieces:
+                self.write(b"".join(pieces))
+
+
+def write_through(connection: pika.BlockingConnection) -> None:
+    """Install the one-send write path on a blocking connection (see the module's text)."""
+    impl = getattr(connection, "_impl", None)
+    transport = getattr(impl, "_transport", None)
+    if not isinstance(transport, _AsyncPlaintextTransport) or not hasattr(impl, "_output_marshaled_frames"):
+        return
+    writer = _Writer(impl, transport)
+    impl._output_marshaled_frames = writer.frames  # type: ignore[union-attr]
+    transport.write = writer.write  # type: ignore[method-assign]
+    connection._polis_writer = writer  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def held(connection: pika.BlockingConnection) -> Iterator[None]:
+    """Send what the block writes in one piece at its end (as it is, without write_through)."""
+    writer: _Writer | None = getattr(connection, "_polis_writer", None)
+    if writer is None:
+        yield
+        return
+    with writer.held():
+        yield
