@@ -61,7 +61,7 @@ def register_error_handlers(app: Flask) -> None:
         return _page(400, csrf=True), 400
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
+    def _http_error(exc: HTTPException) -> tuple[Response | str, int] | tuple[str, int, dict[str, str]]:
         status = exc.code or 500
         if _wants_json():
             message = MESSAGES.get(status, exc.name)
