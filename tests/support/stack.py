@@ -7,6 +7,7 @@ test stop, kill or restart any one process and read its log.
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -66,6 +67,61 @@ class SystemStack(Stack):
 
 StackFactory = Callable[..., SystemStack]
 
+# The stacks a test started, for its report (pytest_runtest_makereport below).
+STARTED = pytest.StashKey[list["SystemStack"]]()
+# What a failed test's report shows of each process: its warnings and errors, the last ones.
+REPORTED_LINES = 25
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report says what each process of its stacks complained about: in CI that is all
+    there is to read (the logs are gone with the machine)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for stack in item.stash.get(STARTED, []):
+            if text := stack_trouble(stack):
+                report.sections.append(("Captured stack warnings and errors", text))
+    return report
+
+
+def trouble(log: str) -> list[str]:
+    """A process log's warnings and errors (JSON lines at warning or worse, gunicorn's and Python's own
+    ERROR/CRITICAL lines and tracebacks), a repeated message counted once."""
+    lines: list[str] = []
+    repeated = 0
+    for line in log.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            if record.get("level") not in ("warning", "error", "critical"):
+                continue
+            when, level, logger = record.get("time", ""), record.get("level"), record.get("logger")
+            text = f"{when} {level} {logger}: {record.get('message')}"
+        elif any(mark in line for mark in ("ERROR", "CRITICAL", "Traceback", "Error:")):
+            text = line
+        else:
+            continue
+        if lines and text.split(" ", 1)[-1] == lines[-1].split(" ", 1)[-1]:
+            repeated += 1
+            continue
+        if repeated:
+            lines.append(f"    (the line above {repeated} more times)")
+            repeated = 0
+        lines.append(text)
+    return lines[-REPORTED_LINES:]
+
+
+def stack_trouble(stack: SystemStack) -> str:
+    """Each process's warnings and errors, under its name and log file."""
+    parts = []
+    for name, process in stack.processes.items():
+        if lines := trouble(process.log_text()):
+            parts.append(f"--- {name} ({process.log_path})\n" + "\n".join(lines))
+    return "\n".join(parts)
+
 
 @pytest.fixture
 def stack_factory(
@@ -114,6 +170,7 @@ def stack_factory(
         )
         stack = SystemStack(config, smtp=smtp_sink, rabbitmq=rabbitmq_running)
         started.append((stack, broker_url))
+        request.node.stash.setdefault(STARTED, []).append(stack)
         stack.start()
         return stack
 

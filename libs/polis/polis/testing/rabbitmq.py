@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import logging
 import os
 import shutil
 import signal
@@ -94,18 +95,27 @@ def accepts_connections(url: str) -> bool:
     return True
 
 
+def _not_a_missing_queue(record: logging.LogRecord) -> bool:
+    return "NOT_FOUND - no queue" not in record.getMessage()
+
+
 def queue_exists(url: str, queue: str) -> bool:
     """True once the queue exists on the broker (declared by the consumer that owns it)."""
     try:
         connection = pika.BlockingConnection(pika.URLParameters(url))
     except (pika.exceptions.AMQPError, OSError):
         return False
+    # The broker's "no queue" answer is what this asks; pika would log it as a warning on every poll,
+    # which buries a failed test's captured log under hundreds of lines.
+    channel_log = logging.getLogger("pika.channel")
+    channel_log.addFilter(_not_a_missing_queue)
     try:
         connection.channel().queue_declare(queue, passive=True)
         return True
     except pika.exceptions.ChannelClosedByBroker:
         return False
     finally:
+        channel_log.removeFilter(_not_a_missing_queue)
         if connection.is_open:
             connection.close()
 
