@@ -89,3 +89,22 @@ def test_the_bound_is_the_cores_shared_among_the_gunicorn_workers(monkeypatch, b
     monkeypatch.setenv("POLIS_ARGON2_CONCURRENCY", "0")
     with pytest.raises(ValueError, match="at least 1"):
         hashing.default_concurrency()
+
+
+def test_metrics_count_each_computation_and_its_cpu_time_wrong_secrets_too():
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, operation: str) -> float:
+        return REGISTRY.get_sample_value(name, {"operation": operation}) or 0.0
+
+    verifies = sample("polis_argon2_computations_total", "verify")
+    hashes = sample("polis_argon2_computations_total", "hash")
+    cpu = sample("polis_argon2_cpu_seconds_total", "verify")
+    stored = hashing.hash_secret("girasole-fiume", ph=CHEAP)
+    hashing.verify_secret(stored, "girasole-fiume", ph=CHEAP)
+    hashing.verify_secret(stored, "sbagliata", ph=CHEAP)
+    hashing.verify_secret(None, "girasole-fiume", ph=CHEAP)  # no hash: no computation
+
+    assert sample("polis_argon2_computations_total", "verify") == verifies + 2
+    assert sample("polis_argon2_computations_total", "hash") == hashes + 1
+    assert sample("polis_argon2_cpu_seconds_total", "verify") > cpu
