@@ -3,7 +3,8 @@
 The events of a batch differ only in their id and their account id: the envelope is made once per batch
 as `Event.to_json()` writes it (sorted keys, compact), validated against its contract, and cut around
 those two places. On PostgreSQL the rows are then an `INSERT ... SELECT` inside the batch's statement
-(event ids from gen_random_uuid(), the text spliced by PostgreSQL): no row travels to Python and back.
+(time-ordered event ids made by PostgreSQL, `time_ordered_uuid`; the text spliced by PostgreSQL): no row
+travels to Python and back.
 Elsewhere (SQLite) they are a multi-row INSERT from Python. Either way the payload is byte for byte the
 envelope `outbox.record` would have written for that event.
 """
@@ -19,7 +20,21 @@ from typing import Any
 from polis.events import Event, contracts
 from polis.events import outbox as events_outbox
 from polis.events.envelope import envelope_json
-from sqlalchemy import DateTime, Insert, String, Text, cast, func, insert, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Insert,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from iam.models import outbox
@@ -56,12 +71,26 @@ def template(event_type: str, data: dict[str, Any]) -> Template:
     return Template(event_type, head, middle, tail)
 
 
+def time_ordered_uuid() -> ColumnElement[uuid.UUID]:
+    """PostgreSQL: a UUIDv7 (RFC 9562) made per row: 48 bits of Unix milliseconds, then gen_random_uuid()'s
+    random bits with the version set to 7. A batch's thousand outbox and audit rows then go to the right
+    edge of their id indexes (outbox.event_id, audit_entries.id) instead of a thousand random leaf pages
+    of indexes that hold millions of ids; PostgreSQL 15 has no uuidv7() of its own."""
+    millis = cast(func.floor(func.extract("epoch", func.clock_timestamp()) * 1000), BigInteger)
+    raw = func.substr(func.int8send(millis), 3).op("||", return_type=LargeBinary)(
+        func.substr(func.uuid_send(func.gen_random_uuid()), 7)
+    )
+    # Version bits 52 and 53 (set_bit counts from each byte's low bit): v4's 0100 becomes 0111.
+    versioned = func.set_bit(func.set_bit(raw, 52, 1), 53, 1)
+    return cast(func.encode(versioned, "hex"), Uuid)
+
+
 def insert_from(account_ids: Any, shape: Template) -> Insert:
     """PostgreSQL: one outbox row per account id of `account_ids` (a CTE's column), as an INSERT ...
     SELECT to put in the batch's statement as a CTE of its own."""
     # The event id is made once per row and used twice: its CTE is materialized (a volatile function).
     numbered = (
-        select(cast(func.gen_random_uuid(), Text).label("event_id"), account_ids.label("account_id"))
+        select(cast(time_ordered_uuid(), Text).label("event_id"), account_ids.label("account_id"))
         .cte("numbered")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )

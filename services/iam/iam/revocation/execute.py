@@ -35,7 +35,6 @@ from sqlalchemy import (
     String,
     and_,
     false,
-    func,
     insert,
     literal,
     select,
@@ -152,13 +151,13 @@ def _revoke_with_rows(
     session: Session, *, revoke: Any, round_: RevocationRound, now: datetime, origin: Origin
 ) -> list[uuid.UUID]:
     """PostgreSQL: the UPDATE, its outbox rows and its audit entries in one statement (data-modifying
-    CTEs, ids and event ids made by PostgreSQL); returns the ids revoked."""
+    CTEs, time-ordered ids and event ids made by PostgreSQL); returns the ids revoked."""
     revoked = revoke.cte("revoked")
     source, agent, request_id = _origin_values(origin)
     audit_rows = insert(AuditEntry.__table__).from_select(  # type: ignore[arg-type]
         list(AUDIT_COLUMNS),
         select(
-            func.gen_random_uuid(),
+            envelopes.time_ordered_uuid(),
             literal(now, DateTime(timezone=True)),
             literal(REVOKED_ACTION, String),
             revoked.c.id,

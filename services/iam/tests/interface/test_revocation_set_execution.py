@@ -305,3 +305,31 @@ def test_d_rev_3_a_login_racing_a_revocation_batch_keeps_its_account(
     body = client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json()
     assert work_until_idle()[-1].kind == "done"
     assert body["counts"]["revoked"] == 3
+
+
+def test_d_rev_3_a_batchs_event_and_audit_ids_are_time_ordered_uuids(
+    client: FlaskClient, people: dict[str, uuid.UUID], clock_file: Path, database_kind: str
+) -> None:
+    """On PostgreSQL the batch's statement makes the ids: UUIDv7s (RFC 9562) whose first 48 bits are the
+    Unix milliseconds they were made at, so the ids indexes are written at their right edge."""
+    if database_kind != "postgresql":
+        pytest.skip("the ids come from PostgreSQL's statement; SQLite's path makes uuid4s in Python")
+    _announced_and_due(client, clock_file)
+    before = int(time.time() * 1000)
+    assert [s.kind for s in work_until_idle(batch_size=100)] == ["started", "revoked", "done"]
+    after = int(time.time() * 1000)
+    with db.transaction() as session:
+        event_ids = [
+            uuid.UUID(event_id)
+            for event_id in session.scalars(
+                select(outbox.c.event_id).where(outbox.c.event_type == service.EVENT_REVOKED)
+            )
+        ]
+        audit_ids = list(
+            session.scalars(select(AuditEntry.id).where(AuditEntry.action == service.REVOKED_ACTION))
+        )
+    assert len(event_ids) == len(audit_ids) == 4
+    ids = event_ids + audit_ids
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert all(before <= i.int >> 80 <= after for i in ids)
+    assert len(set(ids)) == len(ids)
