@@ -183,3 +183,23 @@ def test_record_many_writes_the_same_rows_on_both_databases(database_url: str) -
     assert sorted(rows) == sorted((e.id, e.to_json().decode()) for e in events)
     assert [tuple(n) for n in notes] == [(1, {"a": ["è", 1]}), (2, None)]
     tables.db.dispose()
+
+
+def test_a_contract_is_compiled_on_its_first_use_only() -> None:
+    """A process pays only for the contracts it uses (issue 15, P6: all of them cost 130-300 ms each)."""
+    loaded = contracts.Contracts(contracts.CONTRACTS_DIR)
+    assert dict(loaded._fast) == {}
+    event = Event.new(
+        "iam.account_revoked",
+        {
+            "account_id": GOOD_UUID,
+            "reason": "inactivity",
+            "round_id": None,
+            "revoked_at": "2026-01-01T00:00:00Z",
+        },
+        producer="iam",
+    )
+    loaded.validate(event)
+    assert sorted(dict(loaded._fast)) == [contracts.ENVELOPE, "iam.account_revoked.v1.json"]
+    with pytest.raises(contracts.ContractViolation):
+        loaded.validate(Event.new("iam.account_revoked", {"account_id": "nope"}, producer="iam"))

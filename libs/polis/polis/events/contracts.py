@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -112,8 +113,19 @@ def _passes(fast: _Fast | None, instance: Any) -> bool:
     return True
 
 
+class _LazyFast(dict[str, "_Fast | None"]):
+    """The compiled fast paths by file name, each made on its first lookup."""
+
+    def __init__(self, compile_one: Any) -> None:
+        super().__init__()
+        self._compile_one = compile_one
+
+    def __missing__(self, name: str) -> _Fast | None:
+        return self._compile_one(name)
+
+
 class Contracts:
-    """The schemas of one contracts folder, compiled once."""
+    """The schemas of one contracts folder, each compiled once, on first use."""
 
     def __init__(self, directory: Path) -> None:
         schemas: dict[str, dict[str, Any]] = {}
@@ -126,8 +138,7 @@ class Contracts:
             (name, Resource.from_contents(schema, default_specification=DRAFT202012))
             for name, schema in schemas.items()
         )
-        for schema in schemas.values():
-            Draft202012Validator.check_schema(schema)
+        self._schemas = schemas
         # References to another file's $defs are inlined once, here: resolving them through the registry
         # at every validation costs more than the checks themselves (two to three times, measured).
         inlined = {name: _inline_refs(schema, schemas) for name, schema in schemas.items()}
@@ -136,8 +147,18 @@ class Contracts:
             for name, schema in inlined.items()
         }
         # jsonschema walks the schema on every call; the compiled functions are about 20x faster and an
-        # outbox batch of a revocation round validates thousands of events (issue 16, P5).
-        self._fast = {name: _compile_fast(schema) for name, schema in inlined.items()}
+        # outbox batch of a revocation round validates thousands of events (issue 16, P5). Each contract is
+        # checked against the metaschema and compiled on its first use: a process uses a few of the
+        # contracts, and doing all of them took 130-300 ms of CPU in each process (issue 15, P6).
+        self._fast = _LazyFast(self._compile)
+        self._lock = threading.Lock()
+
+    def _compile(self, name: str) -> _Fast | None:
+        with self._lock:  # one thread compiles; the others wait for its result
+            if name not in self._fast:
+                Draft202012Validator.check_schema(self._schemas[name])
+                dict.__setitem__(self._fast, name, _compile_fast(self._validators[name].schema))
+            return dict.__getitem__(self._fast, name)
 
     def known_types(self) -> list[tuple[str, int]]:
         found = []
