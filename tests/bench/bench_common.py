@@ -1,12 +1,14 @@
 """What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), the servers
-under test as children in their own process group (and the wait for their /healthz), CPU accounting
-from /proc (by process group, parent or pid; Linux only) and the broker's "wait until the queue exists"
-(polis.testing's, re-exported)."""
+under test as children in their own process group (and the wait for their /healthz), wrk as the load,
+CPU accounting from /proc (by process group, parent or pid; Linux only), and polis.testing's free ports
+and "wait until the queue exists" (re-exported). Every bench imports these from here."""
 
 from __future__ import annotations
 
 import http.client
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from polis.testing.ports import free_port
 from polis.testing.rabbitmq import wait_for_queue
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "cpu_by_pid",
     "cpu_seconds",
     "cpu_spent",
+    "free_port",
     "local_path",
     "proc_stats",
     "process",
@@ -30,6 +34,7 @@ __all__ = [
     "stat_fields",
     "wait_for_queue",
     "wait_http",
+    "wrk",
 ]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -140,6 +145,33 @@ def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: floa
             pass
         time.sleep(0.1)
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
+
+
+def wrk(
+    url: str, *, duration: int, connections: int, servers: tuple[int, ...] = (), timeout: int = 2
+) -> tuple[float, float]:
+    """Requests per second measured by wrk after a short warm-up, and the CPU microseconds the server
+    process groups `servers` spent per request (a figure other load on the machine barely moves);
+    non-2xx answers and requests slower than `timeout` seconds (wrk's default, 2) make the run fail."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
+    subprocess.run([binary, "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
+    cpu_before = sum(cpu_seconds(group=pgid) for pgid in servers)
+    out = subprocess.run(
+        [binary, "-t2", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu = sum(cpu_seconds(group=pgid) for pgid in servers) - cpu_before
+    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw errors against {url}:\n{out}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    if rate is None or count is None:
+        raise SystemExit(f"cannot read wrk's output:\n{out}")
+    return float(rate.group(1)), cpu / max(1, int(count.group(1))) * 1e6
 
 
 # --- CPU ------------------------------------------------------------------------------------------------

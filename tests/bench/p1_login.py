@@ -26,7 +26,15 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
-from bench_common import Browser, cpu_by_pid, cpu_seconds, cpu_spent  # noqa: F401 - p3, p6, p7 import them here too
+from bench_common import (  # noqa: F401 - p6 imports cpu_seconds from here too
+    Browser,
+    cpu_by_pid,
+    cpu_seconds,
+    cpu_spent,
+    free_port,
+    process,
+    wait_http,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -248,13 +256,10 @@ def bench_login(
     database_url: str,
     database_label: str,
     gunicorn_args: str,
-    process: Callable[..., Any],
-    wait_http: Callable[..., None],
-    free_port: Callable[[], int],
     make_result: Callable[..., Any],
     postgres_data_dir: Path | None = None,
 ) -> list[Any]:
-    """Start IAM and the gateway (the helpers come from run.py), measure, return P1-login's results."""
+    """Start IAM and the gateway, measure, return P1-login's results."""
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
     iam_port, gateway_port = free_port(), free_port()

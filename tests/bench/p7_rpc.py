@@ -31,11 +31,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from bench_common import cpu_seconds, free_port, process, process_cpu, wait_http, wrk
 
 ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT / "libs" / "polis", ROOT / "services" / "enablement", Path(__file__).resolve().parent):
-    sys.path.insert(0, str(path))
 
 CODE = "Codice2026bench"
 ACCOUNTS = 256
@@ -75,7 +75,7 @@ def _owasp(spent: Any = None) -> Any:
         return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
     class Timed(PasswordHasher):
-        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
             started = time.thread_time()
             try:
                 return super().verify(hash, password)
@@ -308,8 +308,6 @@ def summary(path: Path, top: int = 25) -> str:
 def _spent(app: int, responder: int, rabbit: Any, pg: Any) -> dict[str, float]:
     """CPU seconds so far of the app's process group, the responder, the broker's process group and
     PostgreSQL (when known)."""
-    from bench_common import cpu_seconds, process_cpu
-
     spent = {"app": cpu_seconds(group=app), "responder": process_cpu(responder)}
     node = getattr(rabbit, "_process", None)
     if node is not None:
@@ -330,10 +328,6 @@ def bench_rpc(
     database_url: str,
     duration: int,
     connections: int,
-    process: Any,
-    wait_http: Any,
-    wrk: Any,
-    free_port: Any,
     make_result: Any,
     rabbit: Any,
     gunicorn_args: str,
@@ -359,7 +353,7 @@ def bench_rpc(
         "POLIS_BROKER_URL": rabbit.url,
         "P7_ACCOUNTS": str(work / "p7_accounts.txt"),
         "GUNICORN_CMD_ARGS": gunicorn_args,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "libs" / "polis"), str(Path(__file__).parent)]),
+        "PYTHONPATH": str(Path(__file__).parent),  # p7_app; polis and enablement are installed
     }
     gunicorn = str(ROOT / ".venv" / "bin" / "gunicorn")
     try:

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,14 +37,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench_common import free_port, process, wait_for_queue, wait_http, wrk
+from polis.testing.postgres import PostgresCluster
+from polis.testing.rabbitmq import RabbitMQNode
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-sys.path.insert(0, str(ROOT / "libs" / "polis"))
-
-from bench_common import cpu_seconds, process, wait_for_queue, wait_http  # noqa: E402
-from polis.testing.ports import free_port  # noqa: E402
-from polis.testing.postgres import PostgresCluster  # noqa: E402
-from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
 
 # The same gunicorn settings for the baseline and for every service on the measured path.
 GUNICORN_ARGS = "--workers 2 --threads 8 --worker-class gthread --keep-alive 30 --log-level warning"
@@ -67,36 +63,6 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.value / self.baseline if self.baseline else 0.0
-
-
-# --- processes ------------------------------------------------------------------------------------------
-
-
-def wrk(
-    url: str, *, duration: int, connections: int, servers: tuple[int, ...] = (), timeout: int = 2
-) -> tuple[float, float]:
-    """Requests per second measured by wrk after a short warm-up, and the CPU microseconds the server
-    process groups `servers` spent per request (a figure other load on the machine barely moves);
-    non-2xx answers and requests slower than `timeout` seconds (wrk's default, 2) make the run fail."""
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
-    subprocess.run([binary, "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
-    cpu_before = sum(cpu_seconds(group=pgid) for pgid in servers)
-    out = subprocess.run(
-        [binary, "-t2", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout}s", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    cpu = sum(cpu_seconds(group=pgid) for pgid in servers) - cpu_before
-    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
-        raise SystemExit(f"wrk saw errors against {url}:\n{out}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    count = re.search(r"(\d+) requests in", out)
-    if rate is None or count is None:
-        raise SystemExit(f"cannot read wrk's output:\n{out}")
-    return float(rate.group(1)), cpu / max(1, int(count.group(1))) * 1e6
 
 
 # --- P1: the gateway ------------------------------------------------------------------------------------
@@ -475,10 +441,6 @@ def bench_p7(work: Path, args: argparse.Namespace) -> list[Result]:
                 duration=args.duration,
                 # Enough callers to keep the responder's two threads busy; more would only queue.
                 connections=8,
-                process=process,
-                wait_http=wait_http,
-                wrk=wrk,
-                free_port=free_port,
                 make_result=Result,
                 rabbit=rabbit,
                 gunicorn_args=GUNICORN_ARGS,
@@ -502,9 +464,6 @@ def bench_p1_login(work: Path, args: argparse.Namespace) -> list[Result]:
             database_url=url,
             database_label=args.login_database,
             gunicorn_args=GUNICORN_ARGS,
-            process=process,
-            wait_http=wait_http,
-            free_port=free_port,
             make_result=Result,
             postgres_data_dir=pg.data_dir if pg else None,
         )
