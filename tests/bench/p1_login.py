@@ -5,7 +5,9 @@ One login is what a new browser does: GET /accedi (gateway) -> /oidc/authorize (
 /iam/accedi (login form, CSRF token) -> POST /iam/accedi (argon2 verify) -> /oidc/authorize (code) ->
 /accedi/callback (the gateway exchanges the code with IAM and validates the ES256 ID token) ->
 /area-personale (the portal session). Goal: >= 0.70 of the bare argon2 rate. Then the median and p99
-latency of one such login at half the measured rate (open loop: logins start on a fixed schedule).
+latency of one such login at half the measured rate (open loop: logins start on a fixed schedule). Inside
+IAM (issue 18): the CPU of one argon2 verify during the load (polis.hashing's /metrics, beside the bare
+figure), and on PostgreSQL the statements one login sends (its statement log over 20 logins in a row).
 
 Run alone: .venv/bin/python tests/bench/run.py --only p1-login [--duration 20 --login-database sqlite]
 """
@@ -19,7 +21,9 @@ import statistics
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import unescape
@@ -211,6 +215,68 @@ def open_loop(
     return latencies, errors
 
 
+# --- inside IAM: argon2 CPU and SQL statements per login -------------------------------------------------
+
+
+ARGON2_SAMPLE = re.compile(
+    r'^polis_argon2_(cpu_seconds|computations)_total\{operation="verify"\} ([0-9.e+-]+)$', re.M
+)
+STATEMENT_LOGINS = 20  # logins one after the other while PostgreSQL logs every statement
+LOGGED = re.compile(r"LOG:  (?:statement|execute [^:]*): (\S+)")
+
+
+def iam_argon2(iam_port: int) -> tuple[float, float]:
+    """IAM's argon2 verifications so far, added up over its workers: (CPU seconds, count) (polis.hashing)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{iam_port}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    found = {name: float(value) for name, value in ARGON2_SAMPLE.findall(text)}
+    return found.get("cpu_seconds", 0.0), found.get("computations", 0.0)
+
+
+def _set_statement_log(conninfo: str, value: str | None) -> None:
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        if value is None:
+            connection.execute("ALTER SYSTEM RESET log_statement")
+        else:
+            connection.execute(f"ALTER SYSTEM SET log_statement = '{value}'")
+        connection.execute("SELECT pg_reload_conf()")
+    # A backend forked after the postmaster's reload has the new value; the postmaster has signalled the
+    # running ones (IAM's pooled connections) by then, and they apply it before their next command.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            shown = connection.execute("SHOW log_statement").fetchone()
+        if shown is not None and shown[0] == (value or "none"):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"P1-login: PostgreSQL's log_statement did not become {value!r}")
+
+
+def statements_per_login(
+    database_url: str, server_log: Path, login: Callable[[int], None]
+) -> dict[str, float]:
+    """What PostgreSQL received per login, from its statement log over STATEMENT_LOGINS logins in a row:
+    statements by kind (BEGIN, COMMIT and ROLLBACK apart: each is a round trip too)."""
+    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
+    _set_statement_log(conninfo, "all")
+    try:
+        login(0)  # every pooled connection has seen the new setting
+        start = server_log.stat().st_size
+        for index in range(STATEMENT_LOGINS):
+            login(index)
+        with server_log.open("rb") as log:
+            log.seek(start)
+            logged = log.read().decode(errors="replace")
+    finally:
+        _set_statement_log(conninfo, None)
+    kinds = Counter(first.upper() for first in LOGGED.findall(logged))
+    per_login = {kind: count / STATEMENT_LOGINS for kind, count in kinds.items()}
+    per_login["all"] = sum(kinds.values()) / STATEMENT_LOGINS
+    return per_login
+
+
 # --- the system under test ------------------------------------------------------------------------------
 
 
@@ -262,6 +328,8 @@ def bench_login(
     """Start IAM and the gateway, measure, return P1-login's results."""
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
+    metrics_dir = work / "iam-metrics"
+    metrics_dir.mkdir(exist_ok=True)
     iam_port, gateway_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     base_env = {
@@ -277,6 +345,8 @@ def bench_login(
         "IAM_DATABASE_URL": database_url,
         "IAM_PUBLIC_BASE_URL": gateway_url,
         "IAM_LOG_LEVEL": "WARNING",
+        # As deployed (deploy/compose.yaml): /metrics adds up the workers, here the argon2 CPU inside IAM.
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     gateway_env = {
         **base_env,
@@ -288,6 +358,8 @@ def bench_login(
         # Rate limiting stays on (its cost is measured) with limits one address cannot reach here.
         "GATEWAY_RATELIMIT_DEFAULT": "100000000 per minute",
         "GATEWAY_RATELIMIT_AUTHENTICATION": "100000000 per minute",
+        # The login POST's per-address block (600/min by default) would otherwise cap the load itself.
+        "GATEWAY_RATELIMIT_AUTHENTICATION_BLOCK": "100000000 per minute",
     }
     iam_dir = ROOT / "services" / "iam"
     for argv in (
@@ -330,17 +402,19 @@ def bench_login(
         # Other work on the machine comes and goes: the bare rate and the login rate are measured in
         # alternating slices, so that both see the same conditions.
         bare_rates, login_rates, verify_cpu = [], [], []
+        inside = [0.0, 0.0]  # IAM's argon2 verify CPU seconds and count during the slices
         spent = [0.0, 0.0, 0.0, 0.0]
         sent = [0, 0]  # browser requests, completed logins
         for _ in range(ROUNDS):
             bare_rate, verify_ms, cores = bare_argon2_rate(duration / ROUNDS)
             bare_rates.append(bare_rate)
             verify_cpu.append(verify_ms)
-            before = usage()
+            before, argon2_before = usage(), iam_argon2(iam_port)
             login_rate, errors = closed_loop(
                 "127.0.0.1", gateway_port, agents=agents, seconds=duration / ROUNDS, sent=sent
             )
-            after = usage()
+            after, argon2_after = usage(), iam_argon2(iam_port)
+            inside = [total + b - a for total, a, b in zip(inside, argon2_before, argon2_after, strict=True)]
             if errors:
                 raise SystemExit(f"P1-login: {len(errors)} failed logins under load, e.g. {errors[0]}")
             login_rates.append(login_rate)
@@ -353,9 +427,35 @@ def bench_login(
         )
         if errors:
             raise SystemExit(f"P1-login: {len(errors)} failed logins at half load, e.g. {errors[0]}")
+        statements: dict[str, float] = {}
+        verifies_per_login = float("nan")
+        if postgres_data_dir is not None:
+            agent = Agent("127.0.0.1", gateway_port)
+            argon2_before = iam_argon2(iam_port)
+            statements = statements_per_login(
+                database_url,
+                postgres_data_dir.parent / "server.log",  # where polis.testing's pg_ctl -l writes
+                lambda index: agent.login(f"bench.user{index % ACCOUNTS}"),
+            )
+            agent.close()
+            # The same logins, one at a time: the verifications per login exactly (none left in flight).
+            verifies_per_login = (iam_argon2(iam_port)[1] - argon2_before[1]) / (STATEMENT_LOGINS + 1)
 
     iam_ms, gateway_ms, database_ms, client_ms = spent
     verify_ms = statistics.mean(verify_cpu)
+    inside_ms = inside[0] / max(1.0, inside[1]) * 1000
+    if statements:
+        kinds = ", ".join(
+            f"{kind} {count:.1f}"
+            for kind, count in sorted(statements.items(), key=lambda item: -item[1])
+            if kind != "all"
+        )
+        sql = (
+            f"SQL statements per login (PostgreSQL's log, {STATEMENT_LOGINS} logins): "
+            f"{statements['all']:.1f} ({kinds}); "
+        )
+    else:
+        sql = "SQL statements and verifies per login: not counted (SQLite); "
     total_ms = iam_ms + gateway_ms + database_ms + client_ms
     latencies.sort()
     median = statistics.median(latencies) * 1000
@@ -367,8 +467,9 @@ def bench_login(
         f"{agents} browsers, {sent[0] / max(1, sent[1]):.0f} requests to the gateway per login; "
         f"{database_label}; "
         f"argon2id m=19 MiB t=2 p=1; at half load ({rate / 2:.1f}/s, {len(latencies)} logins): "
-        f"median {median:.0f} ms, p99 {p99:.0f} ms. CPU per login: IAM {iam_ms:.1f} ms (one argon2 "
-        f"verify, {cores} in parallel: {verify_ms:.1f} ms), gateway {gateway_ms:.1f}, "
+        f"median {median:.0f} ms, p99 {p99:.0f} ms. {sql}CPU per login: IAM {iam_ms:.1f} ms (argon2 "
+        f"inside IAM: {inside_ms:.1f} ms per verify, {verifies_per_login:.2f} verifies per login; bare, "
+        f"{cores} in parallel: {verify_ms:.1f} ms), gateway {gateway_ms:.1f}, "
         f"database {database_ms:.1f}, load generator {client_ms:.1f}; total {total_ms:.1f} ms "
         f"-> CPU-bound ratio {verify_ms / total_ms:.2f}"
     )
