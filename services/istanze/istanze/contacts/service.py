@@ -265,7 +265,11 @@ def _as_dict(row: ContactDetails) -> dict[str, Any]:
 
 def contacts_of(session: Session, *, account_id: uuid.UUID) -> dict[str, Any] | None:
     """The contact details in force (a dict of FIELDS plus comune_code), None when never given."""
-    row = session.get(ContactDetails, account_id)
+    return details_of(session.get(ContactDetails, account_id))
+
+
+def details_of(row: ContactDetails | None) -> dict[str, Any] | None:
+    """`contacts_of` of a row the caller read itself (the submission reads it with the draft)."""
     return _as_dict(row) if row else None
 
 
