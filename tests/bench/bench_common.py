@@ -1,11 +1,14 @@
-"""What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), the servers
-under test as children in their own process group (and the wait for their /healthz), wrk as the load,
-CPU accounting from /proc (by process group, parent or pid; Linux only), and polis.testing's free ports
-and "wait until the queue exists" (re-exported). Every bench imports these from here."""
+"""What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), one-shot token
+requests and JSON reads (P3's two providers), the servers under test as children in their own process
+group (and the wait for their /healthz), wrk as the load, CPU accounting from /proc (by process group,
+parent or pid; Linux only), and polis.testing's free ports and "wait until the queue exists"
+(re-exported). Every bench imports these from here."""
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
 import os
 import re
 import shutil
@@ -16,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from polis.testing.ports import free_port
@@ -23,15 +27,18 @@ from polis.testing.rabbitmq import wait_for_queue
 
 __all__ = [
     "Browser",
+    "basic_auth",
     "cpu_by_pid",
     "cpu_seconds",
     "cpu_spent",
     "free_port",
+    "get_json",
     "local_path",
     "proc_stats",
     "process",
     "process_cpu",
     "stat_fields",
+    "token_request",
     "wait_for_queue",
     "wait_http",
     "wrk",
@@ -100,6 +107,38 @@ class Browser:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    """The credentials of an HTTP Basic Authorization header (client_secret_basic)."""
+    return base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def token_request(host: str, port: int, path: str, auth: str, form: dict[str, str]) -> dict[str, Any]:
+    """One token request on its own connection (client_secret_basic); the JSON answer, or SystemExit."""
+    headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/x-www-form-urlencoded"}
+    return _json_answer(host, port, "POST", path, urlencode(form), headers, what=form["grant_type"])
+
+
+def get_json(host: str, port: int, path: str) -> dict[str, Any]:
+    """A GET on its own connection; the JSON answer, or SystemExit when it is not a 200."""
+    return _json_answer(host, port, "GET", path, None, {}, what="GET")
+
+
+def _json_answer(
+    host: str, port: int, method: str, path: str, body: str | None, headers: dict[str, str], *, what: str
+) -> dict[str, Any]:
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request(method, path, body, headers)
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise SystemExit(f"{what} at {host}:{port}{path}: {response.status} {payload[:300]!r}")
+    answer: dict[str, Any] = json.loads(payload)
+    return answer
 
 
 # --- processes ------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ single process), read from /proc before and after the measure; the database's CP
 and all its children, counted the same way for IAM and for node on PostgreSQL) and the load generator's are
 given beside it, and on PostgreSQL a row compares server + database per CPU-second, IAM against node-pg.
 
+node-oidc-provider's settings and process: p3_node_oidc.py.
 Run alone: .venv/bin/python tests/bench/run.py --only p3 [--duration 20 --databases sqlite]
 """
 
@@ -40,18 +41,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
-import json
 import os
 import re
 import resource
 import secrets
 import shutil
 import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import unescape
@@ -59,16 +57,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from bench_common import (
+    Browser,
+    basic_auth,
+    cpu_by_pid,
+    cpu_spent,
+    free_port,
+    get_json,
+    local_path,
+    process,
+    token_request,
+    wait_http,
+)
+from p3_node_oidc import NODE_PG_POOL, NodeProvider, Setup, node_provider, node_version
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(__file__).resolve().parent
 VENV_BIN = ROOT / ".venv" / "bin"
-NODE_DIR = ROOT / "tools" / "oidc-provider-bench"
 IAM_DIR = ROOT / "services" / "iam"
-for path in (ROOT / "libs" / "polis", IAM_DIR, BENCH):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from bench_common import Browser, cpu_by_pid, cpu_spent, local_path  # noqa: E402
 
 GOAL_PER_CORE = 240.0  # grants per second per core: twice Keycloak's 120 per vCPU
 API_SCOPE = "istanze"
@@ -85,53 +91,19 @@ ROUNDS = 2  # alternating slices per grant type: node, IAM, IAM, node
 CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 NEXT = re.compile(rb'name="next" value="([^"]+)"')
 GRANTS = {"client_credentials": "client credentials", "refresh_token": "refresh"}
-NODE_PG_POOL = 8  # node-oidc-provider's connections on PostgreSQL: as many as IAM's 2 workers x 4 threads
+SETUP = Setup(
+    resource=RESOURCE,
+    api_scope=API_SCOPE,
+    service_client=SERVICE_CLIENT,
+    rp_client=RP_CLIENT,
+    rp_scope=RP_SCOPE,
+    redirect_uri=REDIRECT_URI,
+    username=USERNAME,
+)
 
 
 class BenchFailed(SystemExit):
     pass
-
-
-# --- HTTP: a browser for the code flow, and plain token requests ---------------------------------------
-
-
-def basic_auth(client_id: str, secret: str) -> str:
-    return base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-def token_request(host: str, port: int, path: str, auth: str, form: dict[str, str]) -> dict[str, Any]:
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        conn.request(
-            "POST",
-            path,
-            urlencode(form),
-            {"Authorization": f"Basic {auth}", "Content-Type": "application/x-www-form-urlencoded"},
-        )
-        response = conn.getresponse()
-        payload = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise BenchFailed(
-            f"P3: {form['grant_type']} at {host}:{port}{path}: {response.status} {payload[:300]!r}"
-        )
-    body: dict[str, Any] = json.loads(payload)
-    return body
-
-
-def get_json(host: str, port: int, path: str) -> dict[str, Any]:
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        payload = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise BenchFailed(f"P3: GET {path}: {response.status} {payload[:300]!r}")
-    body: dict[str, Any] = json.loads(payload)
-    return body
 
 
 # --- the two servers ------------------------------------------------------------------------------------
@@ -167,6 +139,20 @@ class Server:
     @property
     def rp_auth(self) -> str:
         return basic_auth(RP_CLIENT, self.rp_secret)
+
+
+def node_server(provider: NodeProvider) -> Server:
+    """The baseline as the load sees it (p3_node_oidc.py starts it), its endpoints discovered."""
+    server = Server(
+        name=provider.name,
+        port=provider.port,
+        service_secret=provider.service_secret,
+        rp_secret=provider.rp_secret,
+        meters=provider.meters,
+        own_meter="node",
+    )
+    server.discover()
+    return server
 
 
 def iam_login(browser: Browser, page: bytes) -> tuple[str, dict[str, str]] | None:
@@ -411,60 +397,6 @@ def sample(server: Server, grant: str) -> str:
     return describe(server, body)
 
 
-# --- node-oidc-provider ---------------------------------------------------------------------------------
-
-
-def node_version() -> str:
-    package = NODE_DIR / "node_modules" / "oidc-provider" / "package.json"
-    if not package.exists():
-        raise BenchFailed(
-            f"P3: {package} is missing: run `scripts/install.sh --bench` (npm install in {NODE_DIR})"
-        )
-    return str(json.loads(package.read_text())["version"])
-
-
-def es256_private_jwk() -> dict[str, Any]:
-    from joserfc.jwk import ECKey
-
-    key = ECKey.generate_key("P-256", private=True)
-    jwk = dict(key.as_dict(private=True))
-    jwk.update({"kid": f"p3-{secrets.token_hex(4)}", "alg": "ES256", "use": "sig"})
-    return jwk
-
-
-def node_settings(work: Path, port: int, name: str = "node") -> tuple[Path, str, str]:
-    service_secret, rp_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    settings = {
-        "port": port,
-        "issuer": f"http://127.0.0.1:{port}",
-        "jwks": {"keys": [es256_private_jwk()]},
-        "cookie_key": secrets.token_urlsafe(32),
-        "resource": RESOURCE,
-        "resource_scope": API_SCOPE,
-        "service_client": {"client_id": SERVICE_CLIENT, "client_secret": service_secret, "scope": API_SCOPE},
-        "rp_client": {
-            "client_id": RP_CLIENT,
-            "client_secret": rp_secret,
-            "redirect_uri": REDIRECT_URI,
-            "scope": RP_SCOPE,
-        },
-        "account": {
-            "sub": str(uuid.uuid4()),
-            "preferred_username": USERNAME,
-            "given_name": "Bench",
-            "family_name": "User",
-            "name": "Bench User",
-            "locale": "it",
-            "email": "p3.user@example.org",
-            "email_verified": True,
-        },
-    }
-    path = work / f"p3-oidc-provider-{name}.json"
-    path.write_text(json.dumps(settings))
-    path.chmod(0o600)
-    return path, service_secret, rp_secret
-
-
 # --- IAM ------------------------------------------------------------------------------------------------
 
 
@@ -548,60 +480,12 @@ def prepare_iam(database_url: str, env: dict[str, str]) -> tuple[str, str]:
 # --- the benchmark --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def node_provider(
-    name: str,
-    work: Path,
-    *,
-    process: Callable[..., Any],
-    wait_http: Callable[..., None],
-    free_port: Callable[[], int],
-    database_url: str | None = None,
-    database_meter: Callable[[], dict[int, float]] | None = None,
-) -> Iterator[Server]:
-    """node-oidc-provider running, its tokens in memory or (database_url: a postgresql:// URL) in
-    PostgreSQL through pg-adapter.js; `database_meter` reads that database's CPU."""
-    node_binary = shutil.which("node")
-    if node_binary is None:
-        raise BenchFailed("P3: node is not installed (scripts/install.sh installs nodejs)")
-    port = free_port()
-    settings, service_secret, rp_secret = node_settings(work, port, name)
-    env = {"NODE_ENV": "production"}
-    if database_url is not None:
-        env.update(OIDC_BENCH_PG_URL=database_url, OIDC_BENCH_PG_POOL=str(NODE_PG_POOL))
-    logs = work / "logs"
-    with process(
-        f"oidc-provider-{name}", [node_binary, "provider.js", str(settings)], cwd=NODE_DIR, env=env, logs=logs
-    ) as node_process:
-        wait_http(
-            f"http://127.0.0.1:{port}/.well-known/openid-configuration",
-            node_process,
-            logs / f"oidc-provider-{name}.log",
-        )
-        meters = {"node": lambda: cpu_by_pid(group=node_process.pid)}
-        if database_meter is not None:
-            meters["PostgreSQL"] = database_meter
-        server = Server(
-            name=name,
-            port=port,
-            service_secret=service_secret,
-            rp_secret=rp_secret,
-            meters=meters,
-            own_meter="node",
-        )
-        server.discover()
-        yield server
-
-
 def bench_grants(
     work: Path,
     *,
     duration: int,
     connections: int,
     databases: list[str],
-    process: Callable[..., Any],
-    wait_http: Callable[..., None],
-    free_port: Callable[[], int],
     make_result: Callable[..., Any],
     postgres: Callable[[], Any] | None = None,
 ) -> list[Any]:
@@ -612,7 +496,8 @@ def bench_grants(
     (work / "logs").mkdir(exist_ok=True)
     version = node_version()
     results: list[Any] = []
-    with node_provider("node", work, process=process, wait_http=wait_http, free_port=free_port) as node:
+    with node_provider("node", work, SETUP) as provider:
+        node = node_server(provider)
         shapes = {grant: {"node": sample(node, grant)} for grant in GRANTS}
         for database in databases:
             results.extend(
@@ -624,9 +509,6 @@ def bench_grants(
                     shapes=shapes,
                     duration=duration,
                     connections=connections,
-                    process=process,
-                    wait_http=wait_http,
-                    free_port=free_port,
                     make_result=make_result,
                     postgres=postgres,
                 )
@@ -643,9 +525,6 @@ def bench_iam_on(
     shapes: dict[str, dict[str, str]],
     duration: int,
     connections: int,
-    process: Callable[..., Any],
-    wait_http: Callable[..., None],
-    free_port: Callable[[], int],
     make_result: Callable[..., Any],
     postgres: Callable[[], Any] | None,
 ) -> list[Any]:
@@ -687,15 +566,15 @@ def bench_iam_on(
                 postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
                 meters["PostgreSQL"] = lambda: cpu_by_pid(parent=postmaster)
                 node_database = pg.create_database("bench_p3_node").replace("+psycopg", "", 1)
-                node_pg = stack.enter_context(
-                    node_provider(
-                        "node-pg",
-                        work,
-                        process=process,
-                        wait_http=wait_http,
-                        free_port=free_port,
-                        database_url=node_database,
-                        database_meter=meters["PostgreSQL"],
+                node_pg = node_server(
+                    stack.enter_context(
+                        node_provider(
+                            "node-pg",
+                            work,
+                            SETUP,
+                            database_url=node_database,
+                            database_meter=meters["PostgreSQL"],
+                        )
                     )
                 )
                 for grant in GRANTS:

@@ -367,9 +367,6 @@ def bench_p3(work: Path, args: argparse.Namespace) -> list[Result]:
         duration=args.duration,
         connections=args.connections,
         databases=args.databases.split(","),
-        process=process,
-        wait_http=wait_http,
-        free_port=free_port,
         make_result=Result,
         postgres=lambda: PostgresCluster().start(),
     )
