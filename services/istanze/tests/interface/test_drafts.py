@@ -13,6 +13,7 @@ from istanze.applications import service
 from istanze.applications.models import Application
 from istanze.extensions import db
 from istanze.procedures import service as procedures
+from istanze_backend_support import open_d3_for
 from sqlalchemy import func, select
 
 FORM = {
@@ -35,20 +36,13 @@ USER = uuid.uuid4()
 @pytest.fixture
 def d3(client: FlaskClient) -> None:
     with db.transaction() as session:
-        procedure = procedures.define(
+        open_d3_for(
             session,
-            code="modello-d3",
-            title_it="Modello D3",
-            title_en="Form D3",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
+            account_id=USER,
             opens_local=datetime(2027, 3, 1, 9, 0),
             closes_local=datetime(2027, 3, 28, 14, 0),
             form=FORM,
         )
-        procedures.publish(session, code="modello-d3", version=procedure.version)
-        service.declare_category(session, account_id=USER, staff_category="ata")
 
 
 def _save(section: str, answers: dict, *, at: datetime = OPEN, user: uuid.UUID = USER) -> Application:  # type: ignore[type-arg]

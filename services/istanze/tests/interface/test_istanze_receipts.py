@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +18,11 @@ import pypdf
 import pytest
 from flask.testing import FlaskClient
 from istanze.applications import service
-from istanze.applications.submission import submit
 from istanze.applications.withdrawal import withdraw
-from istanze.contacts.service import update_contacts
 from istanze.extensions import db
 from istanze.models import outbox
 from istanze.receipts import service as receipts
-from istanze_backend_support import publish_procedure
+from istanze_backend_support import ROME_CONTACTS, open_d3_draft, publish_procedure, submit_d3
 from polis.events import Event, contracts
 from polis.testing.tokens import TestIssuer
 from sqlalchemy import select
@@ -50,61 +47,25 @@ USER = uuid.uuid4()
 AUDIENCE = "urn:polis:istanze"
 
 
-def _ok(account_id: uuid.UUID, code: str) -> Mapping[str, Any]:
-    return {"valid": True, "status": "ok"}
-
-
 @pytest.fixture
 def draft(client: FlaskClient) -> FlaskClient:
     with db.transaction() as session:
-        publish_procedure(
+        open_d3_draft(
             session,
-            code="modello-d3",
+            account_id=USER,
             title_it="Modello D3 – scelta delle sedi",  # noqa: RUF001
             opens_local=datetime(2027, 10, 1, 9, 0),
             closes_local=datetime(2027, 10, 31, 14, 0),
             form=FORM,
-        )
-        service.declare_category(session, account_id=USER, staff_category="ata")
-        update_contacts(
-            session,
-            account_id=USER,
-            data={
-                "mobile_phone": "333 123 4567",
-                "address": "Via Garibaldi 12",
-                "postal_code": "00153",
-                "nation": "Italia",
-                "province": "RM",
-                "comune": "Roma",
-            },
-            now=lambda: SAVED_AT,
-        )
-        service.save_section(
-            session,
-            account_id=USER,
-            code="modello-d3",
-            section="sedi",
+            contacts=ROME_CONTACTS,
             answers={"schools": ["RMPS01000A", "RMIC8AB00X"], "note": "Però è così", "dpr445": "on"},
-            now=lambda: SAVED_AT,
+            saved_at=SAVED_AT,
         )
     return client
 
 
 def _submit(key: str = "click-1", at: datetime = SUBMITTED_AT) -> uuid.UUID:
-    application = submit(
-        db,
-        account_id=USER,
-        code="modello-d3",
-        personal_code="Codice-1",
-        key=key,
-        check_code=_ok,
-        arrived_at=at,
-        administration="m_pi",
-        aoo="AOODGPER",
-        register="REGISTRO UFFICIALE",
-        applicant="Lucia Verdi",
-    ).application
-    return application.id
+    return submit_d3(account_id=USER, key=key, arrived_at=at, applicant="Lucia Verdi").application.id
 
 
 def _events(kind: str) -> list[Event]:

@@ -12,7 +12,6 @@ import hashlib
 import io
 import threading
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,9 +21,7 @@ from flask.testing import FlaskClient
 from istanze.applications import completion, service
 from istanze.applications import submission as submission_module
 from istanze.applications.models import Application
-from istanze.applications.submission import submit
 from istanze.applications.withdrawal import withdraw
-from istanze.contacts.service import update_contacts
 from istanze.extensions import db
 from istanze.models import outbox
 from istanze.protocol.models import ProtocolCounter
@@ -32,7 +29,7 @@ from istanze.protocol.service import last_number
 from istanze.receipts import service as receipts
 from istanze.receipts.models import Receipt
 from istanze.worker import receipt_sweep_loop
-from istanze_backend_support import publish_procedure
+from istanze_backend_support import ROME_CONTACTS, open_d3_draft, submit_d3
 from polis.events import Event, contracts
 from polis.testing.helpers import wait_until
 from polis.testing.tokens import TestIssuer
@@ -60,59 +57,24 @@ class Crash(BaseException):
     """The process dying between the two transactions (not an Exception: nothing in the code catches it)."""
 
 
-def _ok(account_id: uuid.UUID, code: str) -> Mapping[str, Any]:
-    return {"valid": True, "status": "ok"}
-
-
 @pytest.fixture
 def draft(client: FlaskClient) -> FlaskClient:
     with db.transaction() as session:
-        publish_procedure(
+        open_d3_draft(
             session,
-            code="modello-d3",
+            account_id=USER,
             opens_local=datetime(2027, 10, 1, 9, 0),
             closes_local=datetime(2027, 10, 31, 14, 0),
             form=FORM,
-        )
-        service.declare_category(session, account_id=USER, staff_category="ata")
-        update_contacts(
-            session,
-            account_id=USER,
-            data={
-                "mobile_phone": "333 123 4567",
-                "address": "Via Garibaldi 12",
-                "postal_code": "00153",
-                "nation": "Italia",
-                "province": "RM",
-                "comune": "Roma",
-            },
-            now=lambda: SAVED_AT,
-        )
-        service.save_section(
-            session,
-            account_id=USER,
-            code="modello-d3",
-            section="sedi",
+            contacts=ROME_CONTACTS,
             answers={"schools": ["RMPS01000A"], "dpr445": "on"},
-            now=lambda: SAVED_AT,
+            saved_at=SAVED_AT,
         )
     return client
 
 
 def _submit(key: str = "click-1") -> Application:
-    return submit(
-        db,
-        account_id=USER,
-        code="modello-d3",
-        personal_code="Codice-1",
-        key=key,
-        check_code=_ok,
-        arrived_at=SUBMITTED_AT,
-        administration="m_pi",
-        aoo="AOODGPER",
-        register="REGISTRO UFFICIALE",
-        applicant="Lucia Verdi",
-    ).application
+    return submit_d3(account_id=USER, key=key, arrived_at=SUBMITTED_AT, applicant="Lucia Verdi").application
 
 
 def _events() -> list[Event]:

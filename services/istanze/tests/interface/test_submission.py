@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from istanze.applications import service
-from istanze.applications.submission import CodeRefused, submit
+from istanze.applications.submission import CodeRefused
 from istanze.extensions import db
-from istanze.procedures import service as procedures
 from istanze.protocol.service import last_number
+from istanze_backend_support import open_d3_draft, submit_d3
 
 FORM = {"sections": [{"id": "sedi", "fields": [{"name": "dpr445", "type": "declaration", "required": True}]}]}
 LAST_SECOND = datetime(2027, 10, 31, 12, 59, 59, tzinfo=UTC)  # 13:59:59 in Rome, the autumn DST Sunday
@@ -39,42 +39,24 @@ class FakeEnablement:
 @pytest.fixture
 def draft(client: FlaskClient) -> None:
     with db.transaction() as session:
-        p = procedures.define(
+        open_d3_draft(
             session,
-            code="modello-d3",
-            title_it="Modello D3",
-            title_en="Form D3",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
+            account_id=USER,
             opens_local=datetime(2027, 10, 1, 9, 0),
             closes_local=datetime(2027, 10, 31, 14, 0),
             form=FORM,
-        )
-        procedures.publish(session, code="modello-d3", version=p.version)
-        service.declare_category(session, account_id=USER, staff_category="ata")
-        service.save_section(
-            session,
-            account_id=USER,
-            code="modello-d3",
-            section="sedi",
             answers={"dpr445": "on"},
-            now=lambda: datetime(2027, 10, 2, tzinfo=UTC),
+            saved_at=datetime(2027, 10, 2, tzinfo=UTC),
         )
 
 
 def _submit(personal_code: str, *, key: str = "click-1", at: datetime = LAST_SECOND, checker: Any = None):  # type: ignore[no-untyped-def]
-    application = submit(
-        db,
+    application = submit_d3(
         account_id=USER,
-        code="modello-d3",
         personal_code=personal_code,
         key=key,
         check_code=checker or FakeEnablement(),
         arrived_at=at,
-        administration="m_pi",
-        aoo="AOODGPER",
-        register="REGISTRO UFFICIALE",
     ).application
     return application.state, application.protocol_number, application.segnatura
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flask.testing import FlaskClient
 from istanze.applications.views import CHECKER
 from istanze.extensions import db
-from istanze.procedures import service as procedures
+from istanze_backend_support import publish_procedure
 from polis.rpc import RpcUnavailable
 from polis.testing.token_contract import bearer
 from polis.testing.tokens import TestIssuer
@@ -26,19 +26,13 @@ def _open_d3_with_a_draft(client: FlaskClient, me: dict[str, str]) -> None:
         tzinfo=None, hour=14, minute=0, second=0, microsecond=0
     )
     with db.transaction() as session:
-        p = procedures.define(
+        publish_procedure(
             session,
             code="modello-d3",
-            title_it="Modello D3",
-            title_en="Form D3",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
             opens_local=today - timedelta(days=1),
             closes_local=today + timedelta(days=10),
             form=FORM,
         )
-        procedures.publish(session, code="modello-d3", version=p.version)
     client.put(f"{API}/profile", json={"staff_category": "ata"}, headers=me)
     assert (
         client.put(

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
 from istanze.applications import service
-from istanze.applications.submission import submit
 from istanze.applications.views import CHECKER
 from istanze.applications.withdrawal import withdraw, withdrawals_of
 from istanze.extensions import db
-from istanze.procedures import service as procedures
 from istanze.protocol.service import last_number
+from istanze_backend_support import code_ok, open_d3_draft, publish_procedure, submit_d3
 from polis.testing.token_contract import bearer
 from polis.testing.tokens import TestIssuer
 
@@ -28,56 +26,28 @@ CLOSING = datetime(2027, 3, 28, 12, 0, 0, tzinfo=UTC)  # 14:00:00 in Rome
 USER = uuid.uuid4()
 
 
-def _ok(account_id: uuid.UUID, code: str) -> dict[str, Any]:
-    return {"valid": True, "status": "ok"}
-
-
 def _define(opens: datetime, closes: datetime) -> None:
     with db.transaction() as session:
-        p = procedures.define(
-            session,
-            code="modello-d3",
-            title_it="Modello D3",
-            title_en="Form D3",
-            description_it="",
-            description_en="",
-            staff_categories=["ata"],
-            opens_local=opens,
-            closes_local=closes,
-            form=FORM,
-        )
-        procedures.publish(session, code="modello-d3", version=p.version)
+        publish_procedure(session, code="modello-d3", opens_local=opens, closes_local=closes, form=FORM)
 
 
 @pytest.fixture
 def submitted(client: FlaskClient) -> None:
-    _define(datetime(2027, 3, 1, 9, 0), datetime(2027, 3, 28, 14, 0))
     with db.transaction() as session:
-        service.declare_category(session, account_id=USER, staff_category="ata")
-        service.save_section(
+        open_d3_draft(
             session,
             account_id=USER,
-            code="modello-d3",
-            section="sedi",
+            opens_local=datetime(2027, 3, 1, 9, 0),
+            closes_local=datetime(2027, 3, 28, 14, 0),
+            form=FORM,
             answers={"dpr445": True},
-            now=lambda: datetime(2027, 3, 2, tzinfo=UTC),
+            saved_at=datetime(2027, 3, 2, tzinfo=UTC),
         )
     _submit("click-1", at=datetime(2027, 3, 3, tzinfo=UTC))
 
 
 def _submit(key: str, *, at: datetime) -> int | None:
-    application = submit(
-        db,
-        account_id=USER,
-        code="modello-d3",
-        personal_code="Codice-1",
-        key=key,
-        check_code=_ok,
-        arrived_at=at,
-        administration="m_pi",
-        aoo="AOODGPER",
-        register="REGISTRO UFFICIALE",
-    ).application
+    application = submit_d3(account_id=USER, key=key, arrived_at=at).application
     return application.protocol_number
 
 
@@ -128,7 +98,7 @@ def test_d_ist_3_withdraw_through_the_api(client: FlaskClient, issuer: TestIssue
         tzinfo=None, hour=14, minute=0, second=0, microsecond=0
     )
     _define(today - timedelta(days=1), today + timedelta(days=10))
-    client.application.extensions[CHECKER] = _ok
+    client.application.extensions[CHECKER] = code_ok
     url = f"{API}/applications/modello-d3/submission"
     assert client.delete(url, headers=me).status_code == 403  # nothing submitted yet
     client.put(f"{API}/profile", json={"staff_category": "ata"}, headers=me)
