@@ -5,12 +5,21 @@ give the app and the test IAM:
 
     class TestIstanzeTrustsTokensNotHeaders(TokenContract):
         SERVICE = "istanze"
+
+PermissionMapContract adds what /me answers for a user's token and for an ops client's token, the
+service's role -> permission map seen through polis.auth:
+
+    class TestIstanzeTrustsTokensNotHeaders(PermissionMapContract):
+        SERVICE = "istanze"
+        USER_PERMISSIONS: ClassVar[list[str]] = ["istanze.read_own", "istanze.submit"]
+        OPS_PERMISSIONS: ClassVar[list[str]] = ["istanze.ops"]
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 import pytest
 from flask.testing import FlaskClient
@@ -78,3 +87,23 @@ class TokenContract:
         operation = client.get("/openapi.json").get_json()["paths"][self.me]["get"]
 
         assert operation["security"] == [{"bearer": [self.SERVICE]}]
+
+
+class PermissionMapContract(TokenContract):
+    USER_PERMISSIONS: ClassVar[list[str]] = []
+    OPS_PERMISSIONS: ClassVar[list[str]] = []
+
+    def test_a_users_token_gives_the_user_permissions(self, client: FlaskClient, issuer: TestIssuer) -> None:
+        response = client.get(self.me, headers=bearer(issuer.token(audience=self.audience)))
+
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["kind"] == "user" and body["roles"] == ["user"]
+        assert body["permissions"] == self.USER_PERMISSIONS
+
+    def test_an_ops_client_credentials_token_holds_the_ops_permission(
+        self, client: FlaskClient, issuer: TestIssuer
+    ) -> None:
+        body = client.get(self.me, headers=bearer(issuer.ops_token(self.SERVICE))).get_json()
+
+        assert body["kind"] == "service" and body["permissions"] == self.OPS_PERMISSIONS

@@ -81,6 +81,17 @@ class TestIssuer:
     def token(self, *, audience: str | list[str], alg: str = "ES256", **changes: Any) -> str:
         return self.sign(self.claims(audience=audience, **changes), alg=alg)
 
+    def ops_token(self, service: str) -> str:
+        """The ops tool's client-credentials token for `service` (no user, no sign-in; the ops role)."""
+        return self.token(
+            audience=f"urn:polis:{service}",
+            sub="ops-tool",
+            client_id="ops-tool",
+            auth_time=None,
+            scope=service,
+            roles=["ops"],
+        )
+
     def unpublished_token(self, *, audience: str) -> str:
         """Signed by a key the JWKS does not list (a forger's, or one rotated out long ago)."""
         head = {"alg": "ES256", "typ": "at+jwt", "kid": self.unpublished.kid}

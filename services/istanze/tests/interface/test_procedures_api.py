@@ -27,15 +27,7 @@ DEFINITION: dict[str, Any] = {
 
 
 def _ops(issuer: TestIssuer) -> dict[str, str]:
-    token = issuer.token(
-        audience=AUDIENCE,
-        sub="ops-tool",
-        client_id="ops-tool",
-        auth_time=None,
-        scope="istanze",
-        roles=["ops"],
-    )
-    return bearer(token)
+    return bearer(issuer.ops_token("istanze"))
 
 
 def test_d_ist_1_ops_define_a_version_and_publish_it(client: FlaskClient, issuer: TestIssuer) -> None:
