@@ -20,7 +20,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from polis.db import Database
-from sqlalchemy import and_, select
+from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy.engine import Row
 
 from iam import events
 from iam.accounts import links
@@ -29,7 +30,9 @@ from iam.accounts.models import Account, AccountState, TemporaryPassword
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.passwords import hashing
+from iam.revocation import clock as revocation_clock
 from iam.revocation import service as revocation
+from iam.revocation.models import RevocationRound, RoundState
 from iam.signin import bruteforce
 from iam.signin import unlock as unlock_links
 from iam.signin.bruteforce import LockPolicy
@@ -77,6 +80,7 @@ class LoginResult:
     sso_token: str | None = None
     sso_session_id: uuid.UUID | None = None
     locked_until: datetime | None = None
+    language: str | None = None  # the account's, read with it: the pages follow it from the login on
 
 
 def normalise_username(username: str) -> str:
@@ -98,6 +102,7 @@ class _Seen:
     locked_until: datetime | None
     temporary_id: uuid.UUID | None
     temporary_digest: str | None
+    language: str | None = None
 
 
 def authenticate(
@@ -130,6 +135,10 @@ def authenticate(
     new_hash = None
     if correct and seen.password_hash and hashing.needs_rehash(seen.password_hash, ph=policy.hasher):
         new_hash = hashing.hash_secret(password, ph=policy.hasher)
+    if correct and temporary_id is None:
+        signed_in = _sign_in(db, policy=policy, seen=seen, new_hash=new_hash, origin=origin)
+        if signed_in is not None:
+            return signed_in
     return _record(
         db,
         policy=policy,
@@ -144,28 +153,65 @@ def authenticate(
 USABLE_STATES = (AccountState.ACTIVE.value, AccountState.MUST_CHANGE_PASSWORD.value)
 
 
+_ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+_ROUNDS: Table = RevocationRound.__table__  # type: ignore[assignment]
+
+# One statement, built once: the columns the login needs and the live temporary password (usually none;
+# at most one, since a new one ends the earlier ones: the newest counts should two ever be live).
+_READ = (
+    select(
+        Account.id,
+        Account.password_hash,
+        Account.state,
+        Account.failed_logins,
+        Account.locked_until,
+        Account.language,
+        TemporaryPassword.id.label("temporary_id"),
+        TemporaryPassword.password_hash.label("temporary_hash"),
+    )
+    .outerjoin(
+        TemporaryPassword,
+        and_(*links.live(TemporaryPassword, bindparam("now"), account_id=Account.id)),  # type: ignore[arg-type]
+    )
+    .where(Account.username == bindparam("name"))
+    .order_by(TemporaryPassword.created_at.desc())
+)
+
+# The usual login in one statement: the right password of a usable account that is not locked. The WHERE
+# re-checks what the read saw (the hash the password matched, no lock since) and that no announced
+# revocation round is running (the login would have to leave it: that is _record's work, with the row
+# lock); no row back means something changed, and _record decides as it always did.
+_SIGN_IN = (
+    update(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.id == bindparam("account_id"),
+        _ACCOUNTS.c.password_hash == bindparam("seen_hash"),
+        _ACCOUNTS.c.state.in_(USABLE_STATES),
+        or_(_ACCOUNTS.c.locked_until.is_(None), _ACCOUNTS.c.locked_until <= bindparam("now")),
+        ~exists().where(
+            _ROUNDS.c.state == RoundState.ANNOUNCED.value, _ROUNDS.c.deadline > bindparam("round_now")
+        ),
+    )
+    .values(
+        failed_logins=0,  # bruteforce.reset
+        last_failed_login_at=None,
+        locked_until=None,
+        last_access_at=bindparam("now"),  # D-REV-2: logging in keeps the account
+        password_hash=bindparam("new_hash"),
+    )
+    .returning(_ACCOUNTS.c.id, _ACCOUNTS.c.state, _ACCOUNTS.c.credentials_version)
+)
+
+
 def _read(db: Database, name: str) -> _Seen | None:
-    now = datetime.now(UTC)
-    # One statement: the columns the login needs and the live temporary password (usually none; at most
-    # one, since a new one ends the earlier ones: the newest counts should two ever be live).
-    with db.transaction() as session:
-        rows = session.execute(
-            select(
-                Account.id,
-                Account.password_hash,
-                Account.state,
-                Account.failed_logins,
-                Account.locked_until,
-                TemporaryPassword.id.label("temporary_id"),
-                TemporaryPassword.password_hash.label("temporary_hash"),
-            )
-            .outerjoin(
-                TemporaryPassword,
-                and_(*links.live(TemporaryPassword, now, account_id=Account.id)),
-            )
-            .where(Account.username == name)
-            .order_by(TemporaryPassword.created_at.desc())
-        ).all()
+    params = {"name": name, "now": datetime.now(UTC)}
+    if db.is_sqlite:
+        with db.engine.connect() as connection:
+            rows = connection.execute(_READ, params).all()
+    else:
+        # Not in a transaction: one statement needs none, and BEGIN and COMMIT are two round trips more.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            rows = connection.execute(_READ, params).all()
     if not rows:
         return None
     first = rows[0]
@@ -177,6 +223,46 @@ def _read(db: Database, name: str) -> _Seen | None:
         locked_until=first.locked_until,
         temporary_id=first.temporary_id,
         temporary_digest=first.temporary_hash,
+        language=first.language,
+    )
+
+
+def _sign_in(
+    db: Database, *, policy: LoginPolicy, seen: _Seen, new_hash: str | None, origin: Origin
+) -> LoginResult | None:
+    """The right password, no temporary one: the account's update, its session and the audit row in one
+    transaction of three statements; None when the account changed since the read (then _record)."""
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        signed: Row[Any] | None = session.execute(
+            _SIGN_IN,
+            {
+                "account_id": seen.account_id,
+                "seen_hash": seen.password_hash,
+                "now": now,
+                "round_now": revocation_clock.now(),
+                "new_hash": new_hash or seen.password_hash,  # argon2 parameters changed: upgraded at login
+            },
+        ).first()
+        if signed is None:
+            return None
+        # Only what start_session reads of the account (never added to the session).
+        account = Account(id=signed.id, credentials_version=signed.credentials_version)
+        token, sso = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
+        audit.record(
+            session,
+            action="login.succeeded",
+            origin=origin,
+            account_id=signed.id,
+            details={"temporary_password": False, "state": signed.state},
+        )
+    outcome = (
+        Outcome.MUST_CHANGE_PASSWORD
+        if signed.state == AccountState.MUST_CHANGE_PASSWORD.value
+        else Outcome.SUCCEEDED
+    )
+    return LoginResult(
+        outcome, account_id=signed.id, sso_token=token, sso_session_id=sso.id, language=seen.language
     )
 
 
@@ -277,7 +363,9 @@ def _record(
             if account.state == AccountState.MUST_CHANGE_PASSWORD.value
             else Outcome.SUCCEEDED
         )
-        return LoginResult(outcome, account_id=account.id, sso_token=token, sso_session_id=sso.id)
+        return LoginResult(
+            outcome, account_id=account.id, sso_token=token, sso_session_id=sso.id, language=account.language
+        )
 
 
 def _unknown_username(

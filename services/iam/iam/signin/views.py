@@ -18,7 +18,7 @@ from iam.accounts.models import AccountState
 from iam.audit.origin import current_origin
 from iam.extensions import db
 from iam.ops import ops_actor, ops_required
-from iam.personal_area.language import account_language, in_language
+from iam.personal_area.language import in_language
 from iam.signin import login, sessions
 from iam.signin import unlock as unlock_links
 from iam.signin.login import LoginPolicy, Outcome
@@ -61,7 +61,7 @@ def login_page() -> ResponseReturnValue:
         else:
             target = f"{sessions.CHANGE_PASSWORD_PATH}?{urlencode({'next': next_path})}"
         # The pages follow the account's preferred language from now on (issue 13 item 7).
-        target = in_language(account_language(result.account_id), target)
+        target = in_language(result.language, target)
         return sessions.set_cookie(redirect(target, 303), result.sso_token or "")
     status = 403 if result.outcome in (Outcome.DISABLED, Outcome.REVOKED) else 401
     return (

@@ -1,0 +1,97 @@
+"""Issue 18: what one browser login costs IAM in database work, request by request: the SQL statements and
+the transactions of the authorize -> login form -> password -> code -> token flow. The ceilings are today's
+counts, so that a change that adds a round trip to the hot path shows here and not only in the bench."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from iam.extensions import db
+from oidc_helpers import (
+    PASSWORD,
+    authorize_url,
+    code_from,
+    csrf_token,
+    exchange,
+    make_account,
+    make_app,
+    pkce,
+)
+from sqlalchemy import event
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    yield from make_app(database_url)
+
+
+class Statements:
+    """The statements and transactions IAM's engine runs, counted by request."""
+
+    def __init__(self) -> None:
+        self.statements: Counter[str] = Counter()
+        self.transactions: Counter[str] = Counter()
+        self.current = "setup"
+
+    def cursor(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE (polis.db): a transaction
+            self.statements[self.current] += 1
+
+    def begin(self, conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":  # no BEGIN is sent
+            self.transactions[self.current] += 1
+
+
+@pytest.fixture
+def counted(app: Flask) -> Iterator[Statements]:
+    seen = Statements()
+    event.listen(db.engine, "before_cursor_execute", seen.cursor)
+    event.listen(db.engine, "begin", seen.begin)
+    yield seen
+    event.remove(db.engine, "before_cursor_execute", seen.cursor)
+    event.remove(db.engine, "begin", seen.begin)
+
+
+def browser_login(client: FlaskClient, counted: Statements) -> None:
+    verifier, challenge = pkce()
+    counted.current = "authorize"
+    first = client.get(authorize_url(challenge))
+    next_path = parse_qs(urlsplit(first.location).query)["next"][0]
+    counted.current = "login form"
+    token = csrf_token(client, first.location)
+    counted.current = "login post"
+    data = {"username": "mario.rossi", "password": PASSWORD, "next": next_path, "csrf_token": token}
+    posted = client.post("/iam/accedi", data=data)
+    assert posted.status_code == 303, posted.get_data(as_text=True)
+    counted.current = "authorize with session"
+    back = client.get(posted.location)
+    assert back.status_code == 302
+    counted.current = "token"
+    answer = exchange(client, code_from(back.location)["code"], verifier)
+    assert answer.status_code == 200, answer.get_json()
+    counted.current = "after"
+
+
+def test_a_login_costs_few_statements_and_transactions(
+    app: Flask, counted: Statements, database_kind: str
+) -> None:
+    make_account()
+    browser_login(app.test_client(), counted)  # warm: the signing key and the client cache
+    counted.statements.clear()
+    counted.transactions.clear()
+
+    browser_login(app.test_client(), counted)
+
+    # No cookie yet: neither the first authorize nor the login form asks the database anything.
+    assert counted.statements["authorize"] == counted.statements["login form"] == 0
+    # The password: one read before argon2 (outside a transaction on PostgreSQL), then the account's update,
+    # the SSO session and the audit row in one transaction (D-ACC-4; before: 7 statements, 3 transactions).
+    assert counted.statements["login post"] == 4
+    assert counted.transactions["login post"] == (1 if database_kind == "postgresql" else 2)
+    assert sum(counted.statements.values()) <= 12, dict(counted.statements)
