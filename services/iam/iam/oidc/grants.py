@@ -31,7 +31,13 @@ from iam.extensions import db
 from iam.keys import service as keys
 from iam.oidc import codes, families
 from iam.oidc.models import AuthorizationCode, SessionClient
-from iam.oidc.statements import READ_REFRESH, insert_ignoring_duplicate, table_of
+from iam.oidc.statements import (
+    READ_REFRESH,
+    end_grant_transaction,
+    grant_connection,
+    insert_ignoring_duplicate,
+    table_of,
+)
 from iam.oidc.users import USABLE_STATES, User, issuer
 from iam.signin.sessions import as_utc
 
@@ -254,12 +260,15 @@ class RefreshGrant(ClientScopes, grants.RefreshTokenGrant):
         if not refresh_token or len(refresh_token) > 200:
             return None
         now = datetime.now(UTC)
-        with db.engine.connect() as connection:  # Core and a statement built once: the grant's hot path
-            row = connection.execute(READ_REFRESH, {"token_hash": hash_token(refresh_token)}).first()
+        # Core and a statement built once, in the transaction save_token records the successor in.
+        row = grant_connection().execute(READ_REFRESH, {"token_hash": hash_token(refresh_token)}).first()
+        if db.is_sqlite:
+            end_grant_transaction()  # SQLite: BEGIN IMMEDIATE made the read a writer; hold its lock no longer
         if row is None:
             return None
         if row.used_at is not None or row.revoked_at is not None:
             if row.revoked_at is None or row.used_at is not None:
+                end_grant_transaction()  # first: on SQLite the family's end is a second writer
                 revoke_family(row.family_id, now=now)  # replay of a spent token: the family is compromised
             return None
         client = self.request.client

@@ -10,6 +10,7 @@ from iam.clients import service as clients
 from iam.extensions import db
 from iam.oidc.endpoints import BearerValidator, Introspection, Revocation, UserInfoView, forget_cached
 from iam.oidc.grants import CodeGrant, IdToken, RefreshGrant, S256Challenge, ServiceGrant
+from iam.oidc.statements import end_grant_transaction
 from iam.oidc.tokens import generate_token, save_token
 
 SERVER = "iam.oidc_server"
@@ -19,9 +20,19 @@ def query_client(client_id: str) -> clients.Client | None:
     return clients.find(db, client_id)
 
 
+class Provider(AuthorizationServer):
+    """Authlib's server; a token request's transaction (statements.grant_connection) never outlives it."""
+
+    def create_token_response(self, request: object = None) -> object:
+        try:
+            return super().create_token_response(request)
+        finally:
+            end_grant_transaction()  # a refused grant's: rolled back (save_token commits an issued one)
+
+
 def build_server(app: Flask) -> AuthorizationServer:
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(clients.SUPPORTED_SCOPES))
-    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server = Provider(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", generate_token)
     server.register_grant(CodeGrant, [S256Challenge(required=True), IdToken(require_nonce=False)])
     server.register_grant(RefreshGrant)

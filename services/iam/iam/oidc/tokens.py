@@ -26,7 +26,13 @@ from iam.extensions import db
 from iam.keys import service as keys
 from iam.oidc import codes
 from iam.oidc.grants import ID_TOKEN_TTL, Code, RefreshRecord, revoke_family
-from iam.oidc.statements import INSERT_ACCESS, INSERT_REFRESH, SPEND_REFRESH
+from iam.oidc.statements import (
+    INSERT_ACCESS,
+    INSERT_REFRESH,
+    SPEND_REFRESH,
+    end_grant_transaction,
+    grant_connection,
+)
 from iam.oidc.users import User, issuer
 
 ACCESS_TOKEN_TTL = 900  # the default of a client's access_token_ttl
@@ -121,65 +127,65 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     code: Code | None = getattr(request, "authorization_code", None)
     new_refresh = token.get("refresh_token")
     family_id = previous.family_id if previous is not None else (uuid.uuid4() if new_refresh else None)
+    # Core and statements built once, in the token request's transaction (a refresh read its token in it).
+    connection = grant_connection()
     try:
-        with db.engine.begin() as connection:  # Core and statements built once: the grants' hot path
-            if previous is not None:
-                spent = connection.execute(
-                    SPEND_REFRESH, {"spent_hash": previous.token_hash, "spent_at": now}
-                )
-                if spent.rowcount != 1:
-                    raise _SpentMeanwhile()
+        if previous is not None:
+            spent = connection.execute(SPEND_REFRESH, {"spent_hash": previous.token_hash, "spent_at": now})
+            if spent.rowcount != 1:
+                raise _SpentMeanwhile()
+        connection.execute(
+            INSERT_ACCESS,
+            {
+                "jti": claims["jti"],
+                "client_id": client.client_id,
+                "account_id": user.account_id,
+                "credentials_version": user.credentials_version,
+                "refresh_family_id": family_id,
+                "sso_session_id": user.sso_session_id,
+                "scope": token.get("scope", ""),
+                "issued_at": now,
+                "expires_at": now + timedelta(seconds=int(token["expires_in"])),
+                "revoked_at": None,
+            },
+        )
+        if new_refresh and family_id is not None:
+            family_expires_at = (
+                previous.family_expires_at
+                if previous is not None
+                else now + timedelta(seconds=client.refresh_family_ttl)
+            )
             connection.execute(
-                INSERT_ACCESS,
+                INSERT_REFRESH,
                 {
-                    "jti": claims["jti"],
+                    "token_hash": hash_token(new_refresh),
+                    "family_id": family_id,
                     "client_id": client.client_id,
                     "account_id": user.account_id,
-                    "credentials_version": user.credentials_version,
-                    "refresh_family_id": family_id,
                     "sso_session_id": user.sso_session_id,
+                    "credentials_version": user.credentials_version,
                     "scope": token.get("scope", ""),
+                    "auth_time": user.auth_time or int(now.timestamp()),
                     "issued_at": now,
-                    "expires_at": now + timedelta(seconds=int(token["expires_in"])),
+                    "expires_at": min(now + timedelta(seconds=client.refresh_token_ttl), family_expires_at),
+                    "family_expires_at": family_expires_at,
+                    "used_at": None,
                     "revoked_at": None,
                 },
             )
-            if new_refresh and family_id is not None:
-                family_expires_at = (
-                    previous.family_expires_at
-                    if previous is not None
-                    else now + timedelta(seconds=client.refresh_family_ttl)
-                )
-                connection.execute(
-                    INSERT_REFRESH,
-                    {
-                        "token_hash": hash_token(new_refresh),
-                        "family_id": family_id,
-                        "client_id": client.client_id,
-                        "account_id": user.account_id,
-                        "sso_session_id": user.sso_session_id,
-                        "credentials_version": user.credentials_version,
-                        "scope": token.get("scope", ""),
-                        "auth_time": user.auth_time or int(now.timestamp()),
-                        "issued_at": now,
-                        "expires_at": min(
-                            now + timedelta(seconds=client.refresh_token_ttl), family_expires_at
-                        ),
-                        "family_expires_at": family_expires_at,
-                        "used_at": None,
-                        "revoked_at": None,
-                    },
-                )
-            replayed = code is not None and codes.record_issued(
-                connection, code.code_hash, jti=claims["jti"], family_id=family_id
-            )
-            if replayed:
-                raise _CodeReplayed()  # rolled back: no token of a replayed code leaves
+        replayed = code is not None and codes.record_issued(
+            connection, code.code_hash, jti=claims["jti"], family_id=family_id
+        )
+        if replayed:
+            raise _CodeReplayed()  # rolled back: no token of a replayed code leaves
+        end_grant_transaction(commit=True)
     except _CodeReplayed:
+        end_grant_transaction()  # rolled back: no token of a replayed code leaves
         raise InvalidGrantError() from None
     except _SpentMeanwhile:
         # Another request spent it between our read and this write: that is a replay, and the family ends
         # (after this transaction rolled back: on SQLite a second writer could not start inside it).
+        end_grant_transaction()
         assert previous is not None
         revoke_family(previous.family_id)
         raise InvalidGrantError() from None
