@@ -18,13 +18,14 @@ from typing import Any
 
 from polis.db import Database
 from polis.worker import Loop
-from sqlalchemy import Row, Table, bindparam, delete, update
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from iam.oidc import families
 from iam.oidc.models import AccessToken, AuthorizationCode
+from iam.oidc.statements import ACCOUNT_COLUMNS
 
 log = logging.getLogger("iam.oidc.codes")
 
@@ -38,6 +39,13 @@ _SPEND = (
     .values(used_at=bindparam("now"))
     .returning(*_CODES.c)
 )
+# PostgreSQL: the spend and the account's claims in one statement, outside a transaction (one round trip
+# instead of BEGIN, UPDATE, SELECT and COMMIT); an account gone since gives its columns as NULL.
+_SPENT = _SPEND.cte("spent")
+_SPEND_WITH_ACCOUNT = select(_SPENT, *ACCOUNT_COLUMNS).outerjoin_from(
+    _SPENT, ACCOUNT_COLUMNS[0].table, ACCOUNT_COLUMNS[0] == _SPENT.c.account_id
+)
+_READ_ACCOUNT = select(*ACCOUNT_COLUMNS).where(ACCOUNT_COLUMNS[0] == bindparam("account_id"))
 _MARK_REPLAYED = (
     update(_CODES)
     .where(_CODES.c.code_hash == bindparam("hash"), _CODES.c.used_at.is_not(None))
@@ -56,14 +64,39 @@ def spend(session: Session, code_hash: str, now: datetime) -> Row[Any] | None:
     """The code's row, spent now; None for an unknown code and for a replay (whose tokens are revoked)."""
     row = session.execute(_SPEND, {"hash": code_hash, "now": now}).one_or_none()
     if row is None:
-        replayed = session.execute(_MARK_REPLAYED, {"hash": code_hash, "now": now}).one_or_none()
-        if replayed is not None:
-            _revoke_issued(session, replayed.issued_jti, replayed.issued_family_id, now)
-            log.warning(
-                "authorization code used twice: the tokens it issued are revoked",
-                extra={"client_id": replayed.client_id},
-            )
+        _replayed(session, code_hash, now)
     return row
+
+
+def spend_with_account(
+    db: Database, code_hash: str, now: datetime
+) -> tuple[Row[Any], Row[Any] | None] | None:
+    """`spend`, committed at once, with the account's columns (statements.ACCOUNT_COLUMNS; None when the
+    account is gone): the token request's read of the code."""
+    if db.is_sqlite:  # no UPDATE inside a WITH: two statements in one transaction
+        with db.transaction() as session:
+            row = spend(session, code_hash, now)
+            if row is None:
+                return None
+            return row, session.execute(_READ_ACCOUNT, {"account_id": row.account_id}).first()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        found = connection.execute(_SPEND_WITH_ACCOUNT, {"hash": code_hash, "now": now}).one_or_none()
+    if found is None:
+        with db.transaction() as session:
+            _replayed(session, code_hash, now)
+        return None
+    return found, (found if found.id is not None else None)
+
+
+def _replayed(session: Session, code_hash: str, now: datetime) -> None:
+    """A code that was not there to spend: if it was spent before, mark it and revoke what it issued."""
+    replayed = session.execute(_MARK_REPLAYED, {"hash": code_hash, "now": now}).one_or_none()
+    if replayed is not None:
+        _revoke_issued(session, replayed.issued_jti, replayed.issued_family_id, now)
+        log.warning(
+            "authorization code used twice: the tokens it issued are revoked",
+            extra={"client_id": replayed.client_id},
+        )
 
 
 def record_issued(connection: Connection, code_hash: str, *, jti: str, family_id: uuid.UUID | None) -> bool:

@@ -25,7 +25,6 @@ from sqlalchemy import insert
 
 from iam.accounts import links
 from iam.accounts.links import hash_token
-from iam.accounts.models import Account
 from iam.clients import service as clients
 from iam.extensions import db
 from iam.keys import service as keys
@@ -138,30 +137,31 @@ class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         if not code or len(code) > 200:
             return None
         code_hash = hash_token(code)
-        with db.transaction() as session:
-            row = codes.spend(session, code_hash, now)
-            if row is None or row.client_id != client.get_client_id() or as_utc(row.expires_at) <= now:
-                return None
-            # The account in the same transaction (one round trip less than authenticate_user's own).
-            account = session.get(Account, row.account_id)
-            user = (
-                User.of(account, row.sso_session_id, row.auth_time)
-                if account is not None and account.state in USABLE_STATES
-                else None
-            )
-            return Code(
-                client_id=row.client_id,
-                account_id=row.account_id,
-                sso_session_id=row.sso_session_id,
-                redirect_uri=row.redirect_uri,
-                scope=row.scope,
-                nonce=row.nonce,
-                code_challenge=row.code_challenge,
-                code_challenge_method=row.code_challenge_method,
-                auth_time=row.auth_time,
-                user=user,
-                code_hash=code_hash,
-            )
+        # With the account's claims, on PostgreSQL in one statement (iam.oidc.codes.spend_with_account).
+        found = codes.spend_with_account(db, code_hash, now)
+        if found is None:
+            return None
+        row, account = found
+        if row.client_id != client.get_client_id() or as_utc(row.expires_at) <= now:
+            return None
+        user = (
+            User.of(account, row.sso_session_id, row.auth_time)
+            if account is not None and account.state in USABLE_STATES
+            else None
+        )
+        return Code(
+            client_id=row.client_id,
+            account_id=row.account_id,
+            sso_session_id=row.sso_session_id,
+            redirect_uri=row.redirect_uri,
+            scope=row.scope,
+            nonce=row.nonce,
+            code_challenge=row.code_challenge,
+            code_challenge_method=row.code_challenge_method,
+            auth_time=row.auth_time,
+            user=user,
+            code_hash=code_hash,
+        )
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
         pass  # already gone: query_authorization_code consumed it
