@@ -17,20 +17,11 @@ from polis.requestid import bind
 from polis.rpc import RpcClient, RpcResponder, RpcUnavailable, queue_name
 from polis.rpc.errors import RpcRemoteError
 from polis.testing.helpers import Threads, wait_until
-from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.rabbitmq import RabbitMQNode, delete_queue
 
 pytestmark = pytest.mark.usefixtures("rabbitmq_running")
 
 METHOD = "iam.check_password"  # any method with a contract will do: the handlers here are the tests' own
-
-
-def _purge(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        channel.queue_delete(queue_name("iam"))
-    finally:
-        connection.close()
 
 
 class Served:
@@ -61,7 +52,7 @@ class Served:
 
 @pytest.fixture
 def served(rabbitmq: RabbitMQNode) -> Iterator[Served]:
-    _purge(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
     server = Served(rabbitmq.url).start()
     yield server
     server.stop()
@@ -79,7 +70,7 @@ def test_a_call_gets_its_answer_and_the_handler_the_opened_secret(
 
 
 def test_a_secret_field_crosses_the_broker_sealed(rabbitmq: RabbitMQNode) -> None:
-    _purge(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
     channel = connection.channel()
     channel.queue_declare(queue_name("iam"), durable=True)  # a queue whose only reader is this test
@@ -124,7 +115,7 @@ def test_the_request_id_is_the_correlation_id(served: Served, rabbitmq: RabbitMQ
 
 
 def test_no_responder_queue_is_unavailable_at_once(rabbitmq: RabbitMQNode) -> None:
-    _purge(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
     client = RpcClient(rabbitmq.url, timeout=30)
     with pytest.raises(RpcUnavailable) as caught:
         client.call(METHOD, {"account_id": str(uuid.uuid4()), "password": "x"})
@@ -135,7 +126,7 @@ def test_no_responder_queue_is_unavailable_at_once(rabbitmq: RabbitMQNode) -> No
 def test_a_responder_that_is_down_is_a_timeout_and_its_late_answer_reaches_nobody(
     rabbitmq: RabbitMQNode,
 ) -> None:
-    _purge(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
     server = Served(rabbitmq.url, concurrency=1)
     server.gate.clear()  # the first call hangs in the handler past its caller's timeout
     server.start()
@@ -184,7 +175,7 @@ def test_a_request_that_breaks_its_contract_is_refused_before_it_is_sent(rabbitm
 
 
 def test_a_failing_handler_is_a_remote_error(rabbitmq: RabbitMQNode) -> None:
-    _purge(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
 
     def broken(_payload: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("boom")

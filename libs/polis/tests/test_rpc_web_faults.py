@@ -22,7 +22,7 @@ import requests
 from polis.rpc import queue_name
 from polis.testing.helpers import wait_until
 from polis.testing.ports import free_port, is_listening
-from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.rabbitmq import RabbitMQNode, delete_queue
 
 pytestmark = pytest.mark.usefixtures("rabbitmq_running")
 
@@ -34,14 +34,6 @@ def _consumers(url: str) -> int:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         return connection.channel().queue_declare(queue_name("iam"), durable=True).method.consumer_count
-    finally:
-        connection.close()
-
-
-def _delete_queue(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        connection.channel().queue_delete(queue_name("iam"))
     finally:
         connection.close()
 
@@ -95,11 +87,11 @@ class Stack:
 
 @pytest.fixture
 def stack(rabbitmq: RabbitMQNode, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    _delete_queue(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
     started = Stack(rabbitmq.url, tmp_path, timeout=getattr(request, "param", 5.0))
     yield started
     started.stop()
-    _delete_queue(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
 
 
 @pytest.mark.parametrize("stack", [1.0], indirect=True)
@@ -162,7 +154,7 @@ def test_a_responder_killed_mid_call_hands_the_call_to_another(stack: Stack) -> 
 def test_fifty_concurrent_calls_from_one_gunicorn_process_each_get_their_own_answer(
     rabbitmq: RabbitMQNode, tmp_path: Path
 ) -> None:
-    _delete_queue(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
     stack = Stack(rabbitmq.url, tmp_path, 30.0, threads=50)
     try:
         stack.start_responder()
@@ -192,7 +184,7 @@ def test_fifty_concurrent_calls_from_one_gunicorn_process_each_get_their_own_ans
         }
     finally:
         stack.stop()
-        _delete_queue(rabbitmq.url)
+        delete_queue(rabbitmq.url, queue_name("iam"))
 
 
 def _missed_heartbeats(rabbitmq: RabbitMQNode) -> int:
@@ -202,7 +194,7 @@ def _missed_heartbeats(rabbitmq: RabbitMQNode) -> int:
 def test_readyz_and_a_call_after_the_broker_dropped_the_idle_connections_of_a_gunicorn_process(
     rabbitmq: RabbitMQNode, tmp_path: Path
 ) -> None:
-    _delete_queue(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("iam"))
     # One thread, so the requests after the idle spell land on the connections the broker dropped.
     stack = Stack(rabbitmq.url, tmp_path, 5.0, threads=1, heartbeat="1")
     try:
@@ -218,4 +210,4 @@ def test_readyz_and_a_call_after_the_broker_dropped_the_idle_connections_of_a_gu
         assert stack.check(account, f"right-{account}").json() == {"account_id": account, "matches": True}
     finally:
         stack.stop()
-        _delete_queue(rabbitmq.url)
+        delete_queue(rabbitmq.url, queue_name("iam"))

@@ -120,6 +120,16 @@ def queue_exists(url: str, queue: str) -> bool:
             connection.close()
 
 
+def delete_queue(url: str, queue: str) -> None:
+    """Delete the queue and what it holds (nothing when it does not exist): a test starts with no consumer
+    or leftover message of an earlier test on it."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        connection.channel().queue_delete(queue)
+    finally:
+        connection.close()
+
+
 def wait_for_queue(url: str, queue: str, timeout: float = 60.0) -> None:
     """Block until the queue exists on the broker; fail after timeout."""
     deadline = time.monotonic() + timeout

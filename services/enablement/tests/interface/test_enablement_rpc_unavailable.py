@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import pika
 import pytest
 from enablement import create_app
 from enablement.extensions import db
@@ -18,25 +17,17 @@ from enablement.models import all_metadata
 from flask import Flask
 from polis.rpc import RpcResponder, queue_name
 from polis.testing.helpers import Threads, wait_until
-from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.rabbitmq import RabbitMQNode, delete_queue
 from polis.testing.tokens import TestIssuer
 from test_enablement_flow import API, _events, _identified, _user
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _no_iam_responder(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        connection.channel().queue_delete(queue_name("iam"))
-    finally:
-        connection.close()
-
-
 @pytest.fixture
 def rpc_app(database_url: str, issuer: TestIssuer, rabbitmq_running: RabbitMQNode) -> Iterator[Flask]:
     """The enablement app asking IAM over the real broker (no fake), cheap argon2, a short RPC timeout."""
-    _no_iam_responder(rabbitmq_running.url)
+    delete_queue(rabbitmq_running.url, queue_name("iam"))  # no IAM responder
     app = create_app(
         {
             "DATABASE_URL": database_url,

@@ -9,28 +9,19 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import pika
 import pytest
 from istanze.applications.enablement import RpcCodeChecker
 from polis.rpc import RpcResponder, RpcUnavailable, queue_name
 from polis.testing.helpers import Threads, wait_until
-from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.rabbitmq import RabbitMQNode, delete_queue
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("rabbitmq_running")]
 METHOD = "enablement.check_personal_code"
 
 
-def _purge(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        connection.channel().queue_delete(queue_name("enablement"))
-    finally:
-        connection.close()
-
-
 @pytest.fixture
 def enablement(rabbitmq: RabbitMQNode) -> Iterator[list[dict[str, Any]]]:
-    _purge(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("enablement"))
     seen: list[dict[str, Any]] = []
 
     def handle(payload: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +51,6 @@ def test_d_ist_2_the_personal_code_is_checked_by_enablement_over_rabbitmq(
 
 
 def test_d_ist_2_no_enablement_responder_is_unavailable(rabbitmq: RabbitMQNode) -> None:
-    _purge(rabbitmq.url)
+    delete_queue(rabbitmq.url, queue_name("enablement"))
     with pytest.raises(RpcUnavailable):
         RpcCodeChecker(rabbitmq.url, timeout=1)(uuid.uuid4(), "Codice-1")

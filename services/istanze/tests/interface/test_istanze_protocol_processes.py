@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pika
 import pytest
 from istanze.applications.models import Application, StaffProfile
 from istanze.protocol.service import last_number
@@ -35,7 +34,7 @@ from polis.testing import free_port
 from polis.testing.helpers import Threads, wait_until
 from polis.testing.postgres import PostgresCluster
 from polis.testing.processes import ManagedProcess
-from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.rabbitmq import RabbitMQNode, delete_queue
 from polis.testing.tokens import TestIssuer
 from sqlalchemy import insert, select, text
 
@@ -85,11 +84,7 @@ def jwks_url(issuer: TestIssuer) -> Iterator[str]:
 @pytest.fixture
 def enablement(rabbitmq: RabbitMQNode) -> Iterator[None]:
     """Stands in for enablement's worker: every personal code "Codice-1" is ok."""
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
-    try:
-        connection.channel().queue_delete(queue_name("enablement"))
-    finally:
-        connection.close()
+    delete_queue(rabbitmq.url, queue_name("enablement"))
     threads = Threads()
     responders = [
         RpcResponder(
