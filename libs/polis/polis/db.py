@@ -82,13 +82,16 @@ def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
 
 
 def ping_connection(dbapi_connection: Any) -> None:
-    """One trivial round trip on a raw DB-API connection; DisconnectionError when it is dead."""
+    """One trivial round trip on a raw DB-API connection, leaving it outside a transaction as it was
+    handed over (the DB-API begins one implicitly: a connection left in it could not be switched to
+    autocommit by its next user); DisconnectionError when it is dead."""
     try:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        dbapi_connection.rollback()
     except Exception as exc:
         raise DisconnectionError(str(exc)) from exc
 

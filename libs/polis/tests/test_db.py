@@ -116,3 +116,18 @@ def test_a_connection_closed_by_the_server_while_idle_is_replaced_before_anyone_
     assert second != first
     assert len(counted_pings) == 1
     database.dispose()
+
+
+def test_a_pinged_connection_is_handed_over_outside_a_transaction(database_url, counted_pings):
+    """Issue 18: the idle ping's SELECT began a transaction it never ended, so the next user could not set
+    AUTOCOMMIT on the connection (IAM's login read answered 500 after its pool sat idle)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite connections are not pinged")
+    database = Database(database_url, pool_size=1, max_overflow=0, idle_ping_seconds=0)
+    backend_pid(database)
+
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        assert connection.execute(text("SELECT 1")).scalar_one() == 1
+
+    assert len(counted_pings) == 1
+    database.dispose()
