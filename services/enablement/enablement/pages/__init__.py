@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import polis.ui.pages as pages
 from flask import Flask, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
-from polis.ui import pages, prepare_catalogs, register_ui
+from polis.ui import prepare_catalogs, register_ui
 from polis.ui.i18n import select_locale
 
 from enablement.permissions import PERMISSIONS

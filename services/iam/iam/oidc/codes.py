@@ -14,7 +14,7 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from polis.db import Database
 from polis.worker import Loop
@@ -78,9 +78,13 @@ def spend_with_account(
             row = spend(session, code_hash, now)
             if row is None:
                 return None
-            return row, session.execute(_READ_ACCOUNT, {"account_id": row.account_id}).first()
+            read = session.execute(_READ_ACCOUNT, {"account_id": row.account_id})
+            account = cast("Row[Any] | None", read.first())
+            return row, account
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        found = connection.execute(_SPEND_WITH_ACCOUNT, {"hash": code_hash, "now": now}).one_or_none()
+        found: Row[Any] | None = connection.execute(
+            _SPEND_WITH_ACCOUNT, {"hash": code_hash, "now": now}
+        ).one_or_none()
     if found is None:
         with db.transaction() as session:
             _replayed(session, code_hash, now)

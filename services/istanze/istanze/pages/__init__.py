@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import polis.ui.pages as pages
 from flask import Flask, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from polis.config import Env
-from polis.ui import pages, prepare_catalogs, register_ui, ui_settings
+from polis.ui import prepare_catalogs, register_ui, ui_settings
 from polis.ui.i18n import select_locale
 
 from istanze.permissions import PERMISSIONS
