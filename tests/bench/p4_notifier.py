@@ -24,16 +24,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_common import CLOCK_TICKS, stat_fields, wait_for_queue
+from polis.testing.postgres import PostgresCluster
+from polis.testing.rabbitmq import RabbitMQNode
+from polis.testing.smtp import SmtpSink
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 NOTIFIER = ROOT / "services" / "notifier"
-for path in (ROOT / "libs" / "polis", NOTIFIER, Path(__file__).resolve().parent):
-    sys.path.insert(0, str(path))
 
-from bench_common import CLOCK_TICKS, stat_fields, wait_for_queue  # noqa: E402
-from polis.testing.postgres import PostgresCluster  # noqa: E402
-from polis.testing.rabbitmq import RabbitMQNode  # noqa: E402
-from polis.testing.smtp import SmtpSink  # noqa: E402
 
 EVENT_TYPE = "iam.password_changed"
 

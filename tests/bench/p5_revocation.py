@@ -152,7 +152,6 @@ def spread(timings: list[float]) -> str:
 def worker(url: str, round_id: str, clock_file: str, batch_size: int) -> None:
     """The child: each phase right after its bare SQL (the shared machine's load drifts): the outbox
     insert, the announcement to the end; the deadline passes; the update, the execution to the end."""
-    sys.path.insert(0, str(IAM))
     from iam.revocation import clock, service
     from polis.db import Database
 
@@ -179,7 +178,6 @@ def worker(url: str, round_id: str, clock_file: str, batch_size: int) -> None:
 
 
 def bench_revocation(work: Path, *, count: int, batch_size: int, pg: Any, make_result: Any) -> list[Any]:
-    sys.path.insert(0, str(IAM))
     from iam.audit.service import Origin
     from iam.revocation import service
     from polis.db import Database

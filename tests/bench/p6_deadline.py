@@ -2,7 +2,7 @@
 the gateway as fast as the machine allows; each submission checks the personal code with enablement over
 polis.rpc and renders, files and emails the PDF/A receipt.
 
-The system: scripts/devstack.py (the whole stack, its demo data, PostgreSQL for every service, a RabbitMQ
+The system: polis.testing.devstack (the whole stack, its demo data, PostgreSQL for every service, a RabbitMQ
 node, a storing SMTP sink). The users: created in-process with IAM's own `create_account` against IAM's
 database (so the iam.account_registered fact reaches enablement and the notifier through the outbox), a
 personal code each inserted into enablement's database (the same argon2id hash, as P7 does), then each logs
@@ -35,11 +35,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import cpu_seconds
 
-from p1_login import cpu_seconds  # noqa: E402 - tests/bench is on the path now
+ROOT = Path(__file__).resolve().parents[2]
+
 
 PASSWORD = "lampone tavolo bicicletta nuvola"  # p1_login's Agent logs in with its own PASSWORD
 CODE = "Scadenza2026bench"
@@ -343,10 +342,11 @@ def _p(values: list[float], q: float) -> float:
 
 
 def bench_deadline(work: Path, *, pg: Any, rabbit: Any, make_result: Any) -> list[Any]:
-    from devstack import SERVICES, Stack, StackConfig
     from polis.db import Database
+    from polis.testing.devstack import Stack
     from polis.testing.helpers import wait_until
     from polis.testing.smtp import SmtpSink
+    from polis.testing.stack_layout import SERVICES, StackConfig
     from sqlalchemy import text
 
     surge = int(os.environ.get("P6_SUBMISSIONS", "200"))
