@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from polis.db import Database
 from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
 
 from iam import events
 from iam.accounts import links
@@ -246,24 +247,17 @@ def _sign_in(
         ).first()
         if signed is None:
             return None
-        # Only what start_session reads of the account (never added to the session).
-        account = Account(id=signed.id, credentials_version=signed.credentials_version)
-        token, sso = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
-        audit.record(
+        # Only what the session and the audit row read of the account (never added to the session).
+        account = Account(id=signed.id, credentials_version=signed.credentials_version, state=signed.state)
+        return _signed_in(
             session,
-            action="login.succeeded",
+            account=account,
+            policy=policy,
             origin=origin,
-            account_id=signed.id,
-            details={"temporary_password": False, "state": signed.state},
+            now=now,
+            temporary=False,
+            language=seen.language,
         )
-    outcome = (
-        Outcome.MUST_CHANGE_PASSWORD
-        if signed.state == AccountState.MUST_CHANGE_PASSWORD.value
-        else Outcome.SUCCEEDED
-    )
-    return LoginResult(
-        outcome, account_id=signed.id, sso_token=token, sso_session_id=sso.id, language=seen.language
-    )
 
 
 def _record(
@@ -350,22 +344,44 @@ def _record(
             account.password_hash = new_hash  # argon2 parameters changed: upgraded at login
         revocation.keep_on_login(session, account=account)  # D-REV-2: before the access is recorded
         account.last_access_at = now  # D-REV-2: logging in keeps the account
-        token, sso = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
-        audit.record(
+        return _signed_in(
             session,
-            action="login.succeeded",
+            account=account,
+            policy=policy,
             origin=origin,
-            account_id=account.id,
-            details={"temporary_password": used_temporary, "state": account.state},
+            now=now,
+            temporary=used_temporary,
+            language=account.language,
         )
-        outcome = (
-            Outcome.MUST_CHANGE_PASSWORD
-            if account.state == AccountState.MUST_CHANGE_PASSWORD.value
-            else Outcome.SUCCEEDED
-        )
-        return LoginResult(
-            outcome, account_id=account.id, sso_token=token, sso_session_id=sso.id, language=account.language
-        )
+
+
+def _signed_in(
+    session: Session,
+    *,
+    account: Account,
+    policy: LoginPolicy,
+    origin: Origin,
+    now: datetime,
+    temporary: bool,
+    language: str | None,
+) -> LoginResult:
+    """A successful login's session and audit row, in the caller's transaction, and its result."""
+    token, sso = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
+    audit.record(
+        session,
+        action="login.succeeded",
+        origin=origin,
+        account_id=account.id,
+        details={"temporary_password": temporary, "state": account.state},
+    )
+    outcome = (
+        Outcome.MUST_CHANGE_PASSWORD
+        if account.state == AccountState.MUST_CHANGE_PASSWORD.value
+        else Outcome.SUCCEEDED
+    )
+    return LoginResult(
+        outcome, account_id=account.id, sso_token=token, sso_session_id=sso.id, language=language
+    )
 
 
 def _unknown_username(
