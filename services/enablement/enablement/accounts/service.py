@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import polis.accounts as iam_facts
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,16 +37,7 @@ def many(session: Session, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, Acco
 
 def registered(session: Session, data: dict[str, Any]) -> None:
     """iam.account_registered: a new account (or one described again) replaces what we had."""
-    key = uuid.UUID(data["account_id"])
-    account = session.get(Account, key) or Account(account_id=key, revoked=False)
-    account.username = data["username"]
-    account.first_name = data["first_name"]
-    account.last_name = data["last_name"]
-    account.language = data["language"]
-    account.personal_email = data["personal_email"]
-    account.institutional_email = data["institutional_email"]
-    account.updated_at = datetime.now(UTC)
-    session.add(account)
+    iam_facts.describe(session, Account, data)
 
 
 def _known(session: Session, account_id: str) -> Account:
@@ -56,23 +48,15 @@ def _known(session: Session, account_id: str) -> Account:
 
 
 def activated(session: Session, data: dict[str, Any]) -> None:
-    account = _known(session, data["account_id"])
-    account.username = data["username"]
-    account.updated_at = datetime.now(UTC)
+    iam_facts.copy_fact(_known(session, data["account_id"]), data, iam_facts.ACTIVATED)
 
 
 def profile_changed(session: Session, data: dict[str, Any]) -> None:
-    account = _known(session, data["account_id"])
-    account.first_name = data["first_name"]
-    account.last_name = data["last_name"]
-    account.language = data["language"]
-    account.updated_at = datetime.now(UTC)
+    iam_facts.copy_fact(_known(session, data["account_id"]), data, iam_facts.PROFILE_CHANGED)
 
 
 def personal_email_changed(session: Session, data: dict[str, Any]) -> None:
-    account = _known(session, data["account_id"])
-    account.personal_email = data["personal_email"]
-    account.updated_at = datetime.now(UTC)
+    iam_facts.copy_fact(_known(session, data["account_id"]), data, iam_facts.PERSONAL_EMAIL_CHANGED)
 
 
 def revoked(session: Session, data: dict[str, Any]) -> None:
