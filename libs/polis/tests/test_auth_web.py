@@ -40,16 +40,7 @@ def issuer() -> TestIssuer:
 
 def make_app(issuer: TestIssuer, jwks: Any = None) -> Flask:
     app = Flask("auth-test")
-    app.config.update(
-        TOKEN_ISSUER=issuer.issuer,
-        TOKEN_AUDIENCE=AUDIENCE,
-        TOKEN_JWKS=jwks if jwks is not None else issuer.jwks(),
-        TOKEN_JWKS_URL="http://unused.invalid/oidc/jwks",
-        TOKEN_JWKS_TIMEOUT=1.0,
-        TOKEN_JWKS_MAX_AGE=300.0,
-        TOKEN_JWKS_MIN_REFRESH=30.0,
-        TOKEN_CLOCK_SKEW=60,
-    )
+    app.config.update(issuer.app_settings(AUDIENCE, jwks=jwks))
     register_platform(app, service="demo", version="1.0")
     register_token_auth(app, PERMISSIONS)
 

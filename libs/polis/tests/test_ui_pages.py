@@ -33,14 +33,7 @@ def make_app(issuer: TestIssuer) -> Flask:
     app.config.update(
         POLIS_ENV="test",
         SECRET_KEY="test-secret",
-        TOKEN_ISSUER=issuer.issuer,
-        TOKEN_AUDIENCE=AUDIENCE,
-        TOKEN_JWKS=issuer.jwks(),
-        TOKEN_JWKS_URL="http://unused.invalid/oidc/jwks",
-        TOKEN_JWKS_TIMEOUT=1.0,
-        TOKEN_JWKS_MAX_AGE=300.0,
-        TOKEN_JWKS_MIN_REFRESH=30.0,
-        TOKEN_CLOCK_SKEW=60,
+        **issuer.app_settings(AUDIENCE),
     )
     register_platform(app, service="demo", version="1.0")
     register_token_auth(app, PERMISSIONS)

@@ -41,6 +41,20 @@ class TestIssuer:
             ]
         }
 
+    def app_settings(self, audience: str, *, jwks: Any = None) -> dict[str, Any]:
+        """The TOKEN_* settings (polis.auth.web) of an app that trusts this issuer for `audience`; its keys
+        are given (this JWKS, or `jwks`: a document or a callable), never fetched."""
+        return {
+            "TOKEN_ISSUER": self.issuer,
+            "TOKEN_AUDIENCE": audience,
+            "TOKEN_JWKS": jwks if jwks is not None else self.jwks(),
+            "TOKEN_JWKS_URL": "http://unused.invalid/oidc/jwks",
+            "TOKEN_JWKS_TIMEOUT": 1.0,
+            "TOKEN_JWKS_MAX_AGE": 300.0,
+            "TOKEN_JWKS_MIN_REFRESH": 30.0,
+            "TOKEN_CLOCK_SKEW": 60,
+        }
+
     def claims(self, *, audience: str | list[str], **changes: Any) -> dict[str, Any]:
         """A user's access token claims; `changes` override them (None removes a claim)."""
         now = int(time.time())
