@@ -1,8 +1,9 @@
 """What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), one-shot token
 requests and JSON reads (P3's two providers), the servers under test as children in their own process
 group (and the wait for their /healthz), wrk as the load, CPU accounting from /proc (by process group,
-parent or pid; Linux only), and polis.testing's free ports and "wait until the queue exists"
-(re-exported). Every bench imports these from here."""
+parent or pid; Linux only), polis.testing's free ports and "wait until the queue exists"
+(re-exported), and `Result`, the row of a figure beside its baseline that run.py prints. Every bench
+imports these from here."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -27,6 +29,7 @@ from polis.testing.rabbitmq import wait_for_queue
 
 __all__ = [
     "Browser",
+    "Result",
     "basic_auth",
     "cpu_by_pid",
     "cpu_seconds",
@@ -44,6 +47,23 @@ __all__ = [
     "wrk",
 ]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    """One figure of `make bench` next to the baseline measured in the same run."""
+
+    name: str
+    value: float
+    unit: str
+    baseline_name: str
+    baseline: float
+    goal: str
+    detail: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else 0.0
 
 
 # --- HTTP -----------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 
 from bench_common import (  # noqa: F401 - p6 imports cpu_seconds from here too
     Browser,
+    Result,
     cpu_by_pid,
     cpu_seconds,
     cpu_spent,
@@ -322,9 +323,8 @@ def bench_login(
     database_url: str,
     database_label: str,
     gunicorn_args: str,
-    make_result: Callable[..., Any],
     postgres_data_dir: Path | None = None,
-) -> list[Any]:
+) -> list[Result]:
     """Start IAM and the gateway, measure, return P1-login's results."""
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
@@ -474,7 +474,7 @@ def bench_login(
         f"-> CPU-bound ratio {verify_ms / total_ms:.2f}"
     )
     return [
-        make_result(
+        Result(
             f"P1-login password logins ({database_label})",
             rate,
             "/s",

@@ -59,6 +59,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench_common import (
     Browser,
+    Result,
     basic_auth,
     cpu_by_pid,
     cpu_spent,
@@ -486,7 +487,6 @@ def bench_grants(
     duration: int,
     connections: int,
     databases: list[str],
-    make_result: Callable[..., Any],
     postgres: Callable[[], Any] | None = None,
 ) -> list[Any]:
     """Start node-oidc-provider (in-memory adapter), then IAM on each database in turn; measure both grant
@@ -509,7 +509,6 @@ def bench_grants(
                     shapes=shapes,
                     duration=duration,
                     connections=connections,
-                    make_result=make_result,
                     postgres=postgres,
                 )
             )
@@ -525,7 +524,6 @@ def bench_iam_on(
     shapes: dict[str, dict[str, str]],
     duration: int,
     connections: int,
-    make_result: Callable[..., Any],
     postgres: Callable[[], Any] | None,
 ) -> list[Any]:
     logs = work / "logs"
@@ -611,7 +609,6 @@ def bench_iam_on(
                             node_version=node_version,
                             workers=workers,
                             connections=connections,
-                            make_result=make_result,
                         )
                     )
             return results
@@ -641,7 +638,6 @@ def report_pair(
     node_version: str,
     workers: str,
     connections: int,
-    make_result: Callable[..., Any],
 ) -> list[Any]:
     """The rows of one grant type: IAM against one node-oidc-provider (`node`: in-memory adapter;
     `node-pg`: PostgreSQL adapter, with a third row counting the database's CPU on both sides)."""
@@ -669,7 +665,7 @@ def report_pair(
         f"{shapes.get('iam')}; node {shapes.get(node_name)}"
     )
     rows = [
-        make_result(
+        Result(
             f"P3 {label} grants ({suffix})",
             iam.rate,
             "/s",
@@ -678,7 +674,7 @@ def report_pair(
             ">= 1.00 x node",
             common,
         ),
-        make_result(
+        Result(
             f"P3 {label} per core ({suffix})",
             iam_per_core,
             "/s",
@@ -697,7 +693,7 @@ def report_pair(
             node.cpu["node"] + node.cpu["PostgreSQL"],
         )
         rows.append(
-            make_result(
+            Result(
                 f"P3 {label} per core + db ({suffix})",
                 iam.count / iam_total if iam_total else 0.0,
                 "/s",

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_common import CLOCK_TICKS, stat_fields, wait_for_queue
+from bench_common import CLOCK_TICKS, Result, stat_fields, wait_for_queue
 from polis.testing.postgres import PostgresCluster
 from polis.testing.rabbitmq import RabbitMQNode
 from polis.testing.smtp import SmtpSink
@@ -220,9 +220,8 @@ def bench_notifier(
     pg: PostgresCluster | None,
     workers: int = 1,
     connections: int = 4,
-    make_result: Any = None,
-) -> Any:
-    """One P4 figure; make_result builds run.py's Result row (its class is passed in, as for P1-login)."""
+) -> Result:
+    """One P4 figure."""
     from notifier.samples import account_registered, message_event
     from polis.migrations import upgrade
 
@@ -307,9 +306,7 @@ def bench_notifier(
         size = len(sample.to_json()) * 4  # roughly a rendered text + HTML email
         raw = raw_smtp_rate(sink.host, sink.port, count=count, connections=connections, size=size)
 
-    if make_result is None:
-        from run import Result as make_result
-    return make_result(
+    return Result(
         name=f"P4 event -> SMTP accepted ({database})",
         value=count / elapsed,
         unit="emails/s",

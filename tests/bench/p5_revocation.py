@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench_common import Result
+
 ROOT = Path(__file__).resolve().parents[2]
 IAM = ROOT / "services" / "iam"
 CUTOFF = date(2018, 1, 1)
@@ -177,7 +179,7 @@ def worker(url: str, round_id: str, clock_file: str, batch_size: int) -> None:
     print(json.dumps(times))
 
 
-def bench_revocation(work: Path, *, count: int, batch_size: int, pg: Any, make_result: Any) -> list[Any]:
+def bench_revocation(work: Path, *, count: int, batch_size: int, pg: Any) -> list[Result]:
     from iam.audit.service import Origin
     from iam.revocation import service
     from polis.db import Database
@@ -254,7 +256,7 @@ def bench_revocation(work: Path, *, count: int, batch_size: int, pg: Any, make_r
         + ", ".join(f"{name} {value}" for name, value in SERVER_SETTINGS.items())
     )
     return [
-        make_result(
+        Result(
             "P5 preview (ms, lower is better)",
             preview_s * 1000,
             "ms",
@@ -263,7 +265,7 @@ def bench_revocation(work: Path, *, count: int, batch_size: int, pg: Any, make_r
             "< 10 s and <= 3x bare",
             detail,
         ),
-        make_result(
+        Result(
             "P5 announce into the outbox (ms)",
             figures["announce_s"] * 1000,
             "ms",
@@ -272,7 +274,7 @@ def bench_revocation(work: Path, *, count: int, batch_size: int, pg: Any, make_r
             "<= 3x bare (the notifier's rate paces the real sending)",
             detail,
         ),
-        make_result(
+        Result(
             "P5 execution (ms)",
             figures["execute_s"] * 1000,
             "ms",
@@ -282,7 +284,7 @@ def bench_revocation(work: Path, *, count: int, batch_size: int, pg: Any, make_r
             f"{detail}; bare UPDATE {spread(figures['bare_updates_s'])} (before the announcement, then "
             "right before the execution)",
         ),
-        make_result(
+        Result(
             "P5 worker peak memory (MB)",
             figures["peak_rss_mb"],
             "MB",

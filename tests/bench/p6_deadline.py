@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench_common import cpu_seconds
+from bench_common import Result, cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -341,7 +341,7 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(len(ordered) * q) - 1))]
 
 
-def bench_deadline(work: Path, *, pg: Any, rabbit: Any, make_result: Any) -> list[Any]:
+def bench_deadline(work: Path, *, pg: Any, rabbit: Any) -> list[Result]:
     from polis.db import Database
     from polis.testing.devstack import Stack
     from polis.testing.helpers import wait_until
@@ -444,7 +444,7 @@ def bench_deadline(work: Path, *, pg: Any, rabbit: Any, make_result: Any) -> lis
     if not accounted:
         raise SystemExit(f"P6 accounting failed: {detail}")
     return [
-        make_result(
+        Result(
             "P6 deadline surge: submissions",
             rate,
             "/s",

@@ -34,10 +34,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from bench_common import free_port, process, wait_for_queue, wait_http, wrk
+from bench_common import Result, free_port, process, wait_for_queue, wait_http, wrk
 from polis.testing.postgres import PostgresCluster
 from polis.testing.rabbitmq import RabbitMQNode
 
@@ -48,21 +48,6 @@ VENV_BIN = ROOT / ".venv" / "bin"
 GUNICORN_ARGS = "--workers 2 --threads 8 --worker-class gthread --keep-alive 30 --log-level warning"
 # The gateway's own server (gateway-web, Granian) with the same processes and threads.
 GATEWAY_SERVER_ENV = {"GATEWAY_WORKERS": "2", "GATEWAY_THREADS": "8"}
-
-
-@dataclass
-class Result:
-    name: str
-    value: float
-    unit: str
-    baseline_name: str
-    baseline: float
-    goal: str
-    detail: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.value / self.baseline if self.baseline else 0.0
 
 
 # --- P1: the gateway ------------------------------------------------------------------------------------
@@ -367,7 +352,6 @@ def bench_p3(work: Path, args: argparse.Namespace) -> list[Result]:
         duration=args.duration,
         connections=args.connections,
         databases=args.databases.split(","),
-        make_result=Result,
         postgres=lambda: PostgresCluster().start(),
     )
 
@@ -388,7 +372,6 @@ def bench_p4(work: Path, args: argparse.Namespace) -> list[Result]:
                     rabbit=rabbit,
                     pg=pg,
                     workers=args.notifier_workers,
-                    make_result=Result,
                 )
                 for database in databases
             ]
@@ -403,9 +386,7 @@ def bench_p5(work: Path, args: argparse.Namespace) -> list[Result]:
 
     pg = PostgresCluster().start()
     try:
-        return bench_revocation(
-            work, count=args.revocation_accounts, batch_size=args.revocation_batch, pg=pg, make_result=Result
-        )
+        return bench_revocation(work, count=args.revocation_accounts, batch_size=args.revocation_batch, pg=pg)
     finally:
         pg.stop()
         pg.cleanup()
@@ -418,7 +399,7 @@ def bench_p6(work: Path) -> list[Result]:
     try:
         with RabbitMQNode(work / "rabbitmq-p6") as rabbit:
             rabbit.wait_ready()
-            return bench_deadline(work, pg=pg, rabbit=rabbit, make_result=Result)
+            return bench_deadline(work, pg=pg, rabbit=rabbit)
     finally:
         pg.stop()
         pg.cleanup()
@@ -461,7 +442,6 @@ def bench_p1_login(work: Path, args: argparse.Namespace) -> list[Result]:
             database_url=url,
             database_label=args.login_database,
             gunicorn_args=GUNICORN_ARGS,
-            make_result=Result,
             postgres_data_dir=pg.data_dir if pg else None,
         )
     finally:
