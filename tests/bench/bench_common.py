@@ -1,9 +1,9 @@
 """What the benches share: a browser-like HTTP client (cookies, one keep-alive connection), one-shot token
 requests and JSON reads (P3's two providers), the servers under test as children in their own process
-group (and the wait for their /healthz), wrk as the load, CPU accounting from /proc (by process group,
-parent or pid; Linux only), polis.testing's free ports and "wait until the queue exists"
-(re-exported), and `Result`, the row of a figure beside its baseline that run.py prints. Every bench
-imports these from here."""
+group (a service's gunicorn, the gateway's server, and the wait for their /healthz), wrk as the load (with
+a Lua script, CPU meters and wrk's own CPU), CPU accounting from /proc (by process group, parent or pid;
+Linux only), polis.testing's free ports and "wait until the queue exists" (re-exported), and `Result`, the
+row of a figure beside its baseline that run.py prints. Every bench imports these from here."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +29,19 @@ from polis.testing.ports import free_port
 from polis.testing.rabbitmq import wait_for_queue
 
 __all__ = [
+    "ROOT",
+    "VENV_BIN",
     "Browser",
     "Result",
+    "WrkRun",
     "basic_auth",
     "cpu_by_pid",
     "cpu_seconds",
     "cpu_spent",
     "free_port",
+    "gateway_server",
     "get_json",
+    "gunicorn_service",
     "local_path",
     "proc_stats",
     "process",
@@ -45,8 +51,11 @@ __all__ = [
     "wait_for_queue",
     "wait_http",
     "wrk",
+    "wrk_run",
 ]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
 
 
 @dataclass
@@ -191,6 +200,28 @@ def process(
         log_file.close()
 
 
+@contextmanager
+def gunicorn_service(
+    name: str, *, cwd: Path, env: dict[str, str], logs: Path, health_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A service under gunicorn with its own gunicorn.conf.py (`wsgi:app` in `cwd`), in its own process
+    group, waited for until `health_url` answers 200; its log is logs/<name>.log."""
+    argv = [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"]
+    with process(name, argv, cwd=cwd, env=env, logs=logs) as child:
+        wait_http(health_url, child, logs / f"{name}.log")
+        yield child
+
+
+@contextmanager
+def gateway_server(*, env: dict[str, str], logs: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The gateway on its own server (`python -m gateway.server`, Granian), waited for until `url`/healthz
+    answers 200; its log is logs/gateway.log."""
+    argv = [str(VENV_BIN / "python"), "-m", "gateway.server"]
+    with process("gateway", argv, cwd=ROOT / "gateway", env=env, logs=logs) as child:
+        wait_http(f"{url}/healthz", child, logs / "gateway.log")
+        yield child
+
+
 def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -206,31 +237,86 @@ def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: floa
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
 
 
+def wrk_binary() -> str:
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
+    return binary
+
+
+@dataclass
+class WrkRun:
+    """What one wrk run measured."""
+
+    rate: float  # wrk's Requests/sec
+    count: int  # requests answered
+    seconds: float  # wrk's own measure of the run's length
+    cpu: dict[str, float]  # CPU seconds each meter counted over the run
+    client_cpu: float  # wrk's own CPU seconds
+    output: str  # wrk's stdout and stderr (a Lua script's report included)
+
+
+def wrk_run(
+    url: str,
+    *,
+    duration: int,
+    connections: int,
+    threads: int = 2,
+    timeout: int = 2,
+    script: Path | None = None,
+    script_args: tuple[str, ...] | list[str] = (),
+    meters: dict[str, Callable[[], dict[int, float]]] | None = None,
+) -> WrkRun:
+    """One wrk run (a Lua `script` with its arguments, if given), with the CPU each meter (a snapshot by
+    pid, e.g. `lambda: cpu_by_pid(group=pgid)`) counted over it; non-2xx answers, socket errors and
+    requests slower than `timeout` seconds make the run fail (SystemExit)."""
+    argv = [wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout}s"]
+    if script is not None:
+        argv += ["-s", str(script), url, "--", *script_args]
+    else:
+        argv.append(url)
+    meters = meters or {}
+    before = {name: read() for name, read in meters.items()}
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120, check=False)
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = {name: read() for name, read in meters.items()}
+    out = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed against {url}:\n{out}")
+    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw errors against {url}:\n{out}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    if rate is None or count is None:
+        raise SystemExit(f"cannot read wrk's output:\n{out}")
+    client = sum(getattr(client_after, f) - getattr(client_before, f) for f in ("ru_utime", "ru_stime"))
+    return WrkRun(
+        rate=float(rate.group(1)),
+        count=int(count.group(1)),
+        seconds=float(count.group(2)) / (1000 if count.group(3) == "ms" else 1),
+        cpu={name: cpu_spent(before[name], after[name]) for name in meters},
+        client_cpu=client,
+        output=out,
+    )
+
+
 def wrk(
     url: str, *, duration: int, connections: int, servers: tuple[int, ...] = (), timeout: int = 2
 ) -> tuple[float, float]:
     """Requests per second measured by wrk after a short warm-up, and the CPU microseconds the server
     process groups `servers` spent per request (a figure other load on the machine barely moves);
     non-2xx answers and requests slower than `timeout` seconds (wrk's default, 2) make the run fail."""
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise SystemExit("wrk is not installed: run `make install-bench` (apt-get install wrk)")
-    subprocess.run([binary, "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
-    cpu_before = sum(cpu_seconds(group=pgid) for pgid in servers)
-    out = subprocess.run(
-        [binary, "-t2", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout}s", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    cpu = sum(cpu_seconds(group=pgid) for pgid in servers) - cpu_before
-    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
-        raise SystemExit(f"wrk saw errors against {url}:\n{out}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    count = re.search(r"(\d+) requests in", out)
-    if rate is None or count is None:
-        raise SystemExit(f"cannot read wrk's output:\n{out}")
-    return float(rate.group(1)), cpu / max(1, int(count.group(1))) * 1e6
+    # The warm-up: its errors (a server still starting) are not the measure's.
+    subprocess.run([wrk_binary(), "-t2", f"-c{connections}", "-d2s", url], capture_output=True, check=True)
+    run = wrk_run(
+        url,
+        duration=duration,
+        connections=connections,
+        timeout=timeout,
+        meters={"servers": lambda: {pgid: cpu_seconds(group=pgid) for pgid in servers}},
+    )
+    return run.rate, run.cpu["servers"] / max(1, run.count) * 1e6
 
 
 # --- CPU ------------------------------------------------------------------------------------------------

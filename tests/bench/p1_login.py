@@ -30,19 +30,18 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
-from bench_common import (  # noqa: F401 - p6 imports cpu_seconds from here too
+from bench_common import (
+    ROOT,
+    VENV_BIN,
     Browser,
     Result,
     cpu_by_pid,
-    cpu_seconds,
     cpu_spent,
     free_port,
-    process,
-    wait_http,
+    gateway_server,
+    gunicorn_service,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
 PASSWORD = "bench passphrase for the login benchmark"
 ACCOUNTS = 64
 ROUNDS = 3  # alternating slices of bare argon2 and of logins
@@ -373,21 +372,12 @@ def bench_login(
             raise SystemExit(f"{' '.join(argv[-3:])} failed:\n{done.stdout}\n{done.stderr}")
     create_accounts(database_url)
 
-    gunicorn = str(VENV_BIN / "gunicorn")
     with (
-        process(
-            "iam", [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=iam_dir, env=iam_env, logs=logs
+        gunicorn_service(
+            "iam", cwd=iam_dir, env=iam_env, logs=logs, health_url=f"http://127.0.0.1:{iam_port}/healthz"
         ) as iam,
-        process(
-            "gateway",
-            [str(VENV_BIN / "python"), "-m", "gateway.server"],
-            cwd=ROOT / "gateway",
-            env=gateway_env,
-            logs=logs,
-        ) as gateway,
+        gateway_server(env=gateway_env, logs=logs, url=gateway_url) as gateway,
     ):
-        wait_http(f"http://127.0.0.1:{iam_port}/healthz", iam, logs / "iam.log")
-        wait_http(f"{gateway_url}/healthz", gateway, logs / "gateway.log")
         Agent("127.0.0.1", gateway_port).login("bench.user0")  # warm-up, and a failure shows here first
         closed_loop("127.0.0.1", gateway_port, agents=agents, seconds=3)
         postmaster = None

@@ -43,9 +43,7 @@ import base64
 import hashlib
 import os
 import re
-import resource
 import secrets
-import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -58,23 +56,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench_common import (
+    ROOT,
+    VENV_BIN,
     Browser,
     Result,
     basic_auth,
     cpu_by_pid,
-    cpu_spent,
     free_port,
     get_json,
+    gunicorn_service,
     local_path,
-    process,
     token_request,
-    wait_http,
+    wrk_run,
 )
 from p3_node_oidc import NODE_PG_POOL, NodeProvider, Setup, node_provider, node_version
 
-ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(__file__).resolve().parent
-VENV_BIN = ROOT / ".venv" / "bin"
 IAM_DIR = ROOT / "services" / "iam"
 
 GOAL_PER_CORE = 240.0  # grants per second per core: twice Keycloak's 120 per vCPU
@@ -296,48 +293,22 @@ def run_wrk(
     connections: int,
     meters: dict[str, Callable[[], dict[int, float]]] | None = None,
 ) -> Measure:
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise BenchFailed("wrk is not installed: run `scripts/install.sh --bench`")
-    argv = [
-        binary,
-        f"-t{WRK_THREADS}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
+    """bench_common's wrk run with a grant script; the refresh script's count of lost tokens checked."""
+    run = wrk_run(
         url,
-        "--",
-        *args,
-    ]
-    meters = meters or {}
-    before = {name: read() for name, read in meters.items()}
-    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120)
-    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    after = {name: read() for name, read in meters.items()}
-    out = done.stdout + done.stderr
-    if done.returncode != 0:
-        raise BenchFailed(f"P3: wrk failed against {url}:\n{out}")
-    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
-        raise BenchFailed(f"P3: wrk saw errors against {url}:\n{out}")
-    lua = re.search(r"p3: answers without refresh_token (\d+), requests without a token (\d+)", out)
+        duration=duration,
+        connections=connections,
+        threads=WRK_THREADS,
+        timeout=10,
+        script=script,
+        script_args=args,
+        meters=meters,
+    )
+    lua = re.search(r"p3: answers without refresh_token (\d+), requests without a token (\d+)", run.output)
     if lua is not None and (int(lua.group(1)) or int(lua.group(2))):
-        raise BenchFailed(f"P3: refresh tokens went missing against {url}:\n{out}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    count = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
-    if rate is None or count is None:
-        raise BenchFailed(f"P3: cannot read wrk's output:\n{out}")
-    seconds = float(count.group(2)) / (1000 if count.group(3) == "ms" else 1)
-    client = sum(getattr(client_after, f) - getattr(client_before, f) for f in ("ru_utime", "ru_stime"))
+        raise BenchFailed(f"P3: refresh tokens went missing against {url}:\n{run.output}")
     return Measure(
-        rate=float(rate.group(1)),
-        count=int(count.group(1)),
-        cpu={name: cpu_spent(before[name], after[name]) for name in meters},
-        client_cpu=client,
-        seconds=seconds,
+        rate=run.rate, count=run.count, cpu=run.cpu, client_cpu=run.client_cpu, seconds=run.seconds
     )
 
 
@@ -547,15 +518,10 @@ def bench_iam_on(
         service_secret, rp_secret = prepare_iam(database_url, iam_env)
         with ExitStack() as stack:
             iam_process = stack.enter_context(
-                process(
-                    f"iam-p3-{database}",
-                    [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-                    cwd=IAM_DIR,
-                    env=iam_env,
-                    logs=logs,
+                gunicorn_service(
+                    f"iam-p3-{database}", cwd=IAM_DIR, env=iam_env, logs=logs, health_url=f"{iam_url}/healthz"
                 )
             )
-            wait_http(f"{iam_url}/healthz", iam_process, logs / f"iam-p3-{database}.log")
             meters = {"IAM": lambda: cpu_by_pid(group=iam_process.pid)}
             nodes = [node]
             if pg is not None:

@@ -37,12 +37,20 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench_common import Result, free_port, process, wait_for_queue, wait_http, wrk
+from bench_common import (
+    ROOT,
+    VENV_BIN,
+    Result,
+    free_port,
+    gateway_server,
+    gunicorn_service,
+    process,
+    wait_for_queue,
+    wait_http,
+    wrk,
+)
 from polis.testing.postgres import PostgresCluster
 from polis.testing.rabbitmq import RabbitMQNode
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
 
 # The same gunicorn settings for the baseline and for every service on the measured path.
 GUNICORN_ARGS = "--workers 2 --threads 8 --worker-class gthread --keep-alive 30 --log-level warning"
@@ -85,23 +93,15 @@ def bench_gateway(work: Path, *, duration: int, connections: int) -> Result:
         "GATEWAY_RATELIMIT_DEFAULT": "100000000 per minute",
     }
     with (
-        process(
+        gunicorn_service(
             "enablement",
-            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT / "services" / "enablement",
             env=service_env,
             logs=logs,
+            health_url=f"http://127.0.0.1:{service_port}/healthz",
         ) as service,
-        process(
-            "gateway",
-            [str(VENV_BIN / "python"), "-m", "gateway.server"],
-            cwd=ROOT / "gateway",
-            env=gateway_env,
-            logs=logs,
-        ) as gateway,
+        gateway_server(env=gateway_env, logs=logs, url=f"http://127.0.0.1:{gateway_port}") as gateway,
     ):
-        wait_http(f"http://127.0.0.1:{service_port}/healthz", service, logs / "enablement.log")
-        wait_http(f"http://127.0.0.1:{gateway_port}/healthz", gateway, logs / "gateway.log")
         url = f"http://127.0.0.1:{gateway_port}/api/enablement/v1/"
         wait_http(url, gateway, logs / "gateway.log")
         through, through_cpu = wrk(
