@@ -1,5 +1,6 @@
 """The token signing keys (issue 5, item 3): sealed at rest (sealing), their lives and rotation (service),
-the ops API (views), the `oidc-keys` commands (cli) and the worker's rotation loop (loop)."""
+the compact JWS they sign (signing), the ops API (views), the `oidc-keys` commands (cli) and the worker's
+rotation loop (loop)."""
 
 from __future__ import annotations
 

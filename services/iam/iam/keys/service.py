@@ -12,19 +12,14 @@ The private parts are sealed at rest by iam.keys.sealing; this module only ever 
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc.jwk import ECKey, RSAKey
 from polis.db import Database
 from sqlalchemy import func, or_, select, text, update
@@ -33,6 +28,7 @@ from sqlalchemy.orm import Session
 from iam.audit import service as audit
 from iam.audit.service import Origin
 from iam.clients.models import OidcClient
+from iam.keys import signing
 from iam.keys.models import SigningKey
 from iam.keys.sealing import ALG as ALG
 from iam.keys.sealing import ALGORITHMS as ALGORITHMS
@@ -125,7 +121,7 @@ _active: dict[str, tuple[float, str, SigningJwk]] = {}
 def forget_cached() -> None:
     _active.clear()
     _keys.clear()
-    _signers.clear()
+    signing.forget()
 
 
 def _key(db: Database, record: KeyRecord, stored: str, settings: KeySettings) -> SigningJwk:
@@ -463,51 +459,6 @@ def public_jwks(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
 
 
 def sign(db: Database, claims: dict[str, Any], *, alg: str = ALG, typ: str = "JWT") -> str:
-    """A compact JWS (RFC 7515) of these claims with the key that signs now for `alg` (header alg, kid
-    and typ).
-
-    Put together here rather than by joserfc's jwt.encode, which checked its header registry, converted the
-    claims and looked the key's operation up again on every token: about half of a client-credentials
-    grant's CPU went there and only a fifth into the signature. The header is encoded once per key and typ;
-    the claims are plain JSON values (ints, strings, lists) and encoded as joserfc does (ASCII, compact);
-    the signature is cryptography's, as joserfc's was (ES256: r || s, 32 bytes each, RFC 7518 3.4)."""
+    """A compact JWS (RFC 7515) of these claims with the key that signs now for `alg` (iam.keys.signing)."""
     kid, key = active_key(db, alg)
-    header, sign_input = _signer(alg, kid, typ, key)
-    payload = _b64(json.dumps(claims, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
-    signing_input = header + b"." + payload
-    return (signing_input + b"." + _b64(sign_input(signing_input))).decode("ascii")
-
-
-def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-_signers: dict[tuple[str, str, str], tuple[bytes, Callable[[bytes], bytes]]] = {}
-
-
-def _signer(alg: str, kid: str, typ: str, key: SigningJwk) -> tuple[bytes, Callable[[bytes], bytes]]:
-    """The encoded header and the signing function of a kid (a kid's key never changes)."""
-    found = _signers.get((alg, kid, typ))
-    if found is not None:
-        return found
-    private = key.get_op_key("sign")
-    if alg == "ES256":
-        if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
-            raise ValueError(f"key {kid} is not a P-256 key")
-
-        def sign_input(data: bytes) -> bytes:
-            r, s = decode_dss_signature(private.sign(data, ec.ECDSA(hashes.SHA256())))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-    elif alg == "RS256":
-        if not isinstance(private, rsa.RSAPrivateKey):
-            raise ValueError(f"key {kid} is not an RSA key")
-
-        def sign_input(data: bytes) -> bytes:
-            return private.sign(data, padding.PKCS1v15(), hashes.SHA256())
-
-    else:
-        raise ValueError(f"unsupported signing algorithm {alg!r}")
-    header = _b64(json.dumps({"alg": alg, "kid": kid, "typ": typ}, separators=(",", ":")).encode("ascii"))
-    found = _signers.setdefault((alg, kid, typ), (header, sign_input))
-    return found
+    return signing.compact_jws(claims, alg=alg, kid=kid, typ=typ, key=key)
