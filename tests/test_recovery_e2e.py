@@ -5,9 +5,7 @@ change; the security officer's reset reaches the MI account's institutional addr
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import re
 import urllib.error
 import urllib.parse
@@ -15,11 +13,11 @@ import urllib.request
 from email.message import EmailMessage
 from typing import Any
 
-import altcha
 import pytest
 from iam.demo import DEMO_ACCOUNTS
 from polis.testing.helpers import wait_until
 from support.browser import CSRF, Browser
+from support.registration_flow import solve_altcha
 from support.stack import SystemStack
 
 pytestmark = pytest.mark.slow
@@ -39,13 +37,7 @@ def solved_captcha(browser: Browser) -> str:
     """An ALTCHA challenge fetched through the gateway and solved as the widget's worker would."""
     status, challenge = browser.api("/api/iam/v1/captcha/challenge")
     assert status == 200
-    solution = altcha.solve_challenge_v1(
-        challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxNumber"]
-    )
-    assert solution is not None
-    payload = {key: challenge[key] for key in ("algorithm", "challenge", "salt", "signature")}
-    payload["number"] = solution.number
-    return base64.b64encode(json.dumps(payload).encode()).decode()
+    return solve_altcha(challenge)
 
 
 def text(message: EmailMessage) -> str:

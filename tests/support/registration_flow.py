@@ -46,6 +46,11 @@ def solved_captcha(stack: SystemStack) -> str:
     """Fetch an ALTCHA challenge through the gateway and solve it as the widget's worker would."""
     status, challenge = call(stack, "GET", "/api/iam/v1/captcha/challenge")
     assert status == 200
+    return solve_altcha(challenge)
+
+
+def solve_altcha(challenge: dict[str, Any]) -> str:
+    """The widget's answer to an ALTCHA challenge (IAM's /api/iam/v1/captcha/challenge): solved, encoded."""
     solution = altcha.solve_challenge_v1(
         challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxNumber"]
     )
