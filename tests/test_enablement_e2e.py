@@ -14,6 +14,7 @@ from typing import Any
 
 import pypdf
 import pytest
+from bench.bench_common import active_account
 from polis.db import Database
 from polis.events import Event
 from polis.events import outbox as events_outbox
@@ -48,54 +49,25 @@ def create_account(
 ) -> uuid.UUID:
     """An active account in IAM's database and its iam.account_registered fact in IAM's outbox, as
     registration leaves them; IAM's relay publishes it to enablement and the notifier."""
-    from iam.accounts.models import Account
-    from iam.models import outbox
+    from iam import events as iam_events
+    from iam.accounts.service import registered_event
     from iam.passwords.hashing import hash_secret
 
-    now = datetime.now(UTC)
     account_id = uuid.uuid4()
     database = Database(stack.database_url("iam"))
     with database.transaction() as session:
-        session.add(
-            Account(
-                id=account_id,
-                username=username,
-                kind="ordinary",
-                state="active",
-                roles=roles or [],
-                codice_fiscale=codice_fiscale or uuid.uuid4().hex[:16].upper(),
-                first_name="Lucia",
-                last_name="Verdi",
-                personal_email=f"{username}@example.org",
-                personal_email_verified_at=now,
-                language="it",
-                password_hash=hash_secret(password),
-                security_answer_hash=hash_secret(ANSWER),
-                credentials_version=1,
-                failed_logins=0,
-                created_at=now,
-                activated_at=now,
-            )
+        account = active_account(
+            username,
+            id=account_id,
+            password_hash=hash_secret(password),
+            roles=roles or [],
+            codice_fiscale=codice_fiscale or uuid.uuid4().hex[:16].upper(),
+            first_name="Lucia",
+            last_name="Verdi",
+            security_answer_hash=hash_secret(ANSWER),
         )
-        events_outbox.record(
-            session,
-            Event.new(
-                "iam.account_registered",
-                {
-                    "account_id": str(account_id),
-                    "kind": "ordinary",
-                    "state": "active",
-                    "username": username,
-                    "first_name": "Lucia",
-                    "last_name": "Verdi",
-                    "language": "it",
-                    "personal_email": f"{username}@example.org",
-                    "institutional_email": None,
-                },
-                producer="iam",
-            ),
-            outbox,
-        )
+        session.add(account)
+        iam_events.record(session, registered_event(account))  # as registration records it
     database.dispose()
     return account_id
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
+from bench.bench_common import D3_ANSWERS, ISTANZE_CONTACTS
 from polis.testing.helpers import wait_until
 from support.browser import Browser
 from support.stack import SystemStack
@@ -32,15 +33,7 @@ EMAIL_TIMEOUT = 60.0
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 MARIO = ("mario.rossi", "lampone tavolo bicicletta nuvola", "mario.rossi@example.it")
 PERSONAL_CODE = "Abilitato2026"  # enablement's demo data: mario.rossi is enabled with it
-CONTACTS = {
-    "mobile_phone": "333 123 4567",
-    "address": "Via Garibaldi 12",
-    "postal_code": "00153",
-    "nation": "Italia",
-    "province": "RM",
-    "comune": "Roma",
-}
-ANSWERS = {"schools": ["RMPS01000A", "MIIS00900T"], "dichiarazione_veridicita": True}
+CONTACTS, ANSWERS = ISTANZE_CONTACTS, D3_ANSWERS  # tests/chaos imports them from here
 
 
 def call(browser: Browser, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

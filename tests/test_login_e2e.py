@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from bench.bench_common import active_account
 from support.browser import CSRF, Browser
 from support.stack import SystemStack
 
@@ -28,31 +29,14 @@ LANDING = "/abilitazione/"
 
 def create_account(stack: SystemStack, username: str) -> None:
     """An active account straight in IAM's database (registration has its own end-to-end test)."""
-    from iam.accounts.models import Account
     from iam.passwords.hashing import hash_secret
     from polis.db import Database
 
-    now = datetime.now(UTC)
     database = Database(stack.database_url("iam"))
     with database.transaction() as session:
         session.add(
-            Account(
-                id=uuid.uuid4(),
-                username=username,
-                kind="ordinary",
-                state="active",
-                roles=[],
-                codice_fiscale=uuid.uuid4().hex[:16].upper(),
-                first_name="Lucia",
-                last_name="Bianchi",
-                personal_email=f"{username}@example.org",
-                personal_email_verified_at=now,
-                language="it",
-                password_hash=hash_secret(PASSWORD),
-                credentials_version=1,
-                failed_logins=0,
-                created_at=now,
-                activated_at=now,
+            active_account(
+                username, password_hash=hash_secret(PASSWORD), first_name="Lucia", last_name="Bianchi"
             )
         )
     database.dispose()

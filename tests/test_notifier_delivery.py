@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -20,6 +18,7 @@ from typing import Any
 
 import pika
 import pytest
+from bench.bench_common import publish_events
 from notifier.messaging.catalogue import ALL_ADDRESSES, MESSAGES
 from notifier.samples import (
     PDF,
@@ -31,6 +30,7 @@ from notifier.samples import (
 from polis.events import Event, broker
 from polis.rpc import RpcClient, RpcUnavailable
 from polis.testing.helpers import wait_until
+from support.broker import parking
 from support.stack import ManagedProcess, SystemStack
 
 pytestmark = pytest.mark.slow
@@ -67,31 +67,7 @@ def start(stack_factory: Any, *, databases: str = "sqlite", **worker_env: str) -
 
 def publish(stack: SystemStack, *events: Event) -> None:
     """Publish events as a relay does: persistent, confirmed, the type as routing key."""
-    connection = pika.BlockingConnection(pika.URLParameters(stack.broker_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        for event_type in {event.type for event in events}:
-            # The consumer binds its queue right after declaring it: bind here too (idempotent), so that no
-            # event published in between is routed to polis.unrouted.
-            channel.queue_bind(broker.main_queue("notifier"), broker.EXCHANGE, routing_key=event_type)
-        for event in events:
-            channel.basic_publish(
-                broker.EXCHANGE,
-                event.type,
-                event.to_json(),
-                pika.BasicProperties(
-                    content_type="application/json",
-                    delivery_mode=pika.DeliveryMode.Persistent.value,
-                    message_id=event.id,
-                    type=event.type,
-                    correlation_id=event.correlation_id,
-                    headers={broker.HEADER_VERSION: event.version},
-                ),
-                mandatory=True,
-            )
-    finally:
-        connection.close()
+    publish_events(stack.broker_url, events, bind_to=broker.main_queue("notifier"))
 
 
 def ops(
@@ -136,21 +112,6 @@ def body_text(message: EmailMessage) -> str:
 
 def recipients(message: EmailMessage) -> list[str]:
     return [address for _name, address in email.utils.getaddresses([str(message["To"])])]
-
-
-def parking(stack: SystemStack) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "polis.events.parking", "--broker-url", stack.broker_url),
-            *("--service", "notifier", "--json", "list"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def second_worker(stack: SystemStack) -> ManagedProcess:
@@ -424,8 +385,8 @@ def test_bad_events_are_parked_with_their_reason_and_nothing_is_sent(stack_facto
     )
     connection.close()
 
-    wait_until(lambda: len(parking(stack)) == 3, timeout=60)
-    reasons = {item["id"]: item["reason"] for item in parking(stack)}
+    wait_until(lambda: len(parking(stack.broker_url, "list")) == 3, timeout=60)
+    reasons = {item["id"]: item["reason"] for item in parking(stack.broker_url, "list")}
     assert "UnknownAccount" in reasons[unknown_account.id] and "failed 3 times" in reasons[unknown_account.id]
     assert reasons[broken.id].startswith("malformed:") and "note" in reasons[broken.id]
     assert reasons[stray.id] == "no handler for polis.test_happened"
@@ -453,8 +414,9 @@ def test_a_message_for_an_account_iam_does_not_hold_is_parked_at_once_issue_17(s
     never = message_event("iam.password_changed", str(uuid.uuid4()))
     publish(stack, never)
 
-    wait_until(lambda: len(parking(stack)) == 1, timeout=60)  # well before the first retry's 120 s
-    [parked] = parking(stack)
+    # Parked well before the first retry's 120 s.
+    wait_until(lambda: len(parking(stack.broker_url, "list")) == 1, timeout=60)
+    [parked] = parking(stack.broker_url, "list")
     assert parked["id"] == never.id and parked["attempt"] == 0
     assert parked["reason"] == f"unprocessable: account {never.data['account_id']} does not exist in IAM"
     assert deliveries(stack) == [] and stack.smtp.count() == 0

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.bench_common import active_account
 from polis.db import Database
-from polis.events import Event
-from polis.events import outbox as events_outbox
 from polis.events.sealing import DEV_KEY_ID, DEV_PUBLIC_KEY, Sealer
 from polis.rpc import RpcClient
 from polis.testing.helpers import wait_until
@@ -58,54 +57,26 @@ def add_account(
     created_at: datetime = LONG_AGO,
 ) -> uuid.UUID:
     """An account in IAM's database with its iam.account_registered fact (the notifier's copy)."""
-    from iam.accounts.models import Account
-    from iam.models import outbox
+    from iam import events as iam_events
+    from iam.accounts.service import registered_event
     from iam.passwords.hashing import hash_secret
 
     account_id = uuid.uuid4()
     database = Database(stack.database_url("iam"))
     with database.transaction() as session:
-        session.add(
-            Account(
-                id=account_id,
-                username=username,
-                kind=kind,
-                state="active",
-                roles=[],
-                codice_fiscale=uuid.uuid4().hex[:16].upper(),
-                first_name="Lucia",
-                last_name="Verdi",
-                personal_email=f"{username}@example.org",
-                personal_email_verified_at=created_at,
-                institutional_email=f"{username}@istruzione.it" if kind == "mi" else None,
-                language="it",
-                password_hash=hash_secret(PASSWORD),
-                credentials_version=1,
-                failed_logins=0,
-                created_at=created_at,
-                activated_at=created_at,
-                last_access_at=last_access_at,
-            )
+        account = active_account(
+            username,
+            id=account_id,
+            password_hash=hash_secret(PASSWORD),
+            now=created_at,
+            kind=kind,
+            first_name="Lucia",
+            last_name="Verdi",
+            institutional_email=f"{username}@istruzione.it" if kind == "mi" else None,
+            last_access_at=last_access_at,
         )
-        events_outbox.record(
-            session,
-            Event.new(
-                "iam.account_registered",
-                {
-                    "account_id": str(account_id),
-                    "kind": kind,
-                    "state": "active",
-                    "username": username,
-                    "first_name": "Lucia",
-                    "last_name": "Verdi",
-                    "language": "it",
-                    "personal_email": f"{username}@example.org",
-                    "institutional_email": f"{username}@istruzione.it" if kind == "mi" else None,
-                },
-                producer="iam",
-            ),
-            outbox,
-        )
+        session.add(account)
+        iam_events.record(session, registered_event(account))  # as registration records it
     database.dispose()
     return account_id
 

@@ -12,11 +12,11 @@ import os
 import re
 import time
 import urllib.parse
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from bench.bench_common import active_account
 from support.browser import CSRF, Browser
 from support.stack import SystemStack
 
@@ -66,7 +66,6 @@ class BehindAddress(Browser):
 
 def create_accounts(stack: SystemStack, usernames: list[str], password: str) -> None:
     """Active accounts straight in IAM's database, one argon2 hash for all (registration has its own test)."""
-    from iam.accounts.models import Account
     from iam.passwords.hashing import hash_secret
     from polis.db import Database
 
@@ -77,24 +76,7 @@ def create_accounts(stack: SystemStack, usernames: list[str], password: str) -> 
         for username in usernames:
             first, last = (part.capitalize() for part in username.split("."))
             session.add(
-                Account(
-                    id=uuid.uuid4(),
-                    username=username,
-                    kind="ordinary",
-                    state="active",
-                    roles=[],
-                    codice_fiscale=uuid.uuid4().hex[:16].upper(),
-                    first_name=first,
-                    last_name=last,
-                    personal_email=f"{username}@example.org",
-                    personal_email_verified_at=now,
-                    language="it",
-                    password_hash=stored,
-                    credentials_version=1,
-                    failed_logins=0,
-                    created_at=now,
-                    activated_at=now,
-                )
+                active_account(username, password_hash=stored, now=now, first_name=first, last_name=last)
             )
     database.dispose()
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +21,7 @@ import pika
 import pytest
 from polis.events import Event, broker
 from polis.testing.helpers import wait_until
+from support.broker import parking
 from support.registration_flow import SUBMIT, register
 from support.stack import SystemStack
 
@@ -110,22 +109,6 @@ def queue_depth(stack: SystemStack, queue: str) -> int:
         return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
     finally:
         connection.close()
-
-
-def parking(stack: SystemStack, *args: str) -> Any:
-    """Run the operator command on the notifier's parking queue; its JSON answer."""
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "polis.events.parking"),
-            *("--broker-url", stack.broker_url, "--service", "notifier", "--json", *args),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def log_lines(stack: SystemStack, name: str) -> list[dict[str, Any]]:
@@ -276,7 +259,9 @@ def test_a_handler_that_keeps_failing_is_retried_with_growing_delays_then_parked
     assert status == 202
 
     # The registration's two events: the account fact the email needs, and the link's message.
-    parked = wait_until(lambda: (rows := parking(stack, "list")) and len(rows) >= 2 and rows, timeout=60)
+    parked = wait_until(
+        lambda: (rows := parking(stack.broker_url, "list")) and len(rows) >= 2 and rows, timeout=60
+    )
     assert sorted(row["type"] for row in parked) == sorted([REGISTERED_TYPE, EVENT_TYPE])
     for row in parked:
         assert row["reason"].startswith(f"failed {len(RETRY_DELAYS) + 1} times"), row
@@ -291,10 +276,10 @@ def test_a_handler_that_keeps_failing_is_retried_with_growing_delays_then_parked
     assert deliveries_to(stack, address) == []
 
     restart_worker_without_fault(stack)
-    assert parking(stack, "replay", "--all") == {"replayed": 2}
+    assert parking(stack.broker_url, "replay", "--all") == {"replayed": 2}
 
     wait_for_one_email(stack, address, timeout=30)
-    assert parking(stack, "list") == []
+    assert parking(stack.broker_url, "list") == []
     wait_until(lambda: [d for d in deliveries_to(stack, address) if d["state"] == "sent"])
     assert len(emails_to(stack, address)) == 1
 
@@ -329,7 +314,9 @@ def test_malformed_events_are_parked_at_once_without_retries(stack: SystemStack)
     finally:
         connection.close()
 
-    parked = wait_until(lambda: (rows := parking(stack, "list")) and len(rows) >= 2 and rows, timeout=30)
+    parked = wait_until(
+        lambda: (rows := parking(stack.broker_url, "list")) and len(rows) >= 2 and rows, timeout=30
+    )
 
     assert sorted(row["id"] for row in parked) == sorted([raw_id, bad.id])
     for row in parked:

@@ -3,7 +3,10 @@ requests and JSON reads (P3's two providers), the servers under test as children
 group (a service's gunicorn, the gateway's server, and the wait for their /healthz), wrk as the load (with
 a Lua script, CPU meters and wrk's own CPU), CPU accounting from /proc (by process group, parent or pid;
 Linux only), polis.testing's free ports and "wait until the queue exists" (re-exported), and `Result`, the
-row of a figure beside its baseline that run.py prints. Every bench imports these from here."""
+row of a figure beside its baseline that run.py prints. Every bench imports these from here.
+
+The last section is shared with the cross-service tests (tests/test_*.py import it as `bench.bench_common`):
+accounts straight in IAM's database, events published as the relay does, istanze's form answers."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -29,11 +34,14 @@ from polis.testing.ports import free_port
 from polis.testing.rabbitmq import wait_for_queue
 
 __all__ = [
+    "D3_ANSWERS",
+    "ISTANZE_CONTACTS",
     "ROOT",
     "VENV_BIN",
     "Browser",
     "Result",
     "WrkRun",
+    "active_account",
     "basic_auth",
     "cpu_by_pid",
     "cpu_seconds",
@@ -46,6 +54,8 @@ __all__ = [
     "proc_stats",
     "process",
     "process_cpu",
+    "publish_events",
+    "relay_properties",
     "stat_fields",
     "token_request",
     "wait_for_queue",
@@ -373,3 +383,87 @@ def process_cpu(pid: int) -> float:
     if fields is None:
         raise ProcessLookupError(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+# --- shared with the cross-service tests ----------------------------------------------------------------
+# tests/ is on the tests' sys.path (pytest's prepend import mode) and tests/bench is a package there, so the
+# e2e tests import these as `bench.bench_common`; tests/support is not on the benches' path, so what both
+# sides need lives here.
+
+# Contacts and the "sedi" section of modello-d3 (istanze's demo procedure) as a person in Rome fills them in.
+ISTANZE_CONTACTS = {
+    "mobile_phone": "333 123 4567",
+    "address": "Via Garibaldi 12",
+    "postal_code": "00153",
+    "nation": "Italia",
+    "province": "RM",
+    "comune": "Roma",
+}
+D3_ANSWERS = {"schools": ["RMPS01000A", "MIIS00900T"], "dichiarazione_veridicita": True}
+
+
+def active_account(username: str, *, password_hash: str, now: datetime | None = None, **columns: Any) -> Any:
+    """IAM's row of an active ordinary account as registration leaves it (personal address verified at `now`,
+    Italian, credentials version 1), for the caller's transaction; `columns` set or override any column
+    (id, names, codice_fiscale, roles, ...). Straight in the database: no outbox fact unless the caller
+    records one."""
+    from iam.accounts.models import Account
+
+    now = now or datetime.now(UTC)
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "username": username,
+        "kind": "ordinary",
+        "state": "active",
+        "roles": [],
+        "codice_fiscale": uuid.uuid4().hex[:16].upper(),
+        "personal_email": f"{username}@example.org",
+        "personal_email_verified_at": now,
+        "language": "it",
+        "password_hash": password_hash,
+        "credentials_version": 1,
+        "failed_logins": 0,
+        "created_at": now,
+        "activated_at": now,
+        **columns,
+    }
+    return Account(**values)
+
+
+def relay_properties(event: Any) -> Any:
+    """The AMQP properties polis.events.relay gives an event: persistent JSON, its id, type, correlation id
+    and envelope version."""
+    import pika
+    from polis.events import broker
+
+    return pika.BasicProperties(
+        content_type="application/json",
+        delivery_mode=pika.DeliveryMode.Persistent.value,
+        message_id=event.id,
+        type=event.type,
+        correlation_id=event.correlation_id,
+        headers={broker.HEADER_VERSION: event.version},
+    )
+
+
+def publish_events(url: str, events: Iterable[Any], *, bind_to: str | None = None) -> None:
+    """Publish events as a relay does (mandatory, the type as routing key, each confirm awaited) on one
+    blocking connection. `bind_to`: a consumer's queue bound first to each event type (idempotent), so
+    that no event published before the consumer binds it is routed to polis.unrouted."""
+    import pika
+    from polis.events import broker
+
+    events = list(events)
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        if bind_to is not None:
+            for event_type in {event.type for event in events}:
+                channel.queue_bind(bind_to, broker.EXCHANGE, routing_key=event_type)
+        for event in events:
+            channel.basic_publish(
+                broker.EXCHANGE, event.type, event.to_json(), relay_properties(event), mandatory=True
+            )
+    finally:
+        connection.close()

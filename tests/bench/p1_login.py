@@ -22,7 +22,6 @@ import subprocess
 import threading
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from bench_common import (
     VENV_BIN,
     Browser,
     Result,
+    active_account,
     cpu_by_pid,
     cpu_spent,
     free_port,
@@ -282,7 +282,6 @@ def statements_per_login(
 
 def create_accounts(database_url: str) -> None:
     """ACCOUNTS active accounts sharing one OWASP hash (the verify cost is the same for each)."""
-    from iam.accounts.models import Account
     from iam.passwords.hashing import hash_secret
     from polis.db import Database
 
@@ -292,23 +291,14 @@ def create_accounts(database_url: str) -> None:
     with database.transaction() as session:
         for index in range(ACCOUNTS):
             session.add(
-                Account(
-                    id=uuid.uuid4(),
-                    username=f"bench.user{index}",
-                    kind="ordinary",
-                    state="active",
-                    roles=[],
+                active_account(
+                    f"bench.user{index}",
+                    password_hash=stored,
+                    now=now,
                     codice_fiscale=f"BNCUSR{index:02d}A01H501X",
                     first_name="Bench",
                     last_name=f"User{index}",
                     personal_email=f"bench{index}@example.org",
-                    personal_email_verified_at=now,
-                    language="it",
-                    password_hash=stored,
-                    credentials_version=1,
-                    failed_logins=0,
-                    created_at=now,
-                    activated_at=now,
                 )
             )
     database.dispose()

@@ -60,6 +60,7 @@ from bench_common import (
     VENV_BIN,
     Browser,
     Result,
+    active_account,
     basic_auth,
     cpu_by_pid,
     free_port,
@@ -385,7 +386,6 @@ def prepare_iam(database_url: str, env: dict[str, str]) -> tuple[str, str]:
     if done.returncode != 0:
         raise BenchFailed(f"P3: IAM migrations failed:\n{done.stdout}\n{done.stderr}")
 
-    from iam.accounts.models import Account
     from iam.clients.models import OidcClient
     from iam.clients.service import hash_client_secret
     from iam.passwords.hashing import hash_secret
@@ -397,23 +397,14 @@ def prepare_iam(database_url: str, env: dict[str, str]) -> tuple[str, str]:
     common = {"created_at": now, "updated_at": now, "trusted": True, "post_logout_redirect_uris": []}
     with database.transaction() as session:
         session.add(
-            Account(
-                id=uuid.uuid4(),
-                username=USERNAME,
-                kind="ordinary",
-                state="active",
-                roles=[],
+            active_account(
+                USERNAME,
+                password_hash=hash_secret(PASSWORD),
+                now=now,
                 codice_fiscale="BNCPTR80A01H501X",
                 first_name="Bench",
                 last_name="User",
                 personal_email="p3.user@example.org",
-                personal_email_verified_at=now,
-                language="it",
-                password_hash=hash_secret(PASSWORD),
-                credentials_version=1,
-                failed_logins=0,
-                created_at=now,
-                activated_at=now,
             )
         )
         session.add(

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_common import CLOCK_TICKS, Result, stat_fields, wait_for_queue
+from bench_common import CLOCK_TICKS, Result, publish_events, relay_properties, stat_fields, wait_for_queue
 from polis.testing.postgres import PostgresCluster
 from polis.testing.rabbitmq import RabbitMQNode
 from polis.testing.smtp import SmtpSink
@@ -61,34 +61,11 @@ def raw_smtp_rate(host: str, port: int, *, count: int, connections: int, size: i
     return share * connections / (time.perf_counter() - started)
 
 
-def publish(url: str, events: list[Any], *, confirm: bool = True) -> None:
+def publish(url: str, events: list[Any]) -> None:
     """Persistent messages with the envelope, as a relay publishes them (blocking: each confirm awaited)."""
-    import pika
     from polis.events import broker
 
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    if confirm:
-        channel.confirm_delivery()
-    for event_type in {event.type for event in events}:
-        # The consumer binds its queue right after declaring it: bind here too (idempotent), so that no
-        # event published in between is routed to polis.unrouted.
-        channel.queue_bind(broker.main_queue("notifier"), broker.EXCHANGE, routing_key=event_type)
-    for event in events:
-        channel.basic_publish(
-            broker.EXCHANGE,
-            event.type,
-            event.to_json(),
-            pika.BasicProperties(
-                content_type="application/json",
-                delivery_mode=2,
-                message_id=event.id,
-                type=event.type,
-                headers={broker.HEADER_VERSION: event.version},
-            ),
-            mandatory=True,
-        )
-    connection.close()
+    publish_events(url, events, bind_to=broker.main_queue("notifier"))
 
 
 def session_cpu(session_ids: list[int]) -> dict[str, float]:
@@ -156,18 +133,7 @@ def publish_burst(url: str, events: list[Any]) -> None:
 
     def send(channel: Any, batch: list[Any]) -> None:
         for event in batch:
-            channel.basic_publish(
-                broker.EXCHANGE,
-                event.type,
-                event.to_json(),
-                pika.BasicProperties(
-                    content_type="application/json",
-                    delivery_mode=2,
-                    message_id=event.id,
-                    type=event.type,
-                    headers={broker.HEADER_VERSION: event.version},
-                ),
-            )
+            channel.basic_publish(broker.EXCHANGE, event.type, event.to_json(), relay_properties(event))
             outstanding[next(tags)] = event
 
     def on_confirm(channel: Any, frame: Any) -> None:

@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench_common import Result, cpu_seconds
+from bench_common import D3_ANSWERS, ISTANZE_CONTACTS, Result, cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,15 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "lampone tavolo bicicletta nuvola"  # p1_login's Agent logs in with its own PASSWORD
 CODE = "Scadenza2026bench"
 WEB_WORKERS = 2
-CONTACTS = {
-    "mobile_phone": "333 123 4567",
-    "address": "Via Garibaldi 12",
-    "postal_code": "00153",
-    "nation": "Italia",
-    "province": "RM",
-    "comune": "Roma",
-}
-ANSWERS = {"schools": ["RMPS01000A", "MIIS00900T"], "dichiarazione_veridicita": True}
 BASE = "/api/istanze/v1"
 SUBMISSION = f"{BASE}/applications/modello-d3/submission"
 
@@ -164,8 +155,8 @@ class Client:
     def prepare(self) -> None:
         for path, body in (
             (f"{BASE}/profile", {"staff_category": "ata"}),
-            (f"{BASE}/contacts", CONTACTS),
-            (f"{BASE}/applications/modello-d3/sections/sedi", ANSWERS),
+            (f"{BASE}/contacts", ISTANZE_CONTACTS),
+            (f"{BASE}/applications/modello-d3/sections/sedi", D3_ANSWERS),
         ):
             status, answer = self.call("PUT", path, body)
             if status != 200:

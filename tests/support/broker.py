@@ -1,12 +1,16 @@
-"""A fresh RabbitMQ virtual host per stack, so tests that share one broker never see each other's messages."""
+"""A fresh RabbitMQ virtual host per stack, so tests that share one broker never see each other's messages;
+the operator's parking-queue command as the tests run it."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 from polis.testing.rabbitmq import RabbitMQNode, server_script
@@ -37,3 +41,20 @@ def delete_vhost(node: RabbitMQNode, url: str) -> None:
     if node.running:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             _ctl(node, "delete_vhost", vhost)
+
+
+def parking(broker_url: str, *args: str, service: str = "notifier") -> Any:
+    """Run the operator command on a service's parking queue (python -m polis.events.parking, e.g.
+    "list" or "replay", "--all"); its JSON answer."""
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "polis.events.parking"),
+            *("--broker-url", broker_url, "--service", service, "--json", *args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
