@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from polis.config import DEFAULT_HELPDESK_HOURS, DEFAULT_HELPDESK_PHONE, ConfigError, Env
+from polis.config import ConfigError, Env
+from polis.ui import ui_settings
 
 # The services behind /api/<name>/..., with their local-run addresses (docs/architecture.md, ports).
 DEFAULT_SERVICES = {
@@ -38,14 +39,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Number of reverse proxies in front of the gateway whose X-Forwarded-* headers are trusted.
         "GATEWAY_TRUSTED_PROXIES": env.int("GATEWAY_TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": env.int("GATEWAY_MAX_CONTENT_LENGTH", ONE_MIB),
-        # D-ACC-9: the helpdesk contact is configurable, never hard-coded in templates.
-        "POLIS_HELPDESK_PHONE": env.str("POLIS_HELPDESK_PHONE", DEFAULT_HELPDESK_PHONE),
-        "POLIS_HELPDESK_HOURS": {
-            "it": env.str("POLIS_HELPDESK_HOURS", DEFAULT_HELPDESK_HOURS["it"]),
-            "en": env.str("POLIS_HELPDESK_HOURS_EN", DEFAULT_HELPDESK_HOURS["en"]),
-        },
-        "POLIS_ACCESSIBILITY_URL": env.str("POLIS_ACCESSIBILITY_URL", "https://form.agid.gov.it/"),
-        "POLIS_PRIVACY_URL": env.str("POLIS_PRIVACY_URL", "/privacy"),
+        # D-ACC-9: the helpdesk contact is configurable, never hard-coded in templates; the layout's settings
+        # as every app's (polis.ui; the gateway's own asset version is given to register_ui instead).
+        **ui_settings(env),
         # Rate limits ("N per minute; M per hour", the limits library's syntax; gateway/ratelimit.py for the
         # pages). Redis down: they count in this process until it answers again (gateway/stepup.py's
         # Windows; docs/architecture.md, "When Redis is down"). A shared store is required in production,
