@@ -14,6 +14,7 @@ Alone: .venv/bin/python tests/bench/p4_notifier.py [--emails 5000] [--databases 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import smtplib
@@ -285,6 +286,27 @@ def bench_notifier(
     )
 
 
+def bench_p4(
+    work: Path, *, count: int, databases: list[str], workers: int = 1, connections: int = 4
+) -> list[Result]:
+    """P4 on each database in turn, with one private RabbitMQ node (and one PostgreSQL cluster if asked)."""
+    optional_pg = PostgresCluster() if "postgresql" in databases else contextlib.nullcontext()
+    with RabbitMQNode(work / "rabbitmq-p4") as rabbit, optional_pg as pg:
+        rabbit.wait_ready()
+        return [
+            bench_notifier(
+                work,
+                count=count,
+                database=database,
+                rabbit=rabbit,
+                pg=pg,
+                workers=workers,
+                connections=connections,
+            )
+            for database in databases
+        ]
+
+
 def main() -> int:
     import tempfile
 
@@ -298,30 +320,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args()
-    databases = args.databases.split(",")
-    results = []
     with tempfile.TemporaryDirectory(prefix="polis-bench-p4-") as tmp:
-        work = Path(tmp)
-        with RabbitMQNode(work / "rabbitmq") as rabbit:
-            rabbit.wait_ready()
-            pg = PostgresCluster().start() if "postgresql" in databases else None
-            try:
-                for database in databases:
-                    results.append(
-                        bench_notifier(
-                            work,
-                            count=args.emails,
-                            database=database,
-                            rabbit=rabbit,
-                            pg=pg,
-                            workers=args.workers,
-                            connections=args.connections,
-                        )
-                    )
-            finally:
-                if pg is not None:
-                    pg.stop()
-                    pg.cleanup()
+        results = bench_p4(
+            Path(tmp),
+            count=args.emails,
+            databases=args.databases.split(","),
+            workers=args.workers,
+            connections=args.connections,
+        )
     report(results)
     return 0
 

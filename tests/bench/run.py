@@ -27,6 +27,7 @@ P7  personal-code checks per second over polis.rpc from a gunicorn service (enab
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -318,18 +319,13 @@ def main() -> int:
             results.extend(bench_p1_login(work, args))
         if "p2" in wanted:
             databases = args.databases.split(",")
-            with RabbitMQNode(work / "rabbitmq") as rabbit:
+            optional_pg = PostgresCluster() if "postgresql" in databases else contextlib.nullcontext()
+            with RabbitMQNode(work / "rabbitmq") as rabbit, optional_pg as pg:
                 rabbit.wait_ready()
-                pg = PostgresCluster().start() if "postgresql" in databases else None
-                try:
-                    for database in databases:
-                        results.append(
-                            bench_events(work, count=args.events, database=database, rabbit=rabbit, pg=pg)
-                        )
-                finally:
-                    if pg is not None:
-                        pg.stop()
-                        pg.cleanup()
+                for database in databases:
+                    results.append(
+                        bench_events(work, count=args.events, database=database, rabbit=rabbit, pg=pg)
+                    )
         if "p3" in wanted:
             results.extend(bench_p3(work, args))
         if "p4" in wanted:
@@ -357,83 +353,50 @@ def bench_p3(work: Path, args: argparse.Namespace) -> list[Result]:
 
 
 def bench_p4(work: Path, args: argparse.Namespace) -> list[Result]:
-    from p4_notifier import bench_notifier
+    from p4_notifier import bench_p4
 
-    databases = args.databases.split(",")
-    with RabbitMQNode(work / "rabbitmq-p4") as rabbit:
-        rabbit.wait_ready()
-        pg = PostgresCluster().start() if "postgresql" in databases else None
-        try:
-            return [
-                bench_notifier(
-                    work,
-                    count=args.emails,
-                    database=database,
-                    rabbit=rabbit,
-                    pg=pg,
-                    workers=args.notifier_workers,
-                )
-                for database in databases
-            ]
-        finally:
-            if pg is not None:
-                pg.stop()
-                pg.cleanup()
+    return bench_p4(
+        work, count=args.emails, databases=args.databases.split(","), workers=args.notifier_workers
+    )
 
 
 def bench_p5(work: Path, args: argparse.Namespace) -> list[Result]:
     from p5_revocation import bench_revocation
 
-    pg = PostgresCluster().start()
-    try:
+    with PostgresCluster() as pg:
         return bench_revocation(work, count=args.revocation_accounts, batch_size=args.revocation_batch, pg=pg)
-    finally:
-        pg.stop()
-        pg.cleanup()
 
 
 def bench_p6(work: Path) -> list[Result]:
     from p6_deadline import bench_deadline
 
-    pg = PostgresCluster().start()
-    try:
-        with RabbitMQNode(work / "rabbitmq-p6") as rabbit:
-            rabbit.wait_ready()
-            return bench_deadline(work, pg=pg, rabbit=rabbit)
-    finally:
-        pg.stop()
-        pg.cleanup()
+    with PostgresCluster() as pg, RabbitMQNode(work / "rabbitmq-p6") as rabbit:
+        rabbit.wait_ready()
+        return bench_deadline(work, pg=pg, rabbit=rabbit)
 
 
 def bench_p7(work: Path, args: argparse.Namespace) -> list[Result]:
     from p7_rpc import bench_rpc
 
-    pg = PostgresCluster().start()
-    try:
-        rabbit_node = RabbitMQNode(work / "rabbitmq-p7")
-        with rabbit_node as rabbit:
-            rabbit.wait_ready()
-            return bench_rpc(
-                work,
-                database_url=pg.create_database("bench_enablement"),
-                duration=args.duration,
-                # Enough callers to keep the responder's two threads busy; more would only queue.
-                connections=8,
-                make_result=Result,
-                rabbit=rabbit,
-                gunicorn_args=GUNICORN_ARGS,
-                pg=pg,
-            )
-    finally:
-        pg.stop()
-        pg.cleanup()
+    with PostgresCluster() as pg, RabbitMQNode(work / "rabbitmq-p7") as rabbit:
+        rabbit.wait_ready()
+        return bench_rpc(
+            work,
+            database_url=pg.create_database("bench_enablement"),
+            duration=args.duration,
+            # Enough callers to keep the responder's two threads busy; more would only queue.
+            connections=8,
+            make_result=Result,
+            rabbit=rabbit,
+            gunicorn_args=GUNICORN_ARGS,
+            pg=pg,
+        )
 
 
 def bench_p1_login(work: Path, args: argparse.Namespace) -> list[Result]:
     from p1_login import bench_login
 
-    pg = PostgresCluster().start() if args.login_database == "postgresql" else None
-    try:
+    with PostgresCluster() if args.login_database == "postgresql" else contextlib.nullcontext() as pg:
         url = pg.create_database("bench_iam") if pg else f"sqlite:///{work}/bench_iam.sqlite3"
         return bench_login(
             work,
@@ -444,10 +407,6 @@ def bench_p1_login(work: Path, args: argparse.Namespace) -> list[Result]:
             gunicorn_args=GUNICORN_ARGS,
             postgres_data_dir=pg.data_dir if pg else None,
         )
-    finally:
-        if pg is not None:
-            pg.stop()
-            pg.cleanup()
 
 
 def report(results: list[Result]) -> None:
