@@ -46,9 +46,11 @@ def create_account(
     roles: list[str] | None = None,
     codice_fiscale: str | None = None,
     password: str = PASSWORD,
+    **columns: Any,
 ) -> uuid.UUID:
     """An active account in IAM's database and its iam.account_registered fact in IAM's outbox, as
-    registration leaves them; IAM's relay publishes it to enablement and the notifier."""
+    registration leaves them; IAM's relay publishes it to enablement and the notifier. `columns`: more of
+    the account's columns (and `now`, when it was created) for bench_common.active_account."""
     from iam import events as iam_events
     from iam.accounts.service import registered_event
     from iam.passwords.hashing import hash_secret
@@ -65,6 +67,7 @@ def create_account(
             first_name="Lucia",
             last_name="Verdi",
             security_answer_hash=hash_secret(ANSWER),
+            **columns,
         )
         session.add(account)
         iam_events.record(session, registered_event(account))  # as registration records it

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.bench_common import active_account
 from polis.db import Database
 from polis.events.sealing import DEV_KEY_ID, DEV_PUBLIC_KEY, Sealer
 from polis.rpc import RpcClient
 from polis.testing.helpers import wait_until
 from support.browser import Browser
 from support.stack import StackFactory, SystemStack
+from test_enablement_e2e import create_account
 from test_login_e2e import PASSWORD, log_in
 
 pytestmark = pytest.mark.slow
@@ -57,28 +57,14 @@ def add_account(
     created_at: datetime = LONG_AGO,
 ) -> uuid.UUID:
     """An account in IAM's database with its iam.account_registered fact (the notifier's copy)."""
-    from iam import events as iam_events
-    from iam.accounts.service import registered_event
-    from iam.passwords.hashing import hash_secret
-
-    account_id = uuid.uuid4()
-    database = Database(stack.database_url("iam"))
-    with database.transaction() as session:
-        account = active_account(
-            username,
-            id=account_id,
-            password_hash=hash_secret(PASSWORD),
-            now=created_at,
-            kind=kind,
-            first_name="Lucia",
-            last_name="Verdi",
-            institutional_email=f"{username}@istruzione.it" if kind == "mi" else None,
-            last_access_at=last_access_at,
-        )
-        session.add(account)
-        iam_events.record(session, registered_event(account))  # as registration records it
-    database.dispose()
-    return account_id
+    return create_account(
+        stack,
+        username,
+        now=created_at,
+        kind=kind,
+        institutional_email=f"{username}@istruzione.it" if kind == "mi" else None,
+        last_access_at=last_access_at,
+    )
 
 
 PERSONAL_CODE = "Girasole2042"
