@@ -51,11 +51,7 @@ def alert(page: str) -> str:
 
 
 def unlock_emails(stack: SystemStack, address: str) -> list[EmailMessage]:
-    return [
-        message
-        for message in stack.smtp.messages()
-        if address in str(message["To"]) and "sblocca" in str(message["Subject"])
-    ]
+    return stack.smtp.emails_to(address, "sblocca")
 
 
 def text(message: EmailMessage) -> str:

@@ -175,11 +175,7 @@ REVOKED = "stata revocata"
 
 
 def mails_to(stack: SystemStack, username: str, subject: str) -> list[EmailMessage]:
-    return [
-        m
-        for m in stack.smtp.messages()
-        if f"{username}@example.org" in str(m["To"]) and subject in str(m["Subject"])
-    ]
+    return stack.smtp.emails_to(f"{username}@example.org", subject)
 
 
 def round_of(stack: SystemStack, users: list[str]) -> str:

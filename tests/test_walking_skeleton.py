@@ -67,13 +67,12 @@ def post_retired(stack: SystemStack, email: str) -> tuple[int, dict[str, Any]]:
 
 
 def emails_to(stack: SystemStack, address: str) -> list[EmailMessage]:
-    return [message for message in stack.smtp.messages() if address in str(message["To"])]
+    return stack.smtp.emails_to(address)
 
 
 def wait_for_one_email(stack: SystemStack, address: str, timeout: float = EMAIL_TIMEOUT) -> EmailMessage:
     """Wait until an email to `address` arrives, then make sure it is the only one."""
-    wait_until(lambda: emails_to(stack, address), timeout=timeout)
-    found = emails_to(stack, address)
+    found = stack.smtp.wait_for_email(address, timeout=timeout)
     assert len(found) == 1, f"{len(found)} emails to {address}"
     return found[0]
 
