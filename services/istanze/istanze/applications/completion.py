@@ -12,13 +12,13 @@ import base64
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from polis.db import Database
-from polis.events import Event
+from polis.events import Event, contracts
 from polis.events import outbox as events_outbox
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, Integer, String, Text, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from istanze.applications.models import PENDING, SUBMITTED, Application
@@ -83,13 +83,42 @@ def receipt_data(session: Session, receipt: Receipt) -> ReceiptData:
     )
 
 
+def _submitted_event(row: Any, content: bytes) -> Event:
+    """istanze.istanza_submitted for a register row (its columns as attributes) and its rendered receipt."""
+    return Event.new(
+        "istanze.istanza_submitted",
+        {
+            "account_id": str(row.account_id),
+            "istanza_id": str(row.application_id),
+            "procedure_code": row.procedure_code,
+            "procedure_title": row.procedure_title[:200],
+            "protocol_number": f"{row.protocol_number:07d}",
+            "submitted_at": aware(row.registered_at).isoformat(),
+            # The contract's attachment (not sealed: the receipt is the user's own document).
+            "receipt": {
+                "filename": row.filename,
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(content).decode("ascii"),
+            },
+        },
+        producer=PRODUCER,
+    )
+
+
+def _filing(receipt_id: uuid.UUID, content: bytes, digest: str) -> Any:
+    """The UPDATE that files a receipt while it is still pending: only one filer wins."""
+    return (
+        update(Receipt)
+        .where(Receipt.id == receipt_id, Receipt.sha256.is_(None))
+        .values(sha256=digest, size=len(content), content=content, pending_since=None, render_inputs=None)
+    )
+
+
 def file_rendered(db: Database, *, receipt_id: uuid.UUID, content: bytes, digest: str) -> bool:
     """File a rendered receipt: True when this call filed it, False when it was no longer pending."""
     with db.transaction() as session:
         row = session.execute(
-            update(Receipt)
-            .where(Receipt.id == receipt_id, Receipt.sha256.is_(None))  # pending: only one filer wins
-            .values(sha256=digest, size=len(content), content=content, pending_since=None, render_inputs=None)
+            _filing(receipt_id, content, digest)
             .returning(
                 Receipt.application_id,
                 Receipt.account_id,
@@ -109,35 +138,55 @@ def file_rendered(db: Database, *, receipt_id: uuid.UUID, content: bytes, digest
             .values(state=SUBMITTED)
             .execution_options(synchronize_session=False)
         )
-        events_outbox.record(
-            session,
-            Event.new(
-                "istanze.istanza_submitted",
-                {
-                    "account_id": str(row.account_id),
-                    "istanza_id": str(row.application_id),
-                    "procedure_code": row.procedure_code,
-                    "procedure_title": row.procedure_title[:200],
-                    "protocol_number": f"{row.protocol_number:07d}",
-                    "submitted_at": aware(row.registered_at).isoformat(),
-                    # The contract's attachment (not sealed: the receipt is the user's own document).
-                    "receipt": {
-                        "filename": row.filename,
-                        "content_type": "application/pdf",
-                        "content_base64": base64.b64encode(content).decode("ascii"),
-                    },
-                },
-                producer=PRODUCER,
-            ),
-            outbox,
-        )
+        events_outbox.record(session, _submitted_event(row, content), outbox)
     return True
 
 
-def complete(db: Database, *, receipt_id: uuid.UUID, data: ReceiptData) -> tuple[bool, str, int]:
-    """Render (no lock held) and file the receipt: whether this call filed it, its SHA-256 and size."""
+def file_registered(db: Database, *, registered: Receipt, content: bytes, digest: str) -> bool:
+    """file_rendered for the caller that registered the row and so knows its columns (the submission): on
+    PostgreSQL one statement outside a transaction (atomic by itself) instead of three in one: the event
+    built and validated first, then the receipt filed, the state "inoltrata" and the outbox row written by
+    one INSERT ... SELECT FROM the filing UPDATE's RETURNING (no row when it was no longer pending)."""
+    if db.is_sqlite:
+        return file_rendered(db, receipt_id=registered.id, content=content, digest=digest)
+    event = _submitted_event(registered, content)
+    contracts.validate(event)  # as polis.events.outbox.record: a violation raises before anything is written
+    filed = _filing(registered.id, content, digest).returning(Receipt.application_id).cte("filed")
+    submitted = (
+        update(Application)
+        .where(Application.id == registered.application_id, Application.state == PENDING)
+        .where(Application.id.in_(select(filed.c.application_id)))
+        .values(state=SUBMITTED)
+        .returning(Application.id)
+        .cte("submitted")
+    )
+    row = select(
+        literal(event.id, String),
+        literal(event.type, String),
+        literal(event.to_json().decode(), Text),
+        literal(datetime.now(UTC), DateTime(timezone=True)),
+        literal(0, Integer),
+    ).select_from(filed)
+    statement = (
+        insert(outbox)
+        .from_select(["event_id", "event_type", "payload", "created_at", "attempts"], row)
+        .add_cte(submitted)
+    )
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return bool(connection.execute(statement).rowcount)
+
+
+def complete(
+    db: Database, *, receipt_id: uuid.UUID, data: ReceiptData, registered: Receipt | None = None
+) -> tuple[bool, str, int]:
+    """Render (no lock held) and file the receipt: whether this call filed it, its SHA-256 and size.
+    `registered`: the register row as the caller inserted it (the submission): the one-statement filing."""
     content, digest = render_receipt(data)
-    return file_rendered(db, receipt_id=receipt_id, content=content, digest=digest), digest, len(content)
+    if registered is not None:
+        filed = file_registered(db, registered=registered, content=content, digest=digest)
+    else:
+        filed = file_rendered(db, receipt_id=receipt_id, content=content, digest=digest)
+    return filed, digest, len(content)
 
 
 def pending_receipts(db: Database, *, registered_before: datetime, limit: int = 100) -> list[uuid.UUID]:

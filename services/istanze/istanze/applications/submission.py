@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from polis.db import Database
-from sqlalchemy import and_, select
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from istanze.applications.completion import build_receipt_data, complete, receipt_inputs
@@ -37,7 +38,7 @@ from istanze.procedures import service as procedures
 from istanze.procedures.models import PUBLISHED, Procedure
 from istanze.protocol.service import next_number
 from istanze.receipts.models import Receipt
-from istanze.receipts.service import register_receipt
+from istanze.receipts.service import register_receipt_values
 
 log = logging.getLogger("istanze.submission")
 
@@ -73,6 +74,37 @@ def _draft(session: Session, *, account_id: uuid.UUID, code: str, lock: bool) ->
 def _repeated(draft: Application, key: str) -> bool:
     """The same click again (its key): answered with the submission it made, no second number."""
     return draft.state in (SUBMITTED, PENDING) and draft.submission_key == key
+
+
+@contextmanager
+def _reading(db: Database) -> Iterator[Session]:
+    """A session for one read: on PostgreSQL outside any transaction (AUTOCOMMIT: a single statement is its
+    own snapshot, and no BEGIN and COMMIT round trips), on SQLite in a transaction as everywhere else."""
+    if db.is_sqlite:
+        with db.transaction() as session:
+            yield session
+        return
+    with (
+        db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+        Session(bind=connection, expire_on_commit=False) as session,
+    ):
+        yield session
+
+
+def _register(
+    session: Session, *, draft_id: uuid.UUID, draft: Mapping[str, Any], receipt: Mapping[str, Any]
+) -> None:
+    """The application's submission columns and its protocol register row: Core statements (no ORM flush),
+    one statement on PostgreSQL (the UPDATE in a WITH of the INSERT), so the counter's row lock taken just
+    before is held for one round trip and the commit."""
+    registered = update(Application).where(Application.id == draft_id).values(**draft)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(registered)
+        session.execute(insert(Receipt).values(**receipt))
+        return
+    session.execute(
+        insert(Receipt).values(**receipt).add_cte(registered.returning(Application.id).cte("registered"))
+    )
 
 
 def _first_read(
@@ -134,7 +166,7 @@ def submit(
     worker's sweep files it); and the receipt when this call filed it (else None: read it if needed).
     `applicant` is the user's name for the receipt when the caller knows it (the token's claims)."""
     # Step 1: the checks, without any lock; the personal code outside any transaction.
-    with db.transaction() as session:
+    with _reading(db) as session:
         procedure, draft, category, details = _first_read(session, account_id=account_id, code=code)
     if _repeated(draft, key):
         return Submission(draft)
@@ -155,15 +187,17 @@ def submit(
             # Changed meanwhile: everything checked again.
             _check(procedure, draft, arrived_at, category_of(session, account_id=account_id))
         number = next_number(session, at=arrived_at)
-        draft.state = PENDING
-        draft.submission_key = key
-        draft.protocol_year = number.year
-        draft.protocol_number = number.number
-        draft.segnatura = number.segnatura(administration=administration, aoo=aoo, register=register)
-        draft.submitted_at = arrived_at
-        draft.updated_at = arrived_at
-        receipt = register_receipt(
-            session,
+        segnatura = number.segnatura(administration=administration, aoo=aoo, register=register)
+        columns = {
+            "state": PENDING,
+            "submission_key": key,
+            "protocol_year": number.year,
+            "protocol_number": number.number,
+            "segnatura": segnatura,
+            "submitted_at": arrived_at,
+            "updated_at": arrived_at,
+        }
+        registration = register_receipt_values(
             application_id=draft.id,
             account_id=account_id,
             procedure_code=procedure.code,
@@ -171,25 +205,29 @@ def submit(
             procedure_title=procedure.title_it,
             protocol_year=number.year,
             protocol_number=number.number,
-            segnatura=draft.segnatura,
+            segnatura=segnatura,
             registered_at=arrived_at,
             render_inputs=inputs,
         )
-        session.flush()
-        receipt_id = receipt.id
+        _register(session, draft_id=draft.id, draft=columns, receipt=registration)
+        session.expunge(draft)  # written above by Core: the object is the answer, never flushed
+    for name, value in columns.items():
+        setattr(draft, name, value)
+    receipt = Receipt(**registration)  # transient: the answer's copy of the row just inserted
+    receipt_id = receipt.id
 
     # Step 3: the receipt rendered outside any lock, then filed (transaction 2, idempotent).
     data = build_receipt_data(
         procedure,
         answers=draft.answers,
         number_text=number.text,
-        segnatura=draft.segnatura,
+        segnatura=segnatura,
         registered_at=arrived_at,
         account_id=str(account_id),
         inputs=inputs,
     )
     try:
-        filed, digest, size = complete(db, receipt_id=receipt_id, data=data)
+        filed, digest, size = complete(db, receipt_id=receipt_id, data=data, registered=receipt)
     except Exception:  # registered with its number: the worker's sweep files the receipt later
         log.exception("receipt not filed after registration", extra={"receipt_id": str(receipt_id)})
         return Submission(draft)

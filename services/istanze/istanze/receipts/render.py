@@ -14,6 +14,7 @@ the protocol number, the segnatura and the date and time of registration in Ital
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,10 @@ FONTS = Path(__file__).parent / "fonts"
 REGULAR, BOLD = FONTS / "DejaVuSans.ttf", FONTS / "DejaVuSans-Bold.ttf"
 COMPLIANCE = "PDF/A-2B"
 MAX_VALUE = 2000  # characters of one answer printed (a text field is at most its max_length anyway)
+
+# fontTools' subsetter narrates every render at INFO (about 70 records: "glyf pruned", "name pruned", ...):
+# in a service they were each a JSON log line, a few ms of CPU per submission. Its warnings still show.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ def filename_for(year: int, number: int) -> str:
     return f"ricevuta-{year}-{number:07d}.pdf"
 
 
-def register_receipt(
-    session: Session,
+def register_receipt_values(
     *,
     application_id: uuid.UUID,
     account_id: uuid.UUID,
@@ -36,27 +35,27 @@ def register_receipt(
     segnatura: str,
     registered_at: datetime,
     render_inputs: dict[str, Any],
-) -> Receipt:
-    """The protocol register row of a submission with its receipt pending (no document, no SHA-256 yet).
+) -> dict[str, Any]:
+    """The columns of a submission's protocol register row with its receipt pending (no document, no
+    SHA-256 yet), its id included, for an INSERT.
 
     `render_inputs`: what the document prints besides the row, the application and its procedure's
     version (applicant, contacts), kept so that anyone can render it later (the worker's sweep)."""
-    receipt = Receipt(
-        application_id=application_id,
-        account_id=account_id,
-        procedure_code=procedure_code,
-        procedure_version=procedure_version,
-        procedure_title=procedure_title[:200],
-        protocol_year=protocol_year,
-        protocol_number=protocol_number,
-        segnatura=segnatura,
-        registered_at=registered_at,
-        filename=filename_for(protocol_year, protocol_number),
-        pending_since=registered_at,
-        render_inputs=render_inputs,
-    )
-    session.add(receipt)
-    return receipt
+    return {
+        "id": uuid.uuid4(),
+        "application_id": application_id,
+        "account_id": account_id,
+        "procedure_code": procedure_code,
+        "procedure_version": procedure_version,
+        "procedure_title": procedure_title[:200],
+        "protocol_year": protocol_year,
+        "protocol_number": protocol_number,
+        "segnatura": segnatura,
+        "registered_at": registered_at,
+        "filename": filename_for(protocol_year, protocol_number),
+        "pending_since": registered_at,
+        "render_inputs": render_inputs,
+    }
 
 
 def render_receipt(data: ReceiptData) -> tuple[bytes, str]:
