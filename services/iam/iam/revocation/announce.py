@@ -71,7 +71,9 @@ def notice_batch(session: Session, *, round_: RevocationRound, now: datetime, ba
     if session.get_bind().dialect.name == "postgresql":
         # One statement: the pick and its outbox rows (the pick's CTE is read twice, so computed once).
         picked = pick.cte("picked")
-        rows = envelopes.insert_from(picked.c.id, shape).cte("event_rows")
+        told = envelopes.numbered(picked.c.id, "told")
+        values = envelopes.literal_values(shape, envelopes.IdSeries.new())
+        rows = envelopes.insert_from(told, **values).cte("event_rows")
         ids = list(session.scalars(select(picked.c.id).add_cte(rows).order_by(picked.c.id)))
     else:
         ids = list(session.scalars(pick))

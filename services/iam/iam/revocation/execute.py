@@ -4,18 +4,20 @@ revoked, a batch of thousands at a time, in a few set statements per batch.
 One batch is one transaction under the round's row lock:
 
 1. one UPDATE of the accounts that picks its own batch (the first affected ids after the checkpoint, in id
-   order, through the primary key) and repeats the predicate on the rows it changes, returning the ids it
-   revoked. A login holding one of the rows finishes first; PostgreSQL then checks the predicate again on
-   the row the login left, and the new last access takes that account out (kept, not revoked). The
-   accounts revoked are exactly those the UPDATE returns;
-2. the sessions, refresh families and access tokens of the revoked accounts that have any still standing
-   are ended with set statements, and the back-channel logouts their clients are owed are written
-   (`end_sessions`: the effects of `sessions.end_all_sessions`, for many accounts at once);
-3. an `iam.account_revoked` outbox row and an `account.revoked` audit entry per revoked account: on
+   order, through the primary key; on PostgreSQL up to the announcement's cursor read by the statement
+   itself) and repeats the predicate on the rows it changes. A login holding one of the rows finishes
+   first; PostgreSQL then checks the predicate again on the row the login left, and the new last access
+   takes that account out (kept, not revoked). The accounts revoked are exactly those the UPDATE returns;
+2. an `iam.account_revoked` outbox row and an `account.revoked` audit entry per revoked account: on
    PostgreSQL inside the UPDATE's statement (data-modifying CTEs: the rows never travel to Python and back),
    elsewhere a multi-row INSERT; the event's envelope is the text `Event.to_json()` gives, from a template
    validated against the contract once per batch (envelopes.py);
-4. the checkpoint moves to the last id revoked.
+3. the checkpoint moves to the last id revoked and the round's count by the batch's (on PostgreSQL in the
+   same statement, which also names the revoked accounts with a session or token still standing: one
+   statement and Python sees three values);
+4. the sessions, refresh families and access tokens of the revoked accounts that have any still standing
+   are ended with set statements, and the back-channel logouts their clients are owed are written
+   (`end_sessions`: the effects of `sessions.end_all_sessions`, for many accounts at once).
 
 A kill -9 anywhere rolls the whole batch back: the next batch starts from the last committed checkpoint,
 so nobody is skipped and nobody is revoked or told twice; the counts move in the same transaction.
@@ -23,18 +25,29 @@ so nobody is skipped and nobody is revoked or told twice; the counts move in the
 
 from __future__ import annotations
 
+import functools
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from polis.events import outbox as events_outbox
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     DateTime,
+    Integer,
+    Select,
     String,
+    Text,
+    Uuid,
     and_,
+    bindparam,
+    case,
+    cast,
+    exists,
     false,
+    func,
     insert,
     literal,
     select,
@@ -42,6 +55,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from iam.accounts.models import Account, AccountState
 from iam.audit.models import AuditEntry
@@ -147,32 +161,152 @@ def _generic_rows(
     )
 
 
-def _revoke_with_rows(
-    session: Session, *, revoke: Any, round_: RevocationRound, now: datetime, origin: Origin
-) -> list[uuid.UUID]:
-    """PostgreSQL: the UPDATE, its outbox rows and its audit entries in one statement (data-modifying
-    CTEs, time-ordered ids and event ids made by PostgreSQL); returns the ids revoked."""
-    revoked = revoke.cte("revoked")
-    source, agent, request_id = _origin_values(origin)
+_LAST_ID = uuid.UUID(int=(1 << 128) - 1)  # above every account id: no announcement limits the batch
+
+
+@functools.cache
+def _batch_statement(first: bool) -> Select[Any]:
+    """PostgreSQL: one batch as one statement, built once per process (every value a bound parameter, so
+    SQLAlchemy compiles it once and psycopg prepares it). Data-modifying CTEs on the UPDATE's `RETURNING`
+    write the batch's audit entries and outbox rows (ids from an `IdSeries` each), move the round's
+    checkpoint and counts, and find the revoked accounts with a session or token still standing; the
+    statement answers (revoked, last id revoked, accounts with something standing). Nothing travels to
+    Python and back but those. `first`: no checkpoint yet. The parameters' names are none of a column's:
+    SQLAlchemy would add a parameter named like a column of an updated table to its SET clause."""
+    cutoff_at: Any = bindparam("b_cutoff_at", type_=DateTime(timezone=True))  # affected() takes it as a value
+    now = bindparam("b_now", type_=DateTime(timezone=True))
+    after = bindparam("b_after", type_=Uuid)
+    round_id = bindparam("b_round_id", type_=Uuid)
+    # The deadline came before everyone was told: those never told are not revoked (D-REV-2). The
+    # announcement's row is read by the statement (an InitPlan): up to its cursor while it is not done
+    # (NULL, nobody, before its first batch), everyone once it is done or when there is none.
+    announcement = (RevocationNotice.round_id == round_id, RevocationNotice.name == ANNOUNCEMENT)
+    unfinished = exists().where(*announcement, RevocationNotice.state != NoticeState.DONE.value)
+    told_up_to = case(
+        (unfinished, select(RevocationNotice.cursor).where(*announcement).scalar_subquery()),
+        else_=literal(_LAST_ID, Uuid),
+    )
+    # The pick is on its own name: a subquery on the updated table must not correlate to it.
+    candidate = aliased(Account)
+    pick = (
+        select(candidate.id)
+        .where(affected(cutoff_at, candidate), candidate.id <= told_up_to)
+        .order_by(candidate.id)
+        .limit(bindparam("b_batch_size", type_=Integer))
+    )
+    if not first:
+        pick = pick.where(candidate.id > after)
+    revoked = (
+        update(Account)
+        .where(Account.id.in_(pick), affected(cutoff_at))
+        .values(
+            state=AccountState.REVOKED.value,
+            revoked_at=now,
+            credentials_version=Account.credentials_version + 1,
+        )
+        .returning(Account.id)
+        .cte("revoked")
+    )
+    rows = envelopes.numbered(revoked.c.id, "numbered")
     audit_rows = insert(AuditEntry.__table__).from_select(  # type: ignore[arg-type]
         list(AUDIT_COLUMNS),
         select(
-            envelopes.time_ordered_uuid(),
-            literal(now, DateTime(timezone=True)),
+            cast(envelopes.series_id(_text("b_audit_prefix"), _bigint("b_audit_base"), rows.c.n), Uuid),
+            now,
             literal(REVOKED_ACTION, String),
-            revoked.c.id,
+            rows.c.account_id,
             literal(WORKER_ACTOR, String),
-            literal(source, String),
-            literal(agent, String),
-            literal(request_id, String),
-            literal(audit_details(round_), JSON),
-        ).select_from(revoked),
+            bindparam("b_source_address", type_=String),
+            bindparam("b_user_agent", type_=String),
+            bindparam("b_request_id", type_=String),
+            bindparam("b_details", type_=JSON),
+        ),
     )
-    event_rows = envelopes.insert_from(revoked.c.id, _revoked_template(round_, now))
-    statement = (
-        select(revoked.c.id).add_cte(audit_rows.cte("audit_rows")).add_cte(event_rows.cte("event_rows"))
+    event_rows = envelopes.insert_from(
+        rows,
+        event_type=literal(EVENT_REVOKED, String),
+        head=_text("b_head"),
+        middle=_text("b_middle"),
+        tail=_text("b_tail"),
+        created_at=bindparam("b_created_at", type_=DateTime(timezone=True)),
+        prefix=_text("b_event_prefix"),
+        base=_bigint("b_event_base"),
     )
-    return list(session.scalars(statement))
+    count = select(func.count()).select_from(revoked).scalar_subquery()
+    last = select(revoked.c.id).order_by(revoked.c.id.desc()).limit(1).scalar_subquery()
+    rounds = RevocationRound.__table__
+    moved = (
+        update(rounds)
+        .where(rounds.c.id == round_id, exists(select(revoked.c.id)))
+        .values(execute_cursor=last, revoked_count=rounds.c.revoked_count + count)
+    )
+
+    def in_batch(column: Any) -> list[ColumnElement[bool]]:
+        # The batch's id range of the account_id index, narrowed to the batch (inactive accounts rarely
+        # have anything standing).
+        bounds = [column <= last, column.in_(select(revoked.c.id))]
+        return bounds if first else [column > after, *bounds]
+
+    standing = union(
+        select(SsoSession.account_id).where(*in_batch(SsoSession.account_id), SsoSession.ended_at.is_(None)),
+        select(RefreshToken.account_id).where(
+            *in_batch(RefreshToken.account_id), RefreshToken.revoked_at.is_(None)
+        ),
+        select(AccessToken.account_id).where(
+            *in_batch(AccessToken.account_id), AccessToken.revoked_at.is_(None), AccessToken.expires_at > now
+        ),
+    ).subquery("standing")
+    return (
+        select(count, last, select(func.array_agg(standing.c.account_id)).scalar_subquery())
+        .add_cte(audit_rows.cte("audit_rows"))
+        .add_cte(event_rows.cte("event_rows"))
+        .add_cte(moved.cte("moved"))
+    )
+
+
+def _text(name: str) -> Any:
+    return bindparam(name, type_=Text)
+
+
+def _bigint(name: str) -> Any:
+    return bindparam(name, type_=BigInteger)
+
+
+def _revoke_on_postgresql(
+    session: Session, *, round_: RevocationRound, now: datetime, batch_size: int, origin: Origin
+) -> tuple[int, list[uuid.UUID]]:
+    """The batch's statement; returns how many were revoked and those with something standing. The round's
+    checkpoint and count moved in the statement: the loaded round is told so (no flush, no stale value)."""
+    shape = _revoked_template(round_, now)
+    audit_ids, event_ids = envelopes.IdSeries.new(), envelopes.IdSeries.new()
+    source, agent, request_id = _origin_values(origin)
+    after = round_.execute_cursor
+    count, last, standing = session.execute(
+        _batch_statement(after is None),
+        {
+            "b_cutoff_at": as_utc(round_.cutoff_at),
+            "b_now": now,
+            "b_after": after,
+            "b_round_id": round_.id,
+            "b_batch_size": batch_size,
+            "b_audit_prefix": audit_ids.prefix,
+            "b_audit_base": audit_ids.base,
+            "b_source_address": source,
+            "b_user_agent": agent,
+            "b_request_id": request_id,
+            "b_details": audit_details(round_),
+            "b_head": shape.head,
+            "b_middle": shape.middle,
+            "b_tail": shape.tail,
+            "b_created_at": datetime.now(UTC),
+            "b_event_prefix": event_ids.prefix,
+            "b_event_base": event_ids.base,
+        },
+    ).one()
+    if count:
+        set_committed_value(round_, "execute_cursor", last)
+        set_committed_value(round_, "revoked_count", round_.revoked_count + count)
+    return count, sorted(standing or ())
 
 
 # --- sessions and tokens (the effects of sessions.end_all_sessions, for many accounts) --------------------
@@ -252,16 +386,15 @@ def end_sessions(session: Session, *, account_ids: list[uuid.UUID], now: datetim
 # --- one batch ----------------------------------------------------------------------------------------------
 
 
-def revocation_batch(
-    session: Session, *, round_: RevocationRound, now: datetime, batch_size: int, origin: Origin
-) -> Step:
+def _pick(session: Session, *, round_: RevocationRound, batch_size: int) -> Select[Any]:
+    """The next affected ids after the checkpoint, in id order (the SQLite path's batch; on PostgreSQL
+    only asked whether anyone is left)."""
     cutoff_at = as_utc(round_.cutoff_at)
-    after = round_.execute_cursor
     # The pick is on its own name: a subquery on the updated table must not correlate to it.
     candidate = aliased(Account)
     pick = select(candidate.id).where(affected(cutoff_at, candidate)).order_by(candidate.id).limit(batch_size)
-    if after is not None:
-        pick = pick.where(candidate.id > after)
+    if round_.execute_cursor is not None:
+        pick = pick.where(candidate.id > round_.execute_cursor)
     announcement = session.get(RevocationNotice, (round_.id, ANNOUNCEMENT))
     if announcement is not None and announcement.state != NoticeState.DONE.value:
         # The deadline came before everyone was told: those never told are not revoked (D-REV-2).
@@ -269,9 +402,18 @@ def revocation_batch(
             false() if announcement.cursor is None else candidate.id <= announcement.cursor
         )
         pick = pick.where(told)
+    return pick
+
+
+def _revoke_generic(
+    session: Session, *, round_: RevocationRound, now: datetime, batch_size: int, origin: Origin
+) -> tuple[int, list[uuid.UUID]]:
+    """Elsewhere (SQLite): the UPDATE of the picked ids, then the rows, the standing check and the
+    checkpoint from Python."""
+    cutoff_at = as_utc(round_.cutoff_at)
     revoke = (
         update(Account)
-        .where(Account.id.in_(pick), affected(cutoff_at))
+        .where(Account.id.in_(_pick(session, round_=round_, batch_size=batch_size)), affected(cutoff_at))
         .values(
             state=AccountState.REVOKED.value,
             revoked_at=now,
@@ -280,21 +422,28 @@ def revocation_batch(
         .returning(Account.id)
         .execution_options(synchronize_session=False)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        ids = sorted(_revoke_with_rows(session, revoke=revoke, round_=round_, now=now, origin=origin))
-    else:
-        ids = sorted(session.scalars(revoke))
-        if ids:
-            _generic_rows(session, round_=round_, ids=ids, now=now, origin=origin)
+    ids = sorted(session.scalars(revoke))
     if not ids:
-        # Nothing left, or every account picked had just logged in: then the next batch picks the next.
-        if session.scalar(pick.limit(1)) is None:
-            return finish(session, round_=round_, now=now, origin=origin)
-        return Step("revoked", 0, round_.id)
-    end_sessions(session, account_ids=_with_standing_sessions(session, ids, after, now), now=now)
+        return 0, []
+    _generic_rows(session, round_=round_, ids=ids, now=now, origin=origin)
+    standing = _with_standing_sessions(session, ids, round_.execute_cursor, now)
     round_.execute_cursor = ids[-1]
     round_.revoked_count += len(ids)
-    return Step("revoked", len(ids), round_.id)
+    return len(ids), standing
+
+
+def revocation_batch(
+    session: Session, *, round_: RevocationRound, now: datetime, batch_size: int, origin: Origin
+) -> Step:
+    revoke = _revoke_on_postgresql if session.get_bind().dialect.name == "postgresql" else _revoke_generic
+    count, standing = revoke(session, round_=round_, now=now, batch_size=batch_size, origin=origin)
+    if not count:
+        # Nothing left, or every account picked had just logged in: then the next batch picks the next.
+        if session.scalar(_pick(session, round_=round_, batch_size=1)) is None:
+            return finish(session, round_=round_, now=now, origin=origin)
+        return Step("revoked", 0, round_.id)
+    end_sessions(session, account_ids=standing, now=now)
+    return Step("revoked", count, round_.id)
 
 
 def finish(session: Session, *, round_: RevocationRound, now: datetime, origin: Origin) -> Step:
