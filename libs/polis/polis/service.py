@@ -62,6 +62,13 @@ def common_settings(service: str, env: Env) -> dict[str, Any]:
     }
 
 
+def public_base_url(env: Env, service: str) -> str:
+    """<SERVICE>_PUBLIC_BASE_URL, the public site (the gateway's address) that links in pages and emails point
+    to: required in production, where a localhost default would send users links that lead nowhere."""
+    default = None if env.is_production else "http://localhost:8080"
+    return env.str(f"{service.upper()}_PUBLIC_BASE_URL", default).rstrip("/")
+
+
 def load_settings(
     service: str,
     own: Callable[[Env], Mapping[str, Any]] | None = None,

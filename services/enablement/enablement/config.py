@@ -8,21 +8,16 @@ from typing import Any
 import polis.service as service
 from polis.config import Env
 from polis.events import sealing
-from polis.ui import ui_settings
+from polis.ui.pages import page_settings
 
 SERVICE = "enablement"
 
 
 def _own_settings(env: Env) -> dict[str, Any]:
-    def dev(value: str) -> str | None:
-        # A default only where mistakes are harmless: production says where links point and whom secrets
-        # are sealed for.
-        return None if env.is_production else value
-
     return {
-        "PUBLIC_BASE_URL": env.str("ENABLEMENT_PUBLIC_BASE_URL", dev("http://localhost:8080")).rstrip("/"),
-        "NOTIFIER_SEALING_PUBLIC_KEY": env.str("NOTIFIER_SEALING_PUBLIC_KEY", dev(sealing.DEV_PUBLIC_KEY)),
-        "NOTIFIER_SEALING_KEY_ID": env.str("NOTIFIER_SEALING_KEY_ID", dev(sealing.DEV_KEY_ID)),
+        # Where links point, and whom secrets are sealed for: no defaults in production.
+        "PUBLIC_BASE_URL": service.public_base_url(env, SERVICE),
+        **sealing.sealer_settings(env),
         # Signs the receipt-confirmation links (D-ENA-2).
         "SIGNING_KEY": env.secret("ENABLEMENT_SIGNING_KEY", dev_default="dev-only-enablement-signing-key"),
         # D-ENA-8: a pending request expires after this many days, with a reminder this many days before.
@@ -44,17 +39,7 @@ def _own_settings(env: Env) -> dict[str, Any]:
         # D-ENA-1: where /abilitazione/ sends an enabled user: the personal home of Istanze OnLine.
         "ISTANZE_HOME_URL": env.str("ENABLEMENT_ISTANZE_HOME_URL", "/istanze/"),
         # Pages (enablement.pages): the session cookie holds the CSRF token; only enablement_* cookies pass.
-        "SECRET_KEY": env.secret(
-            "ENABLEMENT_SECRET_KEY", dev_default="dev-only-enablement-secret-key"
-        ).reveal(),
-        "SESSION_COOKIE_NAME": "enablement_session",
-        "SESSION_COOKIE_SECURE": env.bool("ENABLEMENT_SECURE_COOKIES", env.is_production),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "BABEL_DEFAULT_LOCALE": "it",
-        "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
-        "LANGUAGES": ("it", "en"),
-        **ui_settings(env),
+        **page_settings(env, SERVICE),
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import polis.service as service
 from polis.config import ConfigError, Env, Secret
 from polis.events import sealing
-from polis.ui import ui_settings
+from polis.ui.pages import page_settings
 
 from iam.revocation.settings import revocation_settings
 
@@ -16,15 +16,10 @@ SERVICE = "iam"
 
 
 def _own_settings(env: Env) -> dict[str, Any]:
-    def dev(value: str) -> str | None:
-        # A default only where mistakes are harmless: production must say where links point and whom
-        # secrets are sealed for.
-        return None if env.is_production else value
-
     return {
-        "PUBLIC_BASE_URL": env.str("IAM_PUBLIC_BASE_URL", dev("http://localhost:8080")).rstrip("/"),
-        "NOTIFIER_SEALING_PUBLIC_KEY": env.str("NOTIFIER_SEALING_PUBLIC_KEY", dev(sealing.DEV_PUBLIC_KEY)),
-        "NOTIFIER_SEALING_KEY_ID": env.str("NOTIFIER_SEALING_KEY_ID", dev(sealing.DEV_KEY_ID)),
+        # Where links point, and whom secrets are sealed for: no defaults in production.
+        "PUBLIC_BASE_URL": service.public_base_url(env, SERVICE),
+        **sealing.sealer_settings(env),
         # Pages (iam.pages): session cookie for CSRF tokens, languages, the shared layout (polis.ui).
         **_page_settings(env),
         # Registration (D-ACC-3), password policy and captcha (registration area).
@@ -162,20 +157,14 @@ def _registration_settings(env: Env) -> dict[str, Any]:
 def _page_settings(env: Env) -> dict[str, Any]:
     secure = env.bool("IAM_SECURE_COOKIES", env.is_production)
     return {
-        "SECRET_KEY": env.secret("IAM_SECRET_KEY", dev_default="dev-only-iam-secret-key").reveal(),
+        # IAM_SECRET_KEY, IAM_SECURE_COOKIES, languages, the layout (POLIS_HELPDESK_PHONE/_HOURS/_HOURS_EN,
+        # POLIS_ACCESSIBILITY_URL/_PRIVACY_URL, POLIS_ASSET_VERSION), as every service's pages.
+        **page_settings(env, SERVICE),
         # Only iam_* cookies cross the gateway: Flask's session (it holds the CSRF token) is iam_session,
         # __Host-iam_session with Secure cookies (production): Secure, Path=/, no Domain enforced by browsers.
         "SESSION_COOKIE_NAME": "__Host-iam_session" if secure else "iam_session",
         "SESSION_COOKIE_PATH": "/",
-        "SESSION_COOKIE_SECURE": secure,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": env.int("IAM_CSRF_TIME_LIMIT", 4 * 3600),
-        "BABEL_DEFAULT_LOCALE": "it",
-        "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
-        "LANGUAGES": ("it", "en"),
-        # POLIS_HELPDESK_PHONE/_HOURS/_HOURS_EN, POLIS_ACCESSIBILITY_URL/_PRIVACY_URL, POLIS_ASSET_VERSION.
-        **ui_settings(env),
     }
 
 

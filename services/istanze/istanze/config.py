@@ -7,6 +7,7 @@ from typing import Any
 
 import polis.service as service
 from polis.config import Env
+from polis.ui.pages import page_settings
 
 SERVICE = "istanze"
 
@@ -17,10 +18,9 @@ def load_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _own(env: Env) -> dict[str, Any]:
-    from istanze.pages import page_settings  # the pages' session cookie, languages, layout (polis.ui)
-
     return {
-        **page_settings(env),
+        # The pages' session cookie (it holds the CSRF token), languages, the layout (polis.ui).
+        **page_settings(env, SERVICE),
         # D-IST-3: the segnatura's codes of the administration and of its AOO (area organizzativa omogenea).
         "PROTOCOL_ADMINISTRATION_CODE": env.str("ISTANZE_PROTOCOL_ADMINISTRATION_CODE", "m_pi"),
         "PROTOCOL_AOO_CODE": env.str("ISTANZE_PROTOCOL_AOO_CODE", "AOODGPER"),

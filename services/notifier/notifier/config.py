@@ -62,11 +62,8 @@ def _own_settings(env: Env) -> dict[str, Any]:
         "SEND_RETRY_DELAYS": env.delays("NOTIFIER_SEND_RETRY_DELAYS", "30,120,600,1800,3600"),
         "SEND_RETRY_FOR_SECONDS": env.float("NOTIFIER_SEND_RETRY_FOR_SECONDS", 48 * 3600.0),
         "SENDING_LEASE_SECONDS": env.float("NOTIFIER_SENDING_LEASE_SECONDS", 600.0),
-        # Links in emails are built from this (the gateway's public address): required in production, where a
-        # localhost default would send users links that lead nowhere.
-        "PUBLIC_BASE_URL": env.str(
-            "NOTIFIER_PUBLIC_BASE_URL", None if env.is_production else "http://localhost:8080"
-        ).rstrip("/"),
+        # Links in emails are built from this (the gateway's public address): required in production.
+        "PUBLIC_BASE_URL": service.public_base_url(env, SERVICE),
         "PRODUCT_NAME": env.str("NOTIFIER_PRODUCT_NAME", "Istanze OnLine"),
         # D-ACC-9: the helpdesk contact in every email's footer: the same settings as the pages' footer.
         "HELPDESK_PHONE": env.str("POLIS_HELPDESK_PHONE", DEFAULT_HELPDESK_PHONE),

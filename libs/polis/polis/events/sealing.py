@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import os
 import re
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from polis.config import Env
 
 PREFIX = "sealed:v1:"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -54,6 +58,16 @@ def generate_keypair() -> tuple[str, str]:
     """A new (private, public) key pair, each as unpadded base64url of the raw 32 bytes."""
     private = X25519PrivateKey.generate()
     return _b64encode(_raw(private)), _b64encode(_raw(private.public_key()))
+
+
+def sealer_settings(env: Env) -> dict[str, str]:
+    """The settings of a service that seals secrets for the notifier: its public key and key id, from
+    NOTIFIER_SEALING_PUBLIC_KEY and NOTIFIER_SEALING_KEY_ID (the dev key pair's only in dev/test)."""
+    public_key, key_id = (None, None) if env.is_production else (DEV_PUBLIC_KEY, DEV_KEY_ID)
+    return {
+        "NOTIFIER_SEALING_PUBLIC_KEY": env.str("NOTIFIER_SEALING_PUBLIC_KEY", public_key),
+        "NOTIFIER_SEALING_KEY_ID": env.str("NOTIFIER_SEALING_KEY_ID", key_id),
+    }
 
 
 class Sealer:
