@@ -179,7 +179,11 @@ def _batch_statement(first: bool) -> Select[Any]:
     round_id = bindparam("b_round_id", type_=Uuid)
     # The deadline came before everyone was told: those never told are not revoked (D-REV-2). The
     # announcement's row is read by the statement (an InitPlan): up to its cursor while it is not done
-    # (NULL, nobody, before its first batch), everyone once it is done or when there is none.
+    # (NULL, nobody, before its first batch), everyone once it is done or when there is none. The bound is
+    # on the UPDATE, not on the pick: as an index condition of the pick it made the generic plan of the
+    # prepared statement read the whole rest of the index and sort it (`id > after` alone keeps it an
+    # ordered scan that stops at the batch's size); past the cursor a batch revokes nobody and the round
+    # finishes, as when the pick itself stopped there.
     announcement = (RevocationNotice.round_id == round_id, RevocationNotice.name == ANNOUNCEMENT)
     unfinished = exists().where(*announcement, RevocationNotice.state != NoticeState.DONE.value)
     told_up_to = case(
@@ -190,7 +194,7 @@ def _batch_statement(first: bool) -> Select[Any]:
     candidate = aliased(Account)
     pick = (
         select(candidate.id)
-        .where(affected(cutoff_at, candidate), candidate.id <= told_up_to)
+        .where(affected(cutoff_at, candidate))
         .order_by(candidate.id)
         .limit(bindparam("b_batch_size", type_=Integer))
     )
@@ -198,7 +202,7 @@ def _batch_statement(first: bool) -> Select[Any]:
         pick = pick.where(candidate.id > after)
     revoked = (
         update(Account)
-        .where(Account.id.in_(pick), affected(cutoff_at))
+        .where(Account.id.in_(pick), affected(cutoff_at), Account.id <= told_up_to)
         .values(
             state=AccountState.REVOKED.value,
             revoked_at=now,
