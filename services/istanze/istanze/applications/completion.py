@@ -13,12 +13,25 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from polis.db import Database
 from polis.events import Event, contracts
 from polis.events import outbox as events_outbox
-from sqlalchemy import DateTime, Integer, String, Text, insert, literal, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from istanze.applications.models import PENDING, SUBMITTED, Application
@@ -142,6 +155,49 @@ def file_rendered(db: Database, *, receipt_id: uuid.UUID, content: bytes, digest
     return True
 
 
+_receipts, _applications = cast(Table, Receipt.__table__), cast(Table, Application.__table__)
+# file_registered's statement, built once (issue 15, P6): the filing UPDATE, the state's UPDATE and the outbox
+# row's INSERT ... SELECT FROM the filing's RETURNING, so no row is written unless the receipt was pending.
+_FILED = (
+    update(_receipts)
+    .where(_receipts.c.id == bindparam("f_receipt_id", type_=Uuid()), _receipts.c.sha256.is_(None))
+    .values(
+        sha256=bindparam("f_sha256", type_=String()),
+        size=bindparam("f_size", type_=Integer()),
+        content=bindparam("f_content", type_=LargeBinary()),
+        pending_since=None,
+        render_inputs=None,
+    )
+    .returning(_receipts.c.application_id)
+    .cte("filed")
+)
+_SUBMITTED = (
+    update(_applications)
+    .where(
+        _applications.c.id == bindparam("f_application_id", type_=Uuid()),
+        _applications.c.state == PENDING,
+        _applications.c.id.in_(select(_FILED.c.application_id)),
+    )
+    .values(state=SUBMITTED)
+    .returning(_applications.c.id)
+    .cte("submitted")
+)
+_FILE_REGISTERED = (
+    insert(outbox)
+    .from_select(
+        ["event_id", "event_type", "payload", "created_at", "attempts"],
+        select(
+            bindparam("o_event_id", type_=String()),
+            bindparam("o_event_type", type_=String()),
+            bindparam("o_payload", type_=Text()),
+            bindparam("o_created_at", type_=DateTime(timezone=True)),
+            literal(0, Integer),
+        ).select_from(_FILED),
+    )
+    .add_cte(_SUBMITTED)
+)
+
+
 def file_registered(db: Database, *, registered: Receipt, content: bytes, digest: str) -> bool:
     """file_rendered for the caller that registered the row and so knows its columns (the submission): on
     PostgreSQL one statement outside a transaction (atomic by itself) instead of three in one: the event
@@ -151,29 +207,19 @@ def file_registered(db: Database, *, registered: Receipt, content: bytes, digest
         return file_rendered(db, receipt_id=registered.id, content=content, digest=digest)
     event = _submitted_event(registered, content)
     contracts.validate(event)  # as polis.events.outbox.record: a violation raises before anything is written
-    filed = _filing(registered.id, content, digest).returning(Receipt.application_id).cte("filed")
-    submitted = (
-        update(Application)
-        .where(Application.id == registered.application_id, Application.state == PENDING)
-        .where(Application.id.in_(select(filed.c.application_id)))
-        .values(state=SUBMITTED)
-        .returning(Application.id)
-        .cte("submitted")
-    )
-    row = select(
-        literal(event.id, String),
-        literal(event.type, String),
-        literal(event.to_json().decode(), Text),
-        literal(datetime.now(UTC), DateTime(timezone=True)),
-        literal(0, Integer),
-    ).select_from(filed)
-    statement = (
-        insert(outbox)
-        .from_select(["event_id", "event_type", "payload", "created_at", "attempts"], row)
-        .add_cte(submitted)
-    )
+    params = {
+        "f_receipt_id": registered.id,
+        "f_sha256": digest,
+        "f_size": len(content),
+        "f_content": content,
+        "f_application_id": registered.application_id,
+        "o_event_id": event.id,
+        "o_event_type": event.type,
+        "o_payload": event.to_json().decode(),
+        "o_created_at": datetime.now(UTC),
+    }
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return bool(connection.execute(statement).rowcount)
+        return bool(connection.execute(_FILE_REGISTERED, params).rowcount)
 
 
 def complete(

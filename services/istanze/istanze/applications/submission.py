@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from polis.db import Database
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import String, Table, Uuid, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from istanze.applications.completion import build_receipt_data, complete, receipt_inputs
@@ -38,7 +38,7 @@ from istanze.procedures import service as procedures
 from istanze.procedures.models import PUBLISHED, Procedure
 from istanze.protocol.service import next_number
 from istanze.receipts.models import Receipt
-from istanze.receipts.service import register_receipt_values
+from istanze.receipts.service import RECEIPT_COLUMNS, register_receipt_values
 
 log = logging.getLogger("istanze.submission")
 
@@ -60,12 +60,49 @@ class Submission:
     receipt: Receipt | None = None  # detached, when this call filed it
 
 
-def _draft(session: Session, *, account_id: uuid.UUID, code: str, lock: bool) -> Application:
-    query = select(Application).where(
-        Application.account_id == account_id, Application.procedure_code == code
+# The submission's statements, built once (issue 15, P6): building a statement and its cache key cost about
+# as much as running it. Each call only binds its values.
+_ACCOUNT, _CODE = bindparam("account_id", type_=Uuid()), bindparam("code", type_=String())
+_DRAFT = select(Application).where(Application.account_id == _ACCOUNT, Application.procedure_code == _CODE)
+# Two clicks racing on PostgreSQL: the second waits for the first's transaction 1, then sees its result.
+_DRAFT_LOCKED = _DRAFT.with_for_update()
+_FIRST_READ = (
+    select(Procedure, Application, StaffProfile.staff_category, ContactDetails)
+    .outerjoin(
+        Application, and_(Application.account_id == _ACCOUNT, Application.procedure_code == Procedure.code)
     )
-    # Two clicks racing on PostgreSQL: the second waits for the first's transaction 1, then sees its result.
-    draft = session.scalar(query.with_for_update() if lock else query)
+    .outerjoin(StaffProfile, StaffProfile.account_id == _ACCOUNT)
+    .outerjoin(ContactDetails, ContactDetails.account_id == _ACCOUNT)
+    .where(Procedure.code == _CODE, Procedure.status == PUBLISHED)
+)
+_applications, _receipts = cast(Table, Application.__table__), cast(Table, Receipt.__table__)
+SUBMISSION_COLUMNS = (
+    "state",
+    "submission_key",
+    "protocol_year",
+    "protocol_number",
+    "segnatura",
+    "submitted_at",
+    "updated_at",
+)
+_REGISTER_APPLICATION = (
+    update(_applications)
+    .where(_applications.c.id == bindparam("a_id", type_=Uuid()))
+    .values({name: bindparam(f"a_{name}", type_=_applications.c[name].type) for name in SUBMISSION_COLUMNS})
+)
+_INSERT_RECEIPT = insert(_receipts).values(
+    {
+        column.name: bindparam(f"r_{column.name}", type_=column.type)
+        for column in _receipts.c
+        if column.name in RECEIPT_COLUMNS
+    }
+)
+# PostgreSQL: both in one statement, the UPDATE in a WITH of the INSERT.
+_REGISTER = _INSERT_RECEIPT.add_cte(_REGISTER_APPLICATION.returning(_applications.c.id).cte("registered"))
+
+
+def _draft(session: Session, *, account_id: uuid.UUID, code: str, lock: bool) -> Application:
+    draft = session.scalar(_DRAFT_LOCKED if lock else _DRAFT, {"account_id": account_id, "code": code})
     if draft is None:
         raise NotAllowed("no_draft")
     return draft
@@ -97,14 +134,13 @@ def _register(
     """The application's submission columns and its protocol register row: Core statements (no ORM flush),
     one statement on PostgreSQL (the UPDATE in a WITH of the INSERT), so the counter's row lock taken just
     before is held for one round trip and the commit."""
-    registered = update(Application).where(Application.id == draft_id).values(**draft)
+    params = {"a_id": draft_id, **{f"a_{k}": v for k, v in draft.items()}}
+    params.update({f"r_{k}": v for k, v in receipt.items()})
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(registered)
-        session.execute(insert(Receipt).values(**receipt))
+        session.execute(_REGISTER_APPLICATION, params)
+        session.execute(_INSERT_RECEIPT, params)
         return
-    session.execute(
-        insert(Receipt).values(**receipt).add_cte(registered.returning(Application.id).cte("registered"))
-    )
+    session.execute(_REGISTER, params)
 
 
 def _first_read(
@@ -112,16 +148,7 @@ def _first_read(
 ) -> tuple[Procedure, Application, str | None, ContactDetails | None]:
     """The published procedure, the user's draft, declared category and contact details in one statement
     (four reads before; issue 15, P6). UnknownProcedure, or NotAllowed("no_draft"), as they were."""
-    row = session.execute(
-        select(Procedure, Application, StaffProfile.staff_category, ContactDetails)
-        .outerjoin(
-            Application,
-            and_(Application.account_id == account_id, Application.procedure_code == Procedure.code),
-        )
-        .outerjoin(StaffProfile, StaffProfile.account_id == account_id)
-        .outerjoin(ContactDetails, ContactDetails.account_id == account_id)
-        .where(Procedure.code == code, Procedure.status == PUBLISHED)
-    ).first()
+    row = session.execute(_FIRST_READ, {"account_id": account_id, "code": code}).first()
     if row is None:
         raise procedures.UnknownProcedure(code)
     procedure, draft, category, details = row

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Integer, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,15 +42,20 @@ class ProtocolNumber:
         return f"{administration}.{aoo}.{register}.U.{self.text}.{day}"
 
 
+_counters = cast(Table, ProtocolCounter.__table__)
+# Built once: each submission binds only the year (issue 15, P6).
+_TAKE = (
+    update(_counters)
+    .where(_counters.c.year == bindparam("p_year", type_=Integer()))
+    .values(last_number=_counters.c.last_number + 1)
+    .returning(_counters.c.last_number)
+)
+
+
 def next_number(session: Session, *, at: datetime) -> ProtocolNumber:
     """The next number of the calendar year (Italian time) of `at`, taken in `session`'s transaction."""
     year = at.astimezone(ZoneInfo(ROME)).year
-    taken = session.execute(
-        update(ProtocolCounter)
-        .where(ProtocolCounter.year == year)
-        .values(last_number=ProtocolCounter.last_number + 1)
-        .returning(ProtocolCounter.last_number)
-    ).scalar()
+    taken = session.execute(_TAKE, {"p_year": year}).scalar()
     if taken is None:
         # First number of the year: create the row; a racing first creator wins, then we increment.
         try:

@@ -23,6 +23,24 @@ def filename_for(year: int, number: int) -> str:
     return f"ricevuta-{year}-{number:07d}.pdf"
 
 
+# The columns register_receipt_values gives (a pending receipt's row).
+RECEIPT_COLUMNS = (
+    "id",
+    "application_id",
+    "account_id",
+    "procedure_code",
+    "procedure_version",
+    "procedure_title",
+    "protocol_year",
+    "protocol_number",
+    "segnatura",
+    "registered_at",
+    "filename",
+    "pending_since",
+    "render_inputs",
+)
+
+
 def register_receipt_values(
     *,
     application_id: uuid.UUID,

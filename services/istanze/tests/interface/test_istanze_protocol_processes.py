@@ -333,6 +333,11 @@ def test_d_ist_3_web_process_killed_between_registration_and_filing_the_workers_
         assert (state, number) == ("protocollata", 1)  # the first transaction is committed
 
         web.kill()  # SIGKILL to the whole web process group, master and worker
+        # The filing is one statement outside a transaction: PostgreSQL would finish (and commit) it once
+        # the hold is released, client gone or not. Its backend is ended too, as if the process had died
+        # before sending it: the filing never happens and the sweep must do it.
+        with database.engine.connect() as connection:
+            connection.execute(text(WAITING_ON_THE_HOLD.replace("count(*)", "pg_terminate_backend(pid)")))
         holder.execute(text("SELECT pg_advisory_unlock(4242)"))
         holder.commit()
         holder.close()
