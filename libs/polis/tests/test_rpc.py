@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,13 +29,13 @@ METHOD = "iam.check_password"  # any method with a contract will do: the handler
 class Served:
     """A responder in background threads, with a record of what its handler saw."""
 
-    def __init__(self, url: str, *, concurrency: int = 2) -> None:
+    def __init__(self, url: str, *, concurrency: int = 2, heartbeat: int = 5) -> None:
         self.seen: list[dict[str, Any]] = []
         self.gate = threading.Event()
         self.gate.set()
         self.threads = Threads()
         self.responder = RpcResponder(
-            url, service="iam", handlers={METHOD: self.handle}, concurrency=concurrency, heartbeat=5
+            url, service="iam", handlers={METHOD: self.handle}, concurrency=concurrency, heartbeat=heartbeat
         )
 
     def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -206,6 +208,32 @@ def test_a_call_after_the_broker_dropped_an_idle_connection_succeeds(
     # Nothing services the connection while the thread is idle: the broker drops it after missed heartbeats.
     wait_until(lambda: _missed_heartbeats(rabbitmq) > dropped_before, timeout=30, interval=0.2)
     assert client.call(METHOD, {"account_id": account, "password": f"right-{account}"}) == {"matches": True}
+
+
+def test_a_responder_busy_and_then_idle_keeps_its_connection_past_its_heartbeat(
+    rabbitmq: RabbitMQNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The responder reads its socket itself (polis.rpc.wire.pump), not through pika's event loop: pika's
+    heartbeat timer must still run, under a steady stream of calls and with none."""
+    delete_queue(rabbitmq.url, queue_name("iam"))
+    server = Served(rabbitmq.url, concurrency=1, heartbeat=1).start()
+    client = RpcClient(rabbitmq.url, timeout=5)
+    account = str(uuid.uuid4())
+    caplog.set_level(logging.WARNING, logger="polis.rpc.responder")
+    try:
+        stream_ends = time.monotonic() + 4  # four heartbeat intervals of calls, one after another
+        calls = 0
+        while time.monotonic() < stream_ends:
+            assert client.call(METHOD, {"account_id": account, "password": "wrong"}) == {"matches": False}
+            calls += 1
+        threading.Event().wait(4)  # and four with none: the time under test, not a wait for something
+        right = {"account_id": account, "password": f"right-{account}"}
+        assert client.call(METHOD, right) == {"matches": True}
+        assert len(server.seen) == calls + 1
+        assert not [r for r in caplog.records if "lost the broker" in r.getMessage()]  # never dropped
+    finally:
+        client.close()
+        server.stop()
 
 
 def test_calls_work_again_after_a_broker_restart(served: Served, rabbitmq: RabbitMQNode) -> None:

@@ -34,7 +34,7 @@ from polis.requestid import current_request_id
 from polis.rpc.contracts import contract
 from polis.rpc.errors import RpcRemoteError, RpcUnavailable
 from polis.rpc.keys import sealer_for
-from polis.rpc.wire import write_through
+from polis.rpc.wire import pump, write_through
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 BROKEN = (pika.exceptions.AMQPError, OSError)
@@ -201,7 +201,7 @@ class RpcClient:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise RpcUnavailable(method, "timeout")
-                line.connection.process_data_events(time_limit=min(remaining, 0.25))
+                pump(line.connection, min(remaining, 0.25))
         except BROKEN:
             line.close()
             self._local.line = None

@@ -30,7 +30,7 @@ from polis.requestid import bind
 from polis.rpc.client import BROKEN, owner_of, queue_name
 from polis.rpc.contracts import contract
 from polis.rpc.keys import opener_for
-from polis.rpc.wire import held, write_through
+from polis.rpc.wire import held, pump, write_through
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class RpcResponder:
                 channel.basic_consume(queue_name(self.service), self._on_request)
                 self.ready.set()
                 while not stop.is_set():
-                    connection.process_data_events(time_limit=0.5)
+                    pump(connection, 0.5)
             except BROKEN as exc:
                 log.warning(
                     "rpc responder lost the broker, reconnecting", extra={"error": type(exc).__name__}

@@ -1,4 +1,4 @@
-"""How an RPC connection writes: a message in one send, at once, without asking the poller first.
+"""How an RPC connection writes and reads: a message in one send, input straight to pika's frame handling.
 
 pika sends each frame of a message on its own (a publish is a method, a header and a body frame), and it
 never writes when asked to: it buffers, registers the socket with its poller for writability (an
@@ -12,11 +12,21 @@ buffering, in order, and an error on the socket is left to pika too (its next wr
 connection the way it always does). `held(connection)` keeps the writes of a block together and sends them
 in one piece at its end (the responder's reply and its ack). The bytes and their order are unchanged; a pika
 without these internals (another adapter, TLS) is left as it is.
+
+Reading has the same overhead the other way: `process_data_events(time_limit)` makes a timer, runs pika's
+event loop (its poller, its callbacks, its timers) until the timer or an event, and only then dispatches the
+deliveries. `pump(connection, timeout)` waits for the socket with a `poll` of its own, lets pika's transport
+read what arrived and turn it into frames as it always does, runs pika's due timers and callbacks (the
+heartbeat, a lost connection's handling) and dispatches the channels' deliveries and returns: the same
+callbacks in the same order, about a sixth less CPU per call for an RPC client (P7, docs/performance.md).
+With nothing to read it runs pika's own `process_data_events(0)`; a connection pika cannot be read that way
+is served by `process_data_events` itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import select
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -94,3 +104,45 @@ def held(connection: pika.BlockingConnection) -> Iterator[None]:
         return
     with writer.held():
         yield
+
+
+class _Reader:
+    """The read side of one connection's plaintext transport: a poll on its socket, pika's frame handling."""
+
+    def __init__(self, connection: pika.BlockingConnection, transport: _AsyncPlaintextTransport) -> None:
+        self._connection = connection
+        self._transport = transport
+        self._poll = select.poll()
+        self._poll.register(transport._sock.fileno(), select.POLLIN)  # type: ignore[union-attr]
+
+    def pump(self, timeout: float) -> None:
+        connection, transport = self._connection, self._transport
+        if not self._poll.poll(max(0, int(timeout * 1000))) or transport._state != transport._STATE_ACTIVE:
+            connection.process_data_events(time_limit=0)  # timers, a close in progress: pika's own way
+            return
+        transport._on_socket_readable()  # recv and frames, as pika's poller would have it do
+        connection._impl.ioloop.process_timeouts()  # the heartbeat, callbacks such as a lost connection's
+        if not connection.is_open:
+            connection.process_data_events(time_limit=0)  # raises the connection's closing reason
+            return
+        connection._dispatch_channel_events()
+        if connection._ready_events:
+            connection._dispatch_connection_events()
+
+
+def pump(connection: pika.BlockingConnection, timeout: float) -> None:
+    """Wait up to `timeout` seconds for input and dispatch what it brings (see the module's text)."""
+    reader: _Reader | None = getattr(connection, "_polis_reader", None)
+    if reader is None:
+        impl = getattr(connection, "_impl", None)
+        transport = getattr(impl, "_transport", None)
+        if (
+            not isinstance(transport, _AsyncPlaintextTransport)
+            or getattr(transport, "_sock", None) is None
+            or not hasattr(connection, "_dispatch_channel_events")
+        ):
+            connection.process_data_events(time_limit=timeout)
+            return
+        reader = _Reader(connection, transport)
+        connection._polis_reader = reader  # type: ignore[attr-defined]
+    reader.pump(timeout)
