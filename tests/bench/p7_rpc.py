@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from bench_common import cpu_seconds, free_port, process, process_cpu, wait_http, wrk
+from bench_common import Result, cpu_seconds, free_port, process, process_cpu, wait_http, wrk
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -328,11 +328,10 @@ def bench_rpc(
     database_url: str,
     duration: int,
     connections: int,
-    make_result: Any,
     rabbit: Any,
     gunicorn_args: str,
     pg: Any = None,
-) -> list[Any]:
+) -> list[Result]:
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
     os.environ["POLIS_ENV"] = "test"  # the development RPC keys: the bench seals with them like make run
@@ -401,7 +400,7 @@ def bench_rpc(
     bare_cpu = statistics.mean(cpu_per for _, cpu_per in bares) * 1000
     inside = sum(r["argon2"] for r in rounds) / checks * 1000
     results.append(
-        make_result(
+        Result(
             "P7 personal-code checks over RPC (gunicorn)",
             rate,
             "/s",
@@ -436,7 +435,7 @@ def bench_rpc(
         noop.join(20)
     bare_rt = bare_round_trips(rabbit.url, 2000)
     results.append(
-        make_result(
+        Result(
             "P7 RPC round trip without argon2 (median)",
             statistics.median(rpc) * 1e6,
             "us",

@@ -386,7 +386,6 @@ def bench_p7(work: Path, args: argparse.Namespace) -> list[Result]:
             duration=args.duration,
             # Enough callers to keep the responder's two threads busy; more would only queue.
             connections=8,
-            make_result=Result,
             rabbit=rabbit,
             gunicorn_args=GUNICORN_ARGS,
             pg=pg,
