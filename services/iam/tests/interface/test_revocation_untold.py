@@ -4,7 +4,6 @@ accounts told are revoked (the batch's statement reads the announcement's cursor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,35 +11,29 @@ import pytest
 from flask.testing import FlaskClient
 from iam.extensions import db
 from iam.revocation import clock, service
-from oidc_helpers import make_app
 from test_revocation_rounds import OPS, ROUNDS, add_account, create, events, state_of, work_until_idle
 
-OLD = datetime(2014, 1, 1, tzinfo=UTC)
+
+def _announced(client: FlaskClient, affected: int, told_batches: int) -> tuple[str, list[uuid.UUID]]:
+    """A round over `affected` accounts announced, its announcement stopped after `told_batches` of 2."""
+    everyone = [add_account(last_access_at=datetime(2014, 1, 1, tzinfo=UTC)) for _ in range(affected)]
+    round_id = create(client).get_json()["id"]
+    client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
+    assert [service.work_once(db=db, batch_size=2).count for _ in range(told_batches)] == [2] * told_batches
+    return round_id, everyone
 
 
-@pytest.fixture
-def clock_file(tmp_path: Path) -> Path:
-    return tmp_path / "clock"
-
-
-@pytest.fixture
-def client(database_url: str, clock_file: Path) -> Iterator[FlaskClient]:
-    for app in make_app(database_url, REVOCATION_CLOCK_FILE=str(clock_file)):
-        yield app.test_client()
-
-
-def _affected(count: int) -> list[uuid.UUID]:
-    return [add_account(last_access_at=OLD) for _ in range(count)]
+def _past_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's clock 41 days ahead: past the deadline create() gives (40 days)."""
+    monkeypatch.setattr(clock, "_offset_file", tmp_path / "clock")
+    clock.set_offset(tmp_path / "clock", timedelta(days=41).total_seconds())
 
 
 def test_d_rev_2_the_deadline_before_the_announcement_finished_revokes_only_those_told(
-    client: FlaskClient, clock_file: Path
+    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    everyone = _affected(7)
-    round_id = create(client).get_json()["id"]
-    client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
-    assert [service.work_once(db=db, batch_size=2).count for _ in range(2)] == [2, 2]  # 4 of 7 told
-    clock.set_offset(clock_file, timedelta(days=41).total_seconds())
+    round_id, everyone = _announced(client, affected=7, told_batches=2)
+    _past_the_deadline(tmp_path, monkeypatch)
 
     steps = work_until_idle(batch_size=3)
 
@@ -53,16 +46,12 @@ def test_d_rev_2_the_deadline_before_the_announcement_finished_revokes_only_thos
 
 
 def test_d_rev_2_the_deadline_before_the_first_announcement_batch_revokes_nobody(
-    client: FlaskClient, clock_file: Path
+    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    everyone = _affected(3)
-    round_id = create(client).get_json()["id"]
-    client.post(f"{ROUNDS}/{round_id}/announce", headers=OPS)
-    clock.set_offset(clock_file, timedelta(days=41).total_seconds())
+    round_id, everyone = _announced(client, affected=3, told_batches=0)
+    _past_the_deadline(tmp_path, monkeypatch)
 
-    steps = work_until_idle(batch_size=2)
-
-    assert [s.kind for s in steps] == ["started", "done"]
+    assert [s.kind for s in work_until_idle(batch_size=2)] == ["started", "done"]
     assert {state_of(i) for i in everyone} == {"active"}
     assert events("iam.account_revoked") == []
     assert client.get(f"{ROUNDS}/{round_id}", headers=OPS).get_json()["counts"]["revoked"] == 0
