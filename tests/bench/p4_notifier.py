@@ -18,20 +18,27 @@ import contextlib
 import itertools
 import os
 import smtplib
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench_common import CLOCK_TICKS, Result, publish_events, relay_properties, stat_fields, wait_for_queue
+from bench_common import (
+    CLOCK_TICKS,
+    ROOT,
+    VENV_BIN,
+    Result,
+    process,
+    publish_events,
+    relay_properties,
+    stat_fields,
+    wait_for_queue,
+)
 from polis.testing.postgres import PostgresCluster
 from polis.testing.rabbitmq import RabbitMQNode
 from polis.testing.smtp import SmtpSink
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
 NOTIFIER = ROOT / "services" / "notifier"
 
 
@@ -219,23 +226,20 @@ def bench_notifier(
             "NOTIFIER_SEND_POLL_INTERVAL": "0.05",
             "NOTIFIER_LOG_LEVEL": "WARNING",
         }
-        children = []
-        for number in range(workers):
-            log = open(logs / f"notifier-worker-{database}-{number}.log", "wb")  # noqa: SIM115 - closed below
-            children.append(
-                (
-                    subprocess.Popen(
+        with contextlib.ExitStack() as running:
+            # Each worker in its own session and process group (bench_common.process), stopped with it.
+            children = [
+                running.enter_context(
+                    process(
+                        f"notifier-worker-{database}-{number}",
                         [str(VENV_BIN / "python"), "-m", "notifier.worker"],
                         cwd=NOTIFIER,
                         env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    ),
-                    log,
+                        logs=logs,
+                    )
                 )
-            )
-        try:
+                for number in range(workers)
+            ]
             wait_for_queue(vhost_url, "notifier.events")
             publish(vhost_url, [account])
             # The account fact lands first: not part of the measure.
@@ -244,7 +248,7 @@ def bench_notifier(
                 time.sleep(0.05)
             events = [message_event(EVENT_TYPE, account.data["account_id"]) for _ in range(count)]
             # Each worker and the sink run in their own session (start_new_session): their processes.
-            sessions = [child.pid for child, _log in children] + sink_sessions(sink)
+            sessions = [child.pid for child in children] + sink_sessions(sink)
             cpu_before = session_cpu(sessions)
             started = time.perf_counter()
             publish_burst(vhost_url, events)
@@ -254,7 +258,7 @@ def bench_notifier(
                 time.sleep(0.01)
             elapsed = time.perf_counter() - started
             cpu = cpu_per_email(cpu_before, session_cpu(sessions), count)
-            for child, _log in children:
+            for child in children:
                 if child.poll() is not None:
                     raise SystemExit(f"a notifier worker exited with {child.returncode}; logs in {logs}")
             # Settle: a late duplicate would show here.
@@ -263,11 +267,6 @@ def bench_notifier(
                 time.sleep(0.1)
             time.sleep(0.5)
             received, sent = sink.count(), sent_rows(url)
-        finally:
-            for child, log in children:
-                child.terminate()
-                child.wait(timeout=30)
-                log.close()
         if received != count or sent != count:
             raise SystemExit(f"P4: {count} published, {received} accepted by the sink, {sent} marked sent")
         size = len(sample.to_json()) * 4  # roughly a rendered text + HTML email
