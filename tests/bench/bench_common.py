@@ -111,8 +111,11 @@ class Browser:
         path: str,
         form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        json_body: Any = None,
     ) -> tuple[int, str, bytes]:
-        """(status, Location or "", body) of one request, the form sent url-encoded; cookies kept."""
+        """(status, Location or "", body) of one request, the form sent url-encoded (or `json_body` as
+        JSON); cookies kept."""
         sent = {"Connection": "keep-alive", **(headers or {})}
         self.requests += 1
         if self.cookies:
@@ -121,6 +124,9 @@ class Browser:
         if form is not None:
             body = urlencode(form)
             sent["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body)
+            sent["Content-Type"] = "application/json"
         for attempt in (1, 2):
             try:
                 self.conn.request(method, path, body, sent)

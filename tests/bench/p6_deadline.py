@@ -20,7 +20,6 @@ The gateway's credential-call limits are raised: every simulated user comes from
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import multiprocessing
 import os
@@ -131,26 +130,11 @@ class Client:
         self.username = username
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        conn, cookies = self.agent.conn, self.agent.cookies
-        headers = {
-            "Content-Type": "application/json",
-            "Sec-Fetch-Site": "same-origin",
-            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
-        }
-        for attempt in (1, 2):
-            try:
-                conn.request(method, path, json.dumps(body) if body is not None else None, headers)
-                response = conn.getresponse()
-                raw = response.read()
-                break
-            except (http.client.HTTPException, ConnectionError):
-                conn.close()
-                conn = self.agent.conn = http.client.HTTPConnection(
-                    self.agent.host, self.agent.port, timeout=60
-                )
-                if attempt == 2:
-                    raise
-        return response.status, json.loads(raw or b"null")
+        """A JSON call of the API with the agent's cookies and connection; the status and decoded answer."""
+        status, _location, raw = self.agent.request(
+            method, path, headers={"Sec-Fetch-Site": "same-origin"}, json_body=body
+        )
+        return status, json.loads(raw or b"null")
 
     def prepare(self) -> None:
         for path, body in (
