@@ -238,11 +238,10 @@ def _batch_statement(first: bool) -> Select[Any]:
     )
     count = select(func.count()).select_from(revoked).scalar_subquery()
     last = select(revoked.c.id).order_by(revoked.c.id.desc()).limit(1).scalar_subquery()
-    rounds = RevocationRound.__table__
     moved = (
-        update(rounds)
-        .where(rounds.c.id == round_id, exists(select(revoked.c.id)))
-        .values(execute_cursor=last, revoked_count=rounds.c.revoked_count + count)
+        update(RevocationRound)
+        .where(RevocationRound.id == round_id, exists(select(revoked.c.id)))
+        .values(execute_cursor=last, revoked_count=RevocationRound.revoked_count + count)
     )
 
     def in_batch(column: Any) -> list[ColumnElement[bool]]:
