@@ -59,7 +59,7 @@ def test_issue_13_logout_from_the_header_and_its_confirmation_page(
     browser.find_element(By.ID, "logout-confirm").click()
     wait.until(expected_conditions.presence_of_element_located(SIGNED_OUT))
     browser.get(stack.url("/area-personale"))
-    wait.until(expected_conditions.url_contains("/iam/accedi"))
+    wait.until(expected_conditions.url_contains("/oidc/authorize"))  # the login form (issue 18)
 
 
 def test_issue_13_static_files_arrive_compressed_under_fingerprinted_names(

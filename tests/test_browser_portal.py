@@ -62,7 +62,7 @@ def test_a_person_logs_in_from_the_home_page_and_reaches_the_personal_home(
     browser.find_element(By.LINK_TEXT, "Accedi").click()
 
     wait.until(expected_conditions.presence_of_element_located((By.NAME, "username")))
-    assert "/iam/accedi" in browser.current_url
+    assert "/oidc/authorize" in browser.current_url  # the endpoint shows the login form itself (issue 18)
     # Labels belong to their fields: a screen reader announces them.
     username = browser.find_element(By.NAME, "username")
     label = browser.find_element(By.CSS_SELECTOR, f"label[for='{username.get_attribute('id')}']")
@@ -93,7 +93,7 @@ def test_a_person_logs_in_from_the_home_page_and_reaches_the_personal_home(
     logout.click()
     wait.until(lambda chrome: chrome.find_elements(By.CSS_SELECTOR, "header a[href='/accedi']"))
     browser.get(stack.url("/area-personale"))
-    wait.until(expected_conditions.url_contains("/iam/accedi"))  # out: the login asks again
+    wait.until(expected_conditions.url_contains("/oidc/authorize"))  # out: the login form asks again
 
 
 def test_the_registration_captcha_is_solved_in_the_browser_and_accepted(
@@ -143,7 +143,7 @@ def test_issue_5_a_person_signs_in_to_a_partner_service_with_the_istanze_credent
     browser.get(f"{demo}/")
     browser.find_element(By.LINK_TEXT, "Accedi con le credenziali di Istanze OnLine").click()
     wait.until(expected_conditions.presence_of_element_located((By.NAME, "username")))
-    assert "/iam/accedi" in browser.current_url
+    assert "/oidc/authorize" in browser.current_url  # the endpoint shows the login form itself (issue 18)
     browser.find_element(By.NAME, "username").send_keys(USERNAME)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "form button[type='submit']").click()

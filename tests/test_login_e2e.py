@@ -45,7 +45,8 @@ def create_account(stack: SystemStack, username: str) -> None:
 def log_in(browser: Browser, username: str, password: str) -> tuple[int, str, str]:
     status, url, page = browser.go("/accedi")
     assert status == 200, (browser.trail, page[:500])
-    assert urllib.parse.urlsplit(url).path == "/iam/accedi"
+    # The authorization endpoint answers with IAM's login form itself (issue 18).
+    assert urllib.parse.urlsplit(url).path == "/oidc/authorize" and 'action="/iam/accedi"' in page
     next_path = html.unescape(re.search(r'name="next" value="([^"]+)"', page).group(1))  # type: ignore[union-attr]
     token = CSRF.search(page).group(1)  # type: ignore[union-attr]
     return browser.go(
@@ -63,8 +64,8 @@ def test_a_user_logs_in_through_the_portal_and_logs_out(stack: SystemStack) -> N
     assert status == 200, (browser.trail, page[:1000])
     assert urllib.parse.urlsplit(url).path == LANDING
     assert "Lucia Bianchi" in page
-    assert browser.trail[:4] == ["/accedi", "/oidc/authorize", "/iam/accedi", "/iam/accedi"]
-    assert "/accedi/callback" in browser.trail
+    # The login POST answers with the code for the portal (issue 18): no empty hop before or after it.
+    assert browser.trail[:4] == ["/accedi", "/oidc/authorize", "/iam/accedi", "/accedi/callback"]
     # "Accedi" again: already signed in, straight on (D-ENA-1); the personal home needs the session.
     assert urllib.parse.urlsplit(browser.go("/accedi")[1]).path == LANDING
     assert "Lucia Bianchi" in browser.go("/area-personale")[2]
@@ -75,8 +76,8 @@ def test_a_user_logs_in_through_the_portal_and_logs_out(stack: SystemStack) -> N
     assert urllib.parse.urlsplit(url).path == "/"
     assert "/oidc/logout" in browser.trail
     # Out of the portal and of IAM: the next "Accedi" asks for the password again.
-    status, url, _ = browser.go("/area-personale")
-    assert urllib.parse.urlsplit(url).path == "/iam/accedi"
+    status, url, page = browser.go("/area-personale")
+    assert urllib.parse.urlsplit(url).path == "/oidc/authorize" and 'name="password"' in page
 
 
 def test_a_wrong_password_stays_on_the_login_page(stack: SystemStack) -> None:
@@ -87,8 +88,10 @@ def test_a_wrong_password_stays_on_the_login_page(stack: SystemStack) -> None:
 
     assert status == 401
     assert "Nome utente o password non corretti." in page
-    status, url, _ = browser.go("/area-personale")
-    assert status == 200 and urllib.parse.urlsplit(url).path == "/iam/accedi"
+    status, url, page = browser.go("/area-personale")
+    assert (
+        status == 200 and urllib.parse.urlsplit(url).path == "/oidc/authorize" and 'name="password"' in page
+    )
 
 
 def issue_temporary_password(stack: SystemStack, username: str, password: str) -> None:

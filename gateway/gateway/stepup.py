@@ -222,7 +222,9 @@ def form_home(path: str, referrer: str | None, host: str) -> str:
     """Where "back to the form" leads: the page the form was sent from (same site), else its entry."""
     if referrer:
         parts = urlsplit(referrer)
-        if parts.netloc == host and parts.path.startswith("/iam/") and parts.scheme in ("http", "https"):
+        # IAM's pages, and its authorization endpoint (it shows the login form of a request, issue 18).
+        from_iam = parts.path.startswith("/iam/") or parts.path == "/oidc/authorize"
+        if parts.netloc == host and from_iam and parts.scheme in ("http", "https"):
             return parts.path + (f"?{parts.query}" if parts.query else "")
     if path.startswith(("/iam/accedi", "/iam/cambio-password")):
         return "/accedi"  # the login starts at the portal (a fresh authorization request)

@@ -27,7 +27,7 @@ def portal_sign_in(stack: SystemStack, username: str, password: str) -> Browser:
     """`username` signs in to the portal ("Accedi", IAM's login form, back to the portal's callback)."""
     browser = Browser(stack.url())
     status, url, page = browser.go("/accedi")
-    assert status == 200 and "/iam/accedi" in url, (status, url, page[:500])
+    assert status == 200 and 'action="/iam/accedi"' in page, (status, url, page[:500])  # the login form
     next_path = page.split('name="next" value="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     form = {"username": username, "password": password, "next": next_path}
     status, url, page = browser.go("/iam/accedi", {**form, "csrf_token": CSRF.search(page).group(1)})  # type: ignore[union-attr]

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
-from flask import Flask, current_app
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from flask import Flask, Request, current_app
+from flask import request as current_request
 
 from iam.clients import service as clients
 from iam.extensions import db
@@ -21,7 +23,12 @@ def query_client(client_id: str) -> clients.Client | None:
 
 
 class Provider(AuthorizationServer):
-    """Authlib's server; a token request's transaction (statements.grant_connection) never outlives it."""
+    """Authlib's server; a token request's transaction (statements.grant_connection) never outlives it.
+    An authorization request may be given (iam.oidc.authorization.request_for: the one a login POST
+    continues); Flask's integration would always read the current request."""
+
+    def create_oauth2_request(self, request: object) -> FlaskOAuth2Request:
+        return FlaskOAuth2Request(request if isinstance(request, Request) else current_request)
 
     def create_token_response(self, request: object = None) -> object:
         try:

@@ -13,10 +13,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext
 from polis.errors import NotFound
 from polis.web import api_doc
+from werkzeug.wrappers.response import Response
 
 from iam.accounts.models import AccountState
 from iam.audit.origin import current_origin
 from iam.extensions import db
+from iam.oidc import authorization
 from iam.ops import ops_actor, ops_required
 from iam.personal_area.language import in_language
 from iam.signin import login, sessions
@@ -61,8 +63,13 @@ def login_page() -> ResponseReturnValue:
         else:
             target = f"{sessions.CHANGE_PASSWORD_PATH}?{urlencode({'next': next_path})}"
         # The pages follow the account's preferred language from now on (issue 13 item 7).
-        target = in_language(result.language, target)
-        return sessions.set_cookie(redirect(target, 303), result.sso_token or "")
+        switched = in_language(result.language, target)
+        answer: Response | None = None
+        if result.outcome is Outcome.SUCCEEDED and switched == target:
+            answer = _continue_authorization(next_path, result.sso_token or "")
+        if answer is None:
+            answer = redirect(switched, 303)
+        return sessions.set_cookie(answer, result.sso_token or "")
     status = 403 if result.outcome in (Outcome.DISABLED, Outcome.REVOKED) else 401
     return (
         render_page(
@@ -92,6 +99,35 @@ def unlock_page(token: str) -> ResponseReturnValue:
     except unlock_links.InvalidUnlockLink:
         return render_page("signin/unlock_failed.html"), 400, private
     return render_page("signin/unlocked.html"), 200, private
+
+
+def login_form(next_path: str) -> ResponseReturnValue:
+    """The login form that continues the authorization request `next_path` (GET /oidc/authorize shows it
+    in its own answer, issue 18); never stored: it carries the form's CSRF token."""
+    page = render_page("signin/login.html", next=next_path, username="", errors={})
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+def _continue_authorization(next_path: str, sso_token: str) -> Response | None:
+    """After a login whose `next` is an authorization request: the endpoint's answer for the new session
+    (the code for the client's redirect URI, an error, or the consent page), as GET /oidc/authorize would
+    give it, without sending the browser there first. None when `next` is something else."""
+    authorization_request = authorization.request_for(next_path)
+    if authorization_request is None:
+        return None
+    current = sessions.load(sso_token, sso_policy=sessions.policy())
+
+    def to_endpoint(*_: object) -> ResponseReturnValue:
+        # A request the new session is not enough for, or one refused before its client is known: the
+        # endpoint itself answers it, as before issue 18 (the login form again, or its error page).
+        return redirect(next_path, 303)
+
+    answer = current_app.make_response(
+        authorization.respond(authorization_request, current, sign_in=to_endpoint, refused_here=to_endpoint)
+    )
+    if answer.status_code == 302:
+        answer.status_code = 303  # the answer to a POST: the browser follows it with a GET
+    return answer
 
 
 def _login_form_errors(username: str, password: str) -> dict[str, str]:
