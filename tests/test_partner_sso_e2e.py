@@ -39,6 +39,8 @@ FISCAL_NUMBER = "https://attributes.eid.gov.it/fiscal_number"
 ALGORITHMS = ["ES256", "RS256"]
 NEXT = re.compile(r'name="next" value="([^"]+)"')
 LOGIN_PAGE = "/iam/accedi"
+# IAM's login form, wherever it is shown (the authorization endpoint answers with it, issue 18).
+LOGIN_FORM = 'action="/iam/accedi"'
 LOGIN_BUTTON = "Accedi con le credenziali di Istanze OnLine"
 BACKCHANNEL_TIMEOUT = 30.0  # IAM's worker polls every second; the delivery is one POST
 MAX_HOPS = 12
@@ -86,11 +88,13 @@ def authorize_as_browser(
             if where.split("?")[0] == redirect_uri:
                 return where, asked
             url = where
-        elif status == 200 and urllib.parse.urlsplit(url).path == LOGIN_PAGE:
+        elif status == 200 and LOGIN_FORM in page:
             asked = True
             if who is None:
                 return None, True
             url = submit_login(browser, page, who)[1]
+            if url.split("?")[0] == redirect_uri:  # the login itself sends the code back (issue 18)
+                return url, asked
         else:
             raise AssertionError(f"{status} at {url}: {page[:800]}")
     raise AssertionError(f"too many redirects: {browser.trail}")
@@ -265,7 +269,7 @@ def portal_backchannel_uri(stack: SystemStack) -> str | None:
 def log_in_to_the_portal(browser: Browser, who: DemoAccount) -> None:
     # The portal's own session is what matters here: its personal home (not enablement's landing, D-ENA-1).
     status, url, page = browser.go("/accedi?next=/area-personale")
-    assert status == 200 and urllib.parse.urlsplit(url).path == LOGIN_PAGE, (browser.trail, page[:500])
+    assert status == 200 and LOGIN_FORM in page, (browser.trail, page[:500])
     _, location = submit_login(browser, page, who)
     status, url, page = browser.go(location)
     assert status == 200 and urllib.parse.urlsplit(url).path == "/area-personale", (browser.trail, page[:500])
@@ -304,22 +308,22 @@ def test_the_portals_session_signs_the_user_in_to_the_partner_demo_and_logouts_r
     assert "/oidc/logout" in browser.trail[start:]
     assert "Sei uscito da Pago in rete" in page and LOGIN_BUTTON in page
     # The IAM session is over: the demo's "Accedi" now asks for the password ...
-    status, url, _, visited = open_demo_login(browser, demo)
-    assert status == 200 and urllib.parse.urlsplit(url).path == LOGIN_PAGE, visited
+    status, url, page, visited = open_demo_login(browser, demo)
+    assert status == 200 and LOGIN_FORM in page, visited
     # ... and so does a new login at the portal (at once by back-channel logout when the portal registered
     # for it; otherwise the portal's own session lives on until it ends, so a fresh portal session is used).
     if portal_backchannel_uri(stack):
 
         def portal_session_ended() -> bool:
-            return urllib.parse.urlsplit(browser.go("/area-personale")[1]).path == LOGIN_PAGE
+            return LOGIN_FORM in browser.go("/area-personale")[2]
 
         wait_until(portal_session_ended, timeout=BACKCHANNEL_TIMEOUT)
     else:
         jar = cookie_jar(browser)
         for cookie in [cookie for cookie in jar if cookie.name == "polis_session"]:
             jar.clear(cookie.domain, cookie.path, cookie.name)
-        status, url, _ = browser.go("/accedi")
-        assert status == 200 and urllib.parse.urlsplit(url).path == LOGIN_PAGE, browser.trail
+        status, url, page = browser.go("/accedi")
+        assert status == 200 and LOGIN_FORM in page, browser.trail
 
     # Again: the portal (password), the demo (no password), then logout at the portal's "Esci".
     log_in_to_the_portal(browser, mario)
