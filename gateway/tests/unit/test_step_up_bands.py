@@ -131,6 +131,9 @@ def test_with_rate_limits_disabled_every_attempt_passes():
         ("/iam/accedi", None, "/accedi"),
         ("/iam/accedi", "http://portal.test/iam/accedi?txn=abc", "/iam/accedi?txn=abc"),
         ("/iam/accedi", "https://elsewhere.example/iam/accedi", "/accedi"),
+        # the login form the authorization endpoint shows (issue 18): back to that same request
+        ("/iam/accedi", "http://portal.test/oidc/authorize?client_id=x", "/oidc/authorize?client_id=x"),
+        ("/iam/accedi", "http://portal.test/oidc/token", "/accedi"),
         ("/iam/registrazione/step5", None, "/iam/registrazione"),
         ("/iam/password-dimenticata", None, "/iam/password-dimenticata"),
         ("/iam/recupero-username", "http://portal.test/area-personale", "/iam/recupero-username"),

@@ -30,6 +30,7 @@ from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import Account, AccountState, TemporaryPassword
 from iam.audit import service as audit
 from iam.audit.service import Origin
+from iam.oidc.statements import ACCOUNT_COLUMNS
 from iam.passwords import hashing
 from iam.revocation import clock as revocation_clock
 from iam.revocation import service as revocation
@@ -38,7 +39,7 @@ from iam.signin import bruteforce
 from iam.signin import unlock as unlock_links
 from iam.signin.bruteforce import LockPolicy
 from iam.signin.models import LoginThrottle
-from iam.signin.sessions import SsoPolicy, end_all_sessions, start_session
+from iam.signin.sessions import SignedIn, SsoPolicy, end_all_sessions, start_session
 
 MAX_USERNAME = 64
 MAX_PASSWORD = 1024
@@ -82,6 +83,9 @@ class LoginResult:
     sso_session_id: uuid.UUID | None = None
     locked_until: datetime | None = None
     language: str | None = None  # the account's, read with it: the pages follow it from the login on
+    # The new session and the account's claims as they were written (a copy): what an authorization
+    # request that the login continues needs, without reading them back (issue 18).
+    signed_in: SignedIn | None = None
 
 
 def normalise_username(username: str) -> str:
@@ -200,7 +204,7 @@ _SIGN_IN = (
         last_access_at=bindparam("now"),  # D-REV-2: logging in keeps the account
         password_hash=bindparam("new_hash"),
     )
-    .returning(_ACCOUNTS.c.id, _ACCOUNTS.c.state, _ACCOUNTS.c.credentials_version)
+    .returning(*(_ACCOUNTS.c[column.name] for column in ACCOUNT_COLUMNS))  # the claims, for the code
 )
 
 
@@ -247,8 +251,9 @@ def _sign_in(
         ).first()
         if signed is None:
             return None
-        # Only what the session and the audit row read of the account (never added to the session).
-        account = Account(id=signed.id, credentials_version=signed.credentials_version, state=signed.state)
+        # The account's claims as updated (never added to the session): the session, the audit row and an
+        # authorization request the login continues read them.
+        account = Account(**{column.name: signed._mapping[column.name] for column in ACCOUNT_COLUMNS})
         return _signed_in(
             session,
             account=account,
@@ -380,7 +385,12 @@ def _signed_in(
         else Outcome.SUCCEEDED
     )
     return LoginResult(
-        outcome, account_id=account.id, sso_token=token, sso_session_id=sso.id, language=language
+        outcome,
+        account_id=account.id,
+        sso_token=token,
+        sso_session_id=sso.id,
+        language=language,
+        signed_in=SignedIn(session=sso, account=account),
     )
 
 

@@ -66,7 +66,7 @@ def login_page() -> ResponseReturnValue:
         switched = in_language(result.language, target)
         answer: Response | None = None
         if result.outcome is Outcome.SUCCEEDED and switched == target:
-            answer = _continue_authorization(next_path, result.sso_token or "")
+            answer = _continue_authorization(next_path, result)
         if answer is None:
             answer = redirect(switched, 303)
         return sessions.set_cookie(answer, result.sso_token or "")
@@ -108,14 +108,14 @@ def login_form(next_path: str) -> ResponseReturnValue:
     return page, 200, {"Cache-Control": "no-store"}
 
 
-def _continue_authorization(next_path: str, sso_token: str) -> Response | None:
+def _continue_authorization(next_path: str, result: login.LoginResult) -> Response | None:
     """After a login whose `next` is an authorization request: the endpoint's answer for the new session
     (the code for the client's redirect URI, an error, or the consent page), as GET /oidc/authorize would
     give it, without sending the browser there first. None when `next` is something else."""
     authorization_request = authorization.request_for(next_path)
     if authorization_request is None:
         return None
-    current = sessions.load(sso_token, sso_policy=sessions.policy())
+    current = result.signed_in  # the session just opened, and the account as the login wrote it
 
     def to_endpoint(*_: object) -> ResponseReturnValue:
         # A request the new session is not enough for, or one refused before its client is known: the
