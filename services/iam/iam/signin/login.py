@@ -1,4 +1,5 @@
-"""Login with username and password (D-ACC-4) and the forced change after a temporary password (D-ACC-6).
+"""Login with username and password (D-ACC-4); the forced change after a temporary password (D-ACC-6) is
+forced_change.py.
 
 Every path costs exactly one argon2 verification: an unknown username is checked against a dummy hash, a
 locked name too, so the response time does not tell whether an account exists; a pending temporary password
@@ -13,7 +14,7 @@ import enum
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,6 @@ from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from iam import events
 from iam.accounts import links
 from iam.accounts import temporary_passwords as temporary
 from iam.accounts.models import Account, AccountState, TemporaryPassword
@@ -39,7 +39,7 @@ from iam.signin import bruteforce
 from iam.signin import unlock as unlock_links
 from iam.signin.bruteforce import LockPolicy
 from iam.signin.models import LoginThrottle
-from iam.signin.sessions import SignedIn, SsoPolicy, end_all_sessions, start_session
+from iam.signin.sessions import SignedIn, SsoPolicy, start_session
 
 MAX_USERNAME = 64
 MAX_PASSWORD = 1024
@@ -428,91 +428,6 @@ def _unknown_username(
                 )
             return LoginResult(Outcome.LOCKED, locked_until=until)
         return LoginResult(Outcome.INVALID)
-
-
-# --- forced change -------------------------------------------------------------------------------------
-
-
-TEMPORARY_PASSWORD_REUSED = "temporary_password"  # noqa: S105 - a problem code
-NOT_REQUIRED = "not_required"
-
-
-class PasswordRefused(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(", ".join(problems))
-        self.problems = problems
-
-
-def _policy_check() -> Callable[..., Sequence[str]] | None:
-    try:
-        from iam.passwords.policy import check_password  # owned by the registration area
-    except ImportError:
-        return None
-    return check_password
-
-
-def password_problems(account: Account, password: str) -> list[str]:
-    """The password policy's problem codes for this account (empty when the password is acceptable)."""
-    check = _policy_check()
-    if check is None:
-        return ["too_short"] if len(password) < MIN_PASSWORD_FALLBACK else []
-    return list(
-        check(
-            password,
-            username=account.username or "",
-            first_name=account.first_name,
-            last_name=account.last_name,
-            codice_fiscale=account.codice_fiscale,
-        )
-    )
-
-
-def change_forced_password(
-    *, db: Database, policy: LoginPolicy, account_id: uuid.UUID, new_password: str, origin: Origin
-) -> str:
-    """Replace the temporary password with the user's own (D-ACC-6); returns the new SSO cookie token.
-
-    Every other session ends (credentials_version moves on); this browser gets a fresh session.
-    """
-    now = datetime.now(UTC)
-    with db.transaction() as session:  # checks first, outside the write transaction (argon2 is slow)
-        account = session.get(Account, account_id)
-        if account is None or account.state != AccountState.MUST_CHANGE_PASSWORD.value:
-            raise PasswordRefused([NOT_REQUIRED])
-        if len(new_password) > MAX_PASSWORD:
-            problems = ["too_long"]
-        else:
-            problems = password_problems(account, new_password)
-        if not problems and temporary.was_issued(
-            session, account_id=account.id, password=new_password, now=now
-        ):
-            problems = [TEMPORARY_PASSWORD_REUSED]  # never the long-term password (ASVS 5 6.4.1)
-        version = account.credentials_version
-    if problems:
-        raise PasswordRefused(problems)
-    new_hash = hashing.hash_secret(new_password, ph=policy.hasher)
-    with db.transaction() as session:
-        account = session.get(Account, account_id, with_for_update=True)
-        if (
-            account is None
-            or account.state != AccountState.MUST_CHANGE_PASSWORD.value
-            or account.credentials_version != version
-        ):
-            raise PasswordRefused([NOT_REQUIRED])
-        account.password_hash = new_hash
-        account.password_changed_at = now
-        account.state = AccountState.ACTIVE.value
-        account.credentials_version = (account.credentials_version or 1) + 1
-        temporary.expire_outstanding(session, account_id=account.id, now=now)
-        end_all_sessions(session, account_id=account.id, now=now)
-        token, _ = start_session(session, account=account, origin=origin, sso_policy=policy.sso, now=now)
-        audit.record(
-            session, action="password.changed", origin=origin, account_id=account.id, details={"forced": True}
-        )
-        events.publish(
-            session, "iam.password_changed", {"account_id": str(account.id), "changed_at": now.isoformat()}
-        )
-        return token
 
 
 def unlock(*, db: Database, account_id: uuid.UUID, origin: Origin, actor: str) -> bool:

@@ -21,7 +21,7 @@ from iam.extensions import db
 from iam.oidc import authorization
 from iam.ops import ops_actor, ops_required
 from iam.personal_area.language import in_language
-from iam.signin import login, sessions
+from iam.signin import forced_change, login, sessions
 from iam.signin import unlock as unlock_links
 from iam.signin.login import LoginPolicy, Outcome
 
@@ -172,14 +172,14 @@ def change_password_page() -> ResponseReturnValue:
         errors["confirm_password"] = [gettext("Le due password non coincidono.")]
     if not errors:
         try:
-            token_value = login.change_forced_password(
+            token_value = forced_change.change_forced_password(
                 db=db,
                 policy=login_policy(),
                 account_id=account.id,
                 new_password=new_password,
                 origin=current_origin(),
             )
-        except login.PasswordRefused as refused:
+        except forced_change.PasswordRefused as refused:
             errors["new_password"] = [_problem_message(code) for code in refused.problems]
         else:
             target = next_path if next_path != "/" else AREA_RISERVATA
@@ -188,9 +188,9 @@ def change_password_page() -> ResponseReturnValue:
 
 
 def _problem_message(code: str) -> str:
-    if code == login.TEMPORARY_PASSWORD_REUSED:
+    if code == forced_change.TEMPORARY_PASSWORD_REUSED:
         return gettext("Non puoi usare la password temporanea come password definitiva: scegline una tua.")
-    if code == login.NOT_REQUIRED:
+    if code == forced_change.NOT_REQUIRED:
         return gettext("Non è richiesto il cambio della password.")
     try:
         from iam.passwords.policy import PasswordProblem
