@@ -98,7 +98,7 @@ def test_every_compose_service_has_a_healthcheck_and_one_shots_do_not_restart() 
         assert {f"{service}-web", f"{service}-worker", f"{service}-migrate"} <= set(services)
 
 
-def test_compose_builds_from_the_per_service_dockerfiles() -> None:
+def test_compose_builds_every_service_from_a_dockerfile_in_the_repository() -> None:
     for name, service in compose()["services"].items():
         if "build" in service:
             assert service["build"]["context"] == "..", name
