@@ -33,7 +33,23 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add one audit entry to the session; it commits with the change it describes."""
-    entry = AuditEntry(
+    entry = new_entry(action=action, origin=origin, account_id=account_id, actor=actor, details=details)
+    session.add(entry)
+    return entry
+
+
+def new_entry(
+    *,
+    action: str,
+    origin: Origin,
+    account_id: uuid.UUID | None = None,
+    actor: str = "self",
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """The entry `record` adds, with its id, for a caller that writes it with a plain INSERT in its own
+    transaction (the login, issue 18): `row(entry)` gives the INSERT's values."""
+    return AuditEntry(
+        id=uuid.uuid4(),
         occurred_at=datetime.now(UTC),
         action=action,
         account_id=account_id,
@@ -43,8 +59,11 @@ def record(
         request_id=origin.request_id,
         details=details or {},
     )
-    session.add(entry)
-    return entry
+
+
+def row(entry: AuditEntry) -> dict[str, Any]:
+    """An entry's column values, for `insert(AuditEntry.__table__)`."""
+    return {prop.columns[0].key: getattr(entry, prop.key) for prop in AuditEntry.__mapper__.column_attrs}
 
 
 def find_entries(*, db: Database, **filters: Any) -> tuple[list[AuditEntry], int | None]:

@@ -96,6 +96,16 @@ def start_session(
     session: Session, *, account: Account, origin: Origin, sso_policy: SsoPolicy, now: datetime | None = None
 ) -> tuple[str, SsoSession]:
     """A new SSO session for the account at its current credentials_version; returns the cookie token."""
+    token, row = new_session(account=account, origin=origin, sso_policy=sso_policy, now=now)
+    session.add(row)
+    return token, row
+
+
+def new_session(
+    *, account: Account, origin: Origin, sso_policy: SsoPolicy, now: datetime | None = None
+) -> tuple[str, SsoSession]:
+    """The row `start_session` adds and its cookie token, for a caller that writes it with a plain INSERT
+    in its own transaction (the login, issue 18)."""
     now = now or datetime.now(UTC)
     token = new_token()
     row = SsoSession(
@@ -109,7 +119,6 @@ def start_session(
         source_address=origin.source_address,
         user_agent=(origin.user_agent or "")[:300] or None,
     )
-    session.add(row)
     return token, row
 
 
