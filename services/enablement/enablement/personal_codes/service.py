@@ -115,6 +115,20 @@ def _wait_left(row: PersonalCode, policy: CodePolicy, now: datetime) -> float:
     return 0.0
 
 
+@dataclass(frozen=True)
+class Verified:
+    """An attempt's argon2 verdict on one stored hash."""
+
+    code_hash: str
+    matches: bool
+
+
+def _verdict(policy: CodePolicy, code_hash: str, code: str, known: Verified | None) -> bool:
+    if known is not None and known.code_hash == code_hash:
+        return known.matches
+    return hashing.verify(policy.hasher, code_hash, code)
+
+
 def _load(session: Session, account_id: uuid.UUID) -> PersonalCode | None:
     return session.get(PersonalCode, account_id, with_for_update=True)
 
@@ -128,12 +142,17 @@ def check_in_session(
     caller: str,
     origin: Origin | None = None,
     now: datetime | None = None,
+    known: Verified | None = None,
 ) -> CheckResult:
-    """Check a typed personal code with the throttling of D-ENA-9, in the caller's transaction."""
+    """Check a typed personal code with the throttling of D-ENA-9, in the caller's transaction.
+
+    `known` is this attempt's own argon2 verdict against a hash read just before (check's unlocked read):
+    used when the locked row still has that hash, so the attempt costs one argon2 either way."""
     now = now or datetime.now(UTC)
     row = _load(session, account_id)
     if row is None or row.state not in (ACTIVE, MUST_CHANGE):
-        hashing.verify(policy.hasher, hashing.dummy_hash(policy.hasher), code)  # the same time either way
+        if known is None:
+            hashing.verify(policy.hasher, hashing.dummy_hash(policy.hasher), code)  # the same time either way
         return CheckResult(NOT_ENABLED)
     wait = _wait_left(row, policy, now)
     if wait > 0:
@@ -142,7 +161,7 @@ def check_in_session(
         session,
         row,
         policy=policy,
-        verified=hashing.verify(policy.hasher, row.code_hash, code),
+        verified=_verdict(policy, row.code_hash, code, known),
         code=code,
         caller=caller,
         origin=origin,
@@ -197,6 +216,79 @@ def _settle(
     return CheckResult(MUST_CHANGE_STATUS if row.state == MUST_CHANGE else OK)
 
 
+_ROW_SQL = (
+    "SELECT code_hash, state, failures, last_failure_at, locked_until"
+    " FROM personal_codes WHERE account_id = %s"
+)
+
+
+def check(*, db: Database, policy: CodePolicy, account_id: uuid.UUID, code: str, caller: str) -> CheckResult:
+    """The RPC question "is this the personal code of account X?" (enablement.check_personal_code).
+
+    On PostgreSQL the usual case, the right code on a row with nothing to count or clear and no rehash due,
+    takes no lock and writes nothing: an autocommit read, argon2, and the same read again after it (P7 of
+    `make bench`: the locked transaction's BEGIN, SELECT ... FOR UPDATE and COMMIT were a third of the
+    responder's CPU beyond argon2, the tuple lock and its commit most of PostgreSQL's). The answer counts
+    only when the second read finds the row as the first did, so it is decided at a moment when no wrong
+    code had been counted since the read and no delay or lock was due: it is the answer the locked path
+    would give at that moment. A wrong code (or anything else) goes through the locked path, where the
+    throttling is decided again on the locked row, the count is exact under concurrency, and a try that
+    meets a delay or a lock there is answered "locked" whatever its argon2 said (D-ENA-9). An attempt that
+    overlaps wrong ones on the same account is thus ordered by when its argon2 ended, not by when it
+    started: no more tries are answered in a window than the locked path allows."""
+    now = datetime.now(UTC)
+    known: Verified | None = None
+    if db.engine.dialect.driver == "psycopg":
+        quick = _check_unlocked(db, policy=policy, account_id=account_id, code=code)
+        if isinstance(quick, CheckResult):
+            return quick
+        known = quick
+    return _check_locked(
+        db, policy=policy, account_id=account_id, code=code, caller=caller, now=now, known=known
+    )
+
+
+def _clean(row: Any) -> bool:
+    return (
+        row is not None
+        and row.state in (ACTIVE, MUST_CHANGE)
+        and not row.failures
+        and row.last_failure_at is None
+        and row.locked_until is None
+    )
+
+
+def _check_unlocked(
+    db: Database, *, policy: CodePolicy, account_id: uuid.UUID, code: str
+) -> CheckResult | Verified | None:
+    """The usual case on the driver's connection in autocommit (psycopg): the answer, or the verdict for
+    the locked path (None when it must verify itself: no row, or a row with something to count or clear)."""
+    from psycopg.rows import namedtuple_row
+
+    raw = db.engine.raw_connection()
+    try:
+        driver: Any = raw.driver_connection
+        driver.autocommit = True  # one statement, no BEGIN or COMMIT round trips
+        try:
+            with driver.cursor(row_factory=namedtuple_row) as cursor:
+                row = cursor.execute(_ROW_SQL, (account_id,), prepare=True).fetchone()
+                if row is None or not _clean(row):
+                    return None
+                verdict = Verified(row.code_hash, hashing.verify(policy.hasher, row.code_hash, code))
+                if not verdict.matches or policy.hasher.check_needs_rehash(row.code_hash):
+                    return verdict
+                if cursor.execute(_ROW_SQL, (account_id,), prepare=True).fetchone() != row:
+                    return verdict  # something changed while argon2 ran: decided on the locked row
+                return CheckResult(MUST_CHANGE_STATUS if row.state == MUST_CHANGE else OK)
+        finally:
+            driver.autocommit = False
+    except BaseException:
+        raw.invalidate()  # a connection in an unknown state never goes back to the pool
+        raise
+    finally:
+        raw.close()
+
+
 _LOCKED_ROW = (
     select(
         PersonalCode.code_hash,
@@ -210,31 +302,34 @@ _LOCKED_ROW = (
 )
 
 
-def check(*, db: Database, policy: CodePolicy, account_id: uuid.UUID, code: str, caller: str) -> CheckResult:
-    """The RPC question "is this the personal code of account X?" (enablement.check_personal_code).
-
-    The usual case, a row with nothing to count or clear and the right code, is one locked read and a
-    commit without the unit of work (P7 of `make bench`: the ORM's session cost the responder about as
-    much CPU as the rest of the call). Anything else goes through check_in_session's bookkeeping in the
-    same transaction, on the row this one holds: the same answers, counts and audit entries."""
-    now = datetime.now(UTC)
+def _check_locked(
+    db: Database,
+    *,
+    policy: CodePolicy,
+    account_id: uuid.UUID,
+    code: str,
+    caller: str,
+    now: datetime,
+    known: Verified | None,
+) -> CheckResult:
+    """The check on the locked row: a locked Core read and the commit when there is nothing to write;
+    anything else through check_in_session's bookkeeping in the same transaction, on the row it holds."""
     with db.engine.begin() as connection:
         row = connection.execute(_LOCKED_ROW, {"account_id": account_id}).one_or_none()
-        clean = (
-            row is not None
-            and row.state in (ACTIVE, MUST_CHANGE)
-            and not row.failures
-            and row.last_failure_at is None
-            and row.locked_until is None
-        )
-        if row is None or not clean:  # not enabled, throttled, or counters to clear: the full path
+        if row is None or not _clean(row):  # not enabled, throttled, or counters to clear: the full path
             with Session(bind=connection) as session:
                 result = check_in_session(
-                    session, policy=policy, account_id=account_id, code=code, caller=caller, now=now
+                    session,
+                    policy=policy,
+                    account_id=account_id,
+                    code=code,
+                    caller=caller,
+                    now=now,
+                    known=known,
                 )
                 session.flush()
             return result
-        verified = hashing.verify(policy.hasher, row.code_hash, code)
+        verified = _verdict(policy, row.code_hash, code, known)
         if verified and not policy.hasher.check_needs_rehash(row.code_hash):
             return CheckResult(MUST_CHANGE_STATUS if row.state == MUST_CHANGE else OK)
         with Session(bind=connection) as session:
