@@ -369,6 +369,16 @@ def register_request_layer(
             request.environ[ENDPOINT_KEY] = rule.rule
 
 
+def wrap_below_request_layer(app: Flask, wrap: Callable[[Any], Any]) -> None:
+    """Put a WSGI layer between the request layer and Flask (register_request_layer first): what it
+    answers itself, without Flask's dispatch, still gets the request id, the access line and the metrics
+    (it names the request's endpoint in environ[ENDPOINT_KEY]). IAM's token endpoint is one."""
+    layer = app.wsgi_app
+    if not isinstance(layer, _RequestBookkeeping):
+        raise RuntimeError("wrap_below_request_layer: the app has no request layer outermost")
+    layer.wsgi_app = wrap(layer.wsgi_app)
+
+
 class _RequestBookkeeping:
     """What every request gets, around Flask rather than in its hooks (which cost a small request more than
     its view): a request id bound for the whole request, X-Request-ID and (for /api/) Cache-Control on the

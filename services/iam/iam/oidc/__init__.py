@@ -9,12 +9,13 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """The authorization server, the protocol endpoints and the consent page."""
-    from iam.oidc import server
+    from iam.oidc import server, token_route
     from iam.oidc.consent_views import blueprint as consent_pages
     from iam.oidc.views import allow_client_form_action, protocol
 
     server.build_server(app)
     app.register_blueprint(protocol)
+    token_route.install(app)  # POST /oidc/token below Flask's dispatch (the view answers what it hands over)
     app.after_request(allow_client_form_action)
     app.register_blueprint(consent_pages)  # the consent page of clients that are not trusted
     # CSRF: iam.pages exempts /oidc/ and /api/ (their own protocol checks protect them).

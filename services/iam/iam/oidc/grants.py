@@ -260,8 +260,10 @@ class RefreshGrant(ClientScopes, grants.RefreshTokenGrant):
         if not refresh_token or len(refresh_token) > 200:
             return None
         now = datetime.now(UTC)
-        # Core and a statement built once, in the transaction save_token records the successor in.
-        row = grant_connection().execute(READ_REFRESH, {"token_hash": hash_token(refresh_token)}).first()
+        # Core and a statement built once, on the connection save_token records the successor on (on
+        # PostgreSQL in autocommit: the spend and the successor are one statement of their own there).
+        connection = grant_connection(transaction=db.is_sqlite)
+        row = connection.execute(READ_REFRESH, {"token_hash": hash_token(refresh_token)}).first()
         if db.is_sqlite:
             end_grant_transaction()  # SQLite: BEGIN IMMEDIATE made the read a writer; hold its lock no longer
         if row is None:

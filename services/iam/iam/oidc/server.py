@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
 from flask import Flask, Request, current_app
 from flask import request as current_request
 
@@ -30,14 +33,29 @@ class Provider(AuthorizationServer):
     def create_oauth2_request(self, request: object) -> FlaskOAuth2Request:
         return FlaskOAuth2Request(request if isinstance(request, Request) else current_request)
 
-    def create_token_response(self, request: object = None) -> object:
+    def token_answer(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
+        """Authlib's create_token_response for a request read without Flask (iam.oidc.token_route): the
+        same grant look-up, validation and errors, the answer as (status, payload, headers) instead of
+        a Flask Response."""
+        try:
+            try:
+                grant = self.get_token_grant(request)
+                grant.validate_token_request()
+                status, payload, headers = grant.create_token_response()
+            except OAuth2Error as error:
+                status, payload, headers = error(self.get_error_uri(request, error))
+            return status, payload, list(headers)
+        finally:
+            end_grant_transaction()  # a refused grant's: rolled back (save_token commits an issued one)
+
+    def create_token_response(self, request: object = None) -> Any:
         try:
             return super().create_token_response(request)
         finally:
             end_grant_transaction()  # a refused grant's: rolled back (save_token commits an issued one)
 
 
-def build_server(app: Flask) -> AuthorizationServer:
+def build_server(app: Flask) -> Provider:
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(clients.SUPPORTED_SCOPES))
     server = Provider(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", generate_token)
@@ -54,5 +72,5 @@ def build_server(app: Flask) -> AuthorizationServer:
     return server
 
 
-def server() -> AuthorizationServer:
+def server() -> Provider:
     return current_app.extensions[SERVER]  # type: ignore[no-any-return]

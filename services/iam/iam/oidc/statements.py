@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from iam.accounts.models import Account
@@ -75,19 +75,56 @@ INSERT_ACCESS = insert(table_of(AccessToken))
 INSERT_REFRESH = insert(_REFRESH)
 
 
+# PostgreSQL: a refresh's whole write in one statement outside a transaction (it is atomic by itself): the
+# presented token spent if it is still good, and only then its successor and the access token's row
+# inserted; no row back means another request spent it first (a replay: the caller ends the family).
+# One round trip instead of BEGIN, UPDATE, INSERT, INSERT and COMMIT. The casts type the parameters that
+# arrive untyped (NULLs, strings) for the uuid and timestamp columns they fill.
+ROTATE_REFRESH = text(
+    """
+    WITH spent AS (
+        UPDATE oidc_refresh_tokens SET used_at = :now
+        WHERE token_hash = :spent_hash AND used_at IS NULL AND revoked_at IS NULL
+        RETURNING family_id
+    ), access AS (
+        INSERT INTO oidc_access_tokens (
+            jti, client_id, account_id, credentials_version, refresh_family_id, sso_session_id, scope,
+            issued_at, expires_at
+        )
+        SELECT :jti, :client_id, CAST(:account_id AS uuid), :credentials_version, spent.family_id,
+            CAST(:sso_session_id AS uuid), :scope, :now, CAST(:access_expires_at AS timestamptz)
+        FROM spent
+    )
+    INSERT INTO oidc_refresh_tokens (
+        token_hash, family_id, client_id, account_id, sso_session_id, credentials_version, scope, auth_time,
+        issued_at, expires_at, family_expires_at
+    )
+    SELECT :token_hash, spent.family_id, :client_id, CAST(:account_id AS uuid), CAST(:sso_session_id AS uuid),
+        :credentials_version, :scope, :auth_time, :now, CAST(:refresh_expires_at AS timestamptz),
+        CAST(:family_expires_at AS timestamptz)
+    FROM spent
+    RETURNING family_id
+    """
+)
+
+
 # --- one connection and one transaction per token request ---------------------------------------------
 
 _GRANT_CONNECTION = "iam_grant_connection"
 
 
-def grant_connection() -> Connection:
-    """The token request's connection, its transaction begun on first use: a refresh reads its token and
-    records its successor in one transaction (one pool checkout, one BEGIN and one COMMIT) instead of two.
-    Ended by end_grant_transaction, and in any case when the token response is made (server.py)."""
+def grant_connection(*, transaction: bool = True) -> Connection:
+    """The token request's one pooled connection, taken on first use: with a transaction begun
+    (`transaction`), or in autocommit for statements atomic by themselves (a refresh on PostgreSQL: its
+    read, then ROTATE_REFRESH). Ended by end_grant_transaction, and in any case when the token response is
+    made (server.py)."""
     connection: Connection | None = g.get(_GRANT_CONNECTION)
     if connection is None:
-        connection = db.engine.connect()
-        connection.begin()
+        if transaction:
+            connection = db.engine.connect()
+            connection.begin()
+        else:
+            connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         setattr(g, _GRANT_CONNECTION, connection)
     return connection
 

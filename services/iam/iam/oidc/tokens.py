@@ -29,6 +29,7 @@ from iam.oidc.grants import ID_TOKEN_TTL, Code, RefreshRecord, revoke_family
 from iam.oidc.statements import (
     INSERT_ACCESS,
     INSERT_REFRESH,
+    ROTATE_REFRESH,
     SPEND_REFRESH,
     end_grant_transaction,
     grant_connection,
@@ -127,6 +128,9 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     code: Code | None = getattr(request, "authorization_code", None)
     new_refresh = token.get("refresh_token")
     family_id = previous.family_id if previous is not None else (uuid.uuid4() if new_refresh else None)
+    if previous is not None and not db.is_sqlite:
+        _rotate(previous, token, client, user, claims["jti"], now)
+        return
     # Core and statements built once, in the token request's transaction (a refresh read its token in it).
     connection = grant_connection()
     try:
@@ -189,6 +193,51 @@ def save_token(token: dict[str, Any], request: Any) -> None:
         assert previous is not None
         revoke_family(previous.family_id)
         raise InvalidGrantError() from None
+
+
+def _rotate(
+    previous: RefreshRecord,
+    token: dict[str, Any],
+    client: clients.Client,
+    user: User,
+    jti: str,
+    now: datetime,
+) -> None:
+    """A refresh on PostgreSQL: spend the presented token and record its successor and the access token in
+    one statement (statements.ROTATE_REFRESH, on the autocommit connection the token was read on); when
+    another request spent it first, end the family (a replay) and refuse."""
+    new_refresh = token["refresh_token"]  # RefreshGrant always rotates (INCLUDE_NEW_REFRESH_TOKEN)
+    scope = token.get("scope", "")
+    try:
+        spent = (
+            grant_connection(transaction=False)
+            .execute(
+                ROTATE_REFRESH,
+                {
+                    "now": now,
+                    "spent_hash": previous.token_hash,
+                    "jti": jti,
+                    "client_id": client.client_id,
+                    "account_id": user.account_id,
+                    "credentials_version": user.credentials_version,
+                    "sso_session_id": user.sso_session_id,
+                    "scope": scope,
+                    "access_expires_at": now + timedelta(seconds=int(token["expires_in"])),
+                    "token_hash": hash_token(new_refresh),
+                    "auth_time": user.auth_time or int(now.timestamp()),
+                    "refresh_expires_at": min(
+                        now + timedelta(seconds=client.refresh_token_ttl), previous.family_expires_at
+                    ),
+                    "family_expires_at": previous.family_expires_at,
+                },
+            )
+            .first()
+        )
+    finally:
+        end_grant_transaction()
+    if spent is None:  # spent by another request between our read and this write: a replay
+        revoke_family(previous.family_id)
+        raise InvalidGrantError()
 
 
 class _CodeReplayed(Exception):
