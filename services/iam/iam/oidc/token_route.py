@@ -57,11 +57,14 @@ class TokenPayload(OAuth2Payload):
 
 class TokenRequest(OAuth2Request):
     """Authlib's request of one token POST, read from the WSGI environ (authlib's FlaskOAuth2Request reads
-    the same from Flask's request)."""
+    the same from Flask's request). Its transport is checked by the route (secure_transport), once per
+    address rather than once per request: OAuth2Request's own __init__ would check it again, so the
+    attributes it sets are copied from one made at import (whatever this Authlib version sets)."""
 
     def __init__(self, environ: dict[str, Any], uri: str, form: MultiDict[str, str]) -> None:
-        super().__init__("POST", uri)
-        self.headers = EnvironHeaders(environ)  # set here: OAuth2Request's `headers or {}` would count them
+        self.__dict__.update(_BLANK_REQUEST)
+        self.uri = uri
+        self.headers = EnvironHeaders(environ)  # not through `headers or {}`, which would count them
         self._form = form
         self.payload = TokenPayload(form)
 
@@ -72,6 +75,23 @@ class TokenRequest(OAuth2Request):
     @property
     def form(self) -> MultiDict[str, str]:
         return self._form
+
+
+_BLANK_REQUEST = dict(vars(OAuth2Request("POST", "https://localhost" + TOKEN_PATH)))
+
+# Authlib's transport verdict (https, or http to a loopback address) by token URL; as many as there are
+# Host headers, so bounded: a flood of made-up hosts only stops the caching.
+_TRANSPORT: dict[str, bool] = {}
+_TRANSPORT_ENTRIES = 64
+
+
+def secure_transport(uri: str) -> bool:
+    verdict = _TRANSPORT.get(uri)
+    if verdict is None:
+        verdict = is_secure_transport(uri)
+        if len(_TRANSPORT) < _TRANSPORT_ENTRIES:
+            _TRANSPORT[uri] = verdict
+    return verdict
 
 
 class TokenRoute:
@@ -106,6 +126,9 @@ class TokenRoute:
         """The request read from the environ; None (the body put back) for what Flask's route answers."""
         if environ.get("QUERY_STRING"):
             return None  # Flask's request.values puts the query's parameters first: its route keeps that
+        config = self.app.config
+        if config.get("TRUSTED_HOSTS") or config.get("SERVER_NAME"):
+            return None  # Flask checks the Host against these: its route does
         content_type = environ.get("CONTENT_TYPE", "")
         if content_type.split(";", 1)[0].strip().lower() != FORM:
             return None
@@ -115,8 +138,10 @@ class TokenRoute:
             return None
         if not 0 <= length <= MAX_BODY:
             return None
-        stream = environ["wsgi.input"]
-        body = stream.read(length) if length else b""
+        try:
+            body = environ["wsgi.input"].read(length) if length else b""
+        except OSError:  # the client went away: Flask's route answers that as it always did
+            return self._put_back(environ, b"")
         if len(body) != length:
             return self._put_back(environ, body)
         try:
@@ -126,7 +151,7 @@ class TokenRoute:
         # As Flask's request.url has it (Authlib checks its transport): no query, the app's root path.
         scheme, root = environ.get("wsgi.url_scheme", "http"), environ.get("SCRIPT_NAME", "")
         uri = f"{scheme}://{get_host(environ)}{root}{TOKEN_PATH}"
-        if not is_secure_transport(uri):
+        if not secure_transport(uri):
             return self._put_back(environ, body)  # Authlib refuses it in FlaskOAuth2Request: as before
         return TokenRequest(environ, uri, MultiDict(items))
 

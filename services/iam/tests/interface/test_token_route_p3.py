@@ -235,3 +235,35 @@ def test_issue_18_a_refresh_on_postgresql_is_two_statements_without_a_transactio
 
     assert answer.status_code == 200, answer.get_json()
     assert statements == ["SELECT", "WITH"] and transactions == []
+
+
+def test_issue_18_a_token_request_has_what_authlib_gives_its_own_requests() -> None:
+    from authlib.oauth2.rfc6749 import OAuth2Request
+    from iam.oidc.token_route import TokenRequest
+    from werkzeug.datastructures import MultiDict
+
+    environ = {"HTTP_AUTHORIZATION": "Basic eDp5", "REQUEST_METHOD": "POST"}
+    ours = TokenRequest(environ, "https://iam.example.org/oidc/token", MultiDict([("grant_type", "x")]))
+    authlib = OAuth2Request("POST", "https://iam.example.org/oidc/token")
+
+    assert set(vars(authlib)) <= set(vars(ours))
+    assert ours.headers.get("authorization") == "Basic eDp5" and ours.payload.grant_type == "x"
+    assert (ours.method, ours.uri, ours.client, ours.user, ours.scope) == (
+        "POST",
+        authlib.uri,
+        None,
+        None,
+        None,
+    )
+
+
+def test_issue_18_plain_http_to_a_non_loopback_host_is_answered_as_before(app: Flask) -> None:
+    client = app.test_client()
+    data, headers = {"grant_type": "client_credentials"}, basic(SERVICE, SERVICE_SECRET)
+    with through_flask(app):
+        before = client.post("/oidc/token", data=data, headers=headers, base_url="http://iam.example.org")
+
+    after = client.post("/oidc/token", data=data, headers=headers, base_url="http://iam.example.org")
+
+    assert (after.status_code, after.get_json()) == (before.status_code, before.get_json())
+    assert "access_token" not in after.get_json()  # Authlib refuses OAuth over plain http off loopback
