@@ -21,7 +21,6 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from flask import g
-from sqlalchemy import insert
 
 from iam.accounts import links
 from iam.accounts.links import hash_token
@@ -29,13 +28,12 @@ from iam.clients import service as clients
 from iam.extensions import db
 from iam.keys import service as keys
 from iam.oidc import codes, families
-from iam.oidc.models import AuthorizationCode, SessionClient
 from iam.oidc.statements import (
+    INSERT_CODE,
     READ_REFRESH,
     end_grant_transaction,
     grant_connection,
-    insert_ignoring_duplicate,
-    table_of,
+    insert_session_client,
 )
 from iam.oidc.users import USABLE_STATES, User, issuer
 from iam.signin.sessions import as_utc
@@ -106,28 +104,29 @@ class CodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         data = request.payload.data
         now = datetime.now(UTC)
         client_id = request.client.get_client_id()
-        with db.transaction() as session:  # plain INSERTs: no ORM unit of work for new rows
-            session.execute(
-                insert(table_of(AuthorizationCode)).values(
-                    code_hash=hash_token(code),
-                    client_id=client_id,
-                    account_id=user.account_id,
-                    sso_session_id=user.sso_session_id,
-                    redirect_uri=request.payload.redirect_uri,
-                    scope=request.payload.scope,
-                    nonce=data.get("nonce"),
-                    code_challenge=data["code_challenge"],
-                    code_challenge_method=data["code_challenge_method"],
-                    auth_time=user.auth_time or int(now.timestamp()),
-                    created_at=now,
-                    expires_at=now + CODE_TTL,
-                )
+        # Statements built once, on a Core connection: no ORM session for two new rows nothing reads back.
+        with db.engine.begin() as connection:
+            connection.execute(
+                INSERT_CODE,
+                {
+                    "code_hash": hash_token(code),
+                    "client_id": client_id,
+                    "account_id": user.account_id,
+                    "sso_session_id": user.sso_session_id,
+                    "redirect_uri": request.payload.redirect_uri,
+                    "scope": request.payload.scope,
+                    "nonce": data.get("nonce"),
+                    "code_challenge": data["code_challenge"],
+                    "code_challenge_method": data["code_challenge_method"],
+                    "auth_time": user.auth_time or int(now.timestamp()),
+                    "created_at": now,
+                    "expires_at": now + CODE_TTL,
+                },
             )
             if user.sso_session_id is not None:  # who gets a back-channel logout when this session ends
-                session.execute(
-                    insert_ignoring_duplicate(SessionClient).values(
-                        sso_session_id=user.sso_session_id, client_id=client_id, created_at=now
-                    )
+                connection.execute(
+                    insert_session_client(),
+                    {"sso_session_id": user.sso_session_id, "client_id": client_id, "created_at": now},
                 )
 
     def query_authorization_code(self, code: str, client: Any) -> Code | None:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from iam.accounts.models import Account
 from iam.extensions import db
-from iam.oidc.models import AccessToken, RefreshToken
+from iam.oidc.models import AccessToken, AuthorizationCode, RefreshToken, SessionClient
 
 
 def table_of(model: type[Any]) -> Table:
@@ -73,6 +73,16 @@ SPEND_REFRESH = (
 
 INSERT_ACCESS = insert(table_of(AccessToken))
 INSERT_REFRESH = insert(_REFRESH)
+INSERT_CODE = insert(table_of(AuthorizationCode))
+_INSERT_SESSION_CLIENT: dict[bool, Any] = {}
+
+
+def insert_session_client() -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING of a session's client, built once per dialect."""
+    statement = _INSERT_SESSION_CLIENT.get(db.is_sqlite)
+    if statement is None:
+        statement = _INSERT_SESSION_CLIENT.setdefault(db.is_sqlite, insert_ignoring_duplicate(SessionClient))
+    return statement
 
 
 # PostgreSQL: a refresh's whole write in one statement outside a transaction (it is atomic by itself): the
