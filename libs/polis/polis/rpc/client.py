@@ -34,7 +34,7 @@ from polis.requestid import current_request_id
 from polis.rpc.contracts import contract
 from polis.rpc.errors import RpcRemoteError, RpcUnavailable
 from polis.rpc.keys import sealer_for
-from polis.rpc.wire import pump, write_through
+from polis.rpc.wire import publish, pump, write_through
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 BROKEN = (pika.exceptions.AMQPError, OSError)
@@ -168,18 +168,21 @@ class RpcClient:
         return line
 
     def _publish(self, service: str, correlation_id: str, body: bytes, limit: float) -> _Line:
-        properties = pika.BasicProperties(
-            content_type="application/json",
-            correlation_id=correlation_id,
-            reply_to=REPLY_TO,
-            # A request nobody takes in time is dropped by the broker, never answered late.
-            expiration=str(max(1, int(limit * 1000))),
-            delivery_mode=1,
-        )
+        # A request nobody takes in time is dropped by the broker, never answered late.
+        expiration = str(max(1, int(limit * 1000)))
         for attempt in (1, 2):
             try:
                 line = self._line(fresh=attempt == 2)
-                line.channel.basic_publish("", queue_name(service), body, properties, mandatory=True)
+                publish(
+                    line.channel,
+                    queue_name(service),
+                    body,
+                    correlation_id=correlation_id,
+                    reply_to=REPLY_TO,
+                    expiration=expiration,
+                    delivery_mode=1,
+                    mandatory=True,
+                )
                 return line
             except BROKEN as exc:
                 if attempt == 2:

@@ -30,7 +30,7 @@ from polis.requestid import bind
 from polis.rpc.client import BROKEN, owner_of, queue_name
 from polis.rpc.contracts import contract
 from polis.rpc.keys import opener_for
-from polis.rpc.wire import held, pump, write_through
+from polis.rpc.wire import ack, held, publish, pump, write_through
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +156,13 @@ class RpcResponder:
         # request to another one.
         with held(channel.connection):
             if properties.reply_to:
-                channel.basic_publish(
-                    "",
+                publish(
+                    channel,
                     properties.reply_to,
                     json.dumps(reply, separators=(",", ":")).encode(),
-                    pika.BasicProperties(
-                        content_type="application/json", correlation_id=properties.correlation_id
-                    ),
+                    correlation_id=properties.correlation_id,
                 )
-            channel.basic_ack(delivery.delivery_tag)
+            ack(channel, delivery.delivery_tag)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
