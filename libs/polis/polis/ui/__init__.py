@@ -103,9 +103,17 @@ def register_ui(
 
     app.extensions[LANGUAGE_URL] = language_url
 
-    def switch_url(code: str) -> str:
-        here = request.full_path.rstrip("?") if request else "/"
-        return language_switch_url(code, here)
+    def switch_urls() -> Callable[[str], str]:
+        """language_url(code) for one render: what language_switch_url gives, the current path encoded once
+        for all the languages' links (a login form's path is the whole authorization request, issue 18)."""
+        encoded: list[str] = []
+
+        def switch_url(code: str) -> str:
+            if not encoded:
+                encoded.append(urlencode({"next": request.full_path.rstrip("?") if request else "/"}))
+            return f"{language_url.format(code=code)}?{encoded[0]}"
+
+        return switch_url
 
     @app.context_processor
     def _layout_variables() -> dict[str, Any]:
@@ -116,7 +124,7 @@ def register_ui(
         return {
             "current_locale": locale,
             "languages": languages,
-            "language_url": switch_url,
+            "language_url": switch_urls(),
             "home_url": home_url,
             "login_url": login_url,
             "helpdesk_phone": app.config.get("POLIS_HELPDESK_PHONE") or DEFAULT_HELPDESK_PHONE,
