@@ -336,12 +336,26 @@ class RequestMetrics:
     labelled by service, method, endpoint (the route template) and status. An app with metrics of its own
     names (the gateway's) passes a subclass to register_request_layer."""
 
+    # The labelled series by (method, endpoint, status), looked up once: labels() builds its key and takes
+    # its lock on every call. Bounded, as methods come from clients: past it, labels() as before.
+    CACHED_SERIES = 512
+
     def __init__(self, service: str) -> None:
         self.service = service
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, *, method: str, endpoint: str, status: int, seconds: float) -> None:
-        REQUESTS.labels(self.service, method, endpoint, str(status)).inc()
-        LATENCY.labels(self.service, endpoint).observe(seconds)
+        key = (method, endpoint, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                REQUESTS.labels(self.service, method, endpoint, str(status)),
+                LATENCY.labels(self.service, endpoint),
+            )
+            if len(self._series) < self.CACHED_SERIES:
+                self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 # A WSGI layer below the request layer that answers without Flask (the gateway's API proxy) names the
