@@ -41,7 +41,7 @@ class BehindAddress(Browser):
 
     def log_in(self, username: str, password: str) -> tuple[int, str, str]:
         """What a person does on the login page, with what step-up.js does before the form leaves."""
-        status, url, page = self.go("/accedi")
+        status, _url, page = self.go("/accedi")
         # The authorization endpoint answers with IAM's login form itself (issue 18).
         assert status == 200 and 'action="/iam/accedi"' in page, (self.trail, page[:300])
         fields = {
