@@ -36,7 +36,8 @@ def reminder_name(days: int) -> str:
 
 class RevocationRound(Base):
     """One round. The affected set is a predicate, not a copy: accounts only ever leave it (a login moves
-    their last access past the cut-off), so the batches walk the accounts in id order with a checkpoint."""
+    their last access past the cut-off), so the batches walk the accounts with a checkpoint (in id order, on
+    PostgreSQL in the table's physical order, then a sweep)."""
 
     __tablename__ = "revocation_rounds"
 
@@ -54,8 +55,14 @@ class RevocationRound(Base):
     # Frozen when the round ends; until then counted from revocation_keeps.
     kept_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     revoked_count: Mapped[int] = mapped_column(Integer, default=0)
-    # Execution checkpoint: every affected account with an id up to here is revoked.
+    # Execution checkpoint where the batches walk in id order (SQLite): every affected account with an id
+    # up to here is revoked.
     execute_cursor: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    # On PostgreSQL the batches walk the accounts table in its physical order (execute.py): the heap
+    # position "(block,line)" up to which every affected account told is revoked, and the table's size in
+    # blocks when the execution began, where the walk ends and the sweep of what it could not see begins.
+    execute_position: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    execute_walk_end: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
