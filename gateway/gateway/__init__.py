@@ -32,14 +32,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_api_proxy(app: Flask) -> None:
-    """/api/<service>/... is answered below Flask (gateway/api/proxy.py); ProxyFix wraps it afterwards.
-    Calls from the portal's pages carry the session user's access token (gateway/auth/forwarding.py)."""
+    """/api/<service>/... is answered below Flask (gateway/api/proxy.py), and so are IAM's forwarded pages
+    (gateway/api/page_route.py); ProxyFix wraps them afterwards. Calls from the portal's pages carry the
+    session user's access token (gateway/auth/forwarding.py)."""
+    from gateway.api.page_route import PageRoute
     from gateway.api.proxy import ApiProxy
     from gateway.auth.forwarding import portal_bearer
     from gateway.stepup_pages import credential_guard
 
     app.wsgi_app = ApiProxy(  # type: ignore[method-assign]
-        app.wsgi_app, app.config, portal_bearer(app), guard=credential_guard(app)
+        PageRoute(app.wsgi_app, app), app.config, portal_bearer(app), guard=credential_guard(app)
     )
 
 

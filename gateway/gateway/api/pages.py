@@ -11,18 +11,29 @@ credentials.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, Response, current_app, request, session
 from polis import requestid
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.http import parse_cookie
 
-from gateway.api.connections import ConnectionPools, Origin, UpstreamTimeout, UpstreamUnreachable
+from gateway.api.connections import (
+    ConnectionPools,
+    Origin,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from gateway.api.proxy import HOP_BY_HOP, REQUEST_DROPPED, response_headers, target
 from gateway.auth.tokens import SessionTokens
 from gateway.extensions import limiter
 from gateway.pages.account import with_account_menu
 from gateway.platform import UPSTREAM_ERRORS
-from gateway.stepup_pages import check_credential_form
+from gateway.stepup import Decision
+from gateway.stepup_pages import check_credential_form, credential_guard
 
 log = logging.getLogger("gateway.pages")
 
@@ -115,11 +126,36 @@ def _forward(
         answer = pools.request(_origin(service), request.method, target(request.environ), headers, body)
         payload = answer.read()
     except (UpstreamTimeout, UpstreamUnreachable, OSError) as exc:
-        kind = "read_timeout" if isinstance(exc, UpstreamTimeout | TimeoutError) else "unreachable"
-        UPSTREAM_ERRORS.labels(service, kind).inc()
-        log.warning("service %s failed: %s", service, kind)
-        raise ServiceUnavailable() from None
+        upstream_failed(service, exc)
     pools.release(answer, reusable=True)
+    return answer_response(
+        answer, payload, cookie_prefixes, menu=with_account_menu, vary_cookie=tokens is not None
+    )
+
+
+def credential_decision(app: Flask, address: str | None, proof: str | None) -> Decision:
+    """check_credential_form's count (gateway/stepup.py) for a request without a step-up cookie."""
+    return credential_guard(app).attempt(address or "unknown", proof)
+
+
+def upstream_failed(service: str, exc: BaseException) -> NoReturn:
+    """A service that did not answer: counted, logged, and the 503 page."""
+    kind = "read_timeout" if isinstance(exc, UpstreamTimeout | TimeoutError) else "unreachable"
+    UPSTREAM_ERRORS.labels(service, kind).inc()
+    log.warning("service %s failed: %s", service, kind)
+    raise ServiceUnavailable() from None
+
+
+def answer_response(
+    answer: UpstreamResponse,
+    payload: bytes,
+    cookie_prefixes: tuple[str, ...] = IAM_COOKIE_PREFIXES,
+    *,
+    menu: Callable[[bytes], tuple[bytes, bool]],
+    vary_cookie: bool = False,
+) -> Response:
+    """The browser's answer from the service's: its headers that may pass, the service's own cookies only,
+    and on an HTML page the signed-in user's menu (`menu`, gateway/pages/account.py)."""
     answer_headers = [
         (name, value)
         for name, value in response_headers(answer)
@@ -128,22 +164,26 @@ def _forward(
     ]
     personal = False
     if (answer.header("Content-Type") or "").startswith("text/html"):
-        payload, personal = with_account_menu(payload)  # the header shows who is signed in (polis.ui)
+        payload, personal = menu(payload)  # the header shows who is signed in (polis.ui)
         if personal:  # the page now names its user: never stored by a shared cache
             answer_headers = [(n, v) for n, v in answer_headers if n.lower() != "cache-control"]
             answer_headers.append(("Cache-Control", "private, no-store"))
     response = Response(payload, status=answer.status, headers=answer_headers)
-    if tokens is not None or personal:
+    if vary_cookie or personal:
         response.vary.add("Cookie")
     return response
 
 
 def _origin(service: str = "iam") -> Origin:
+    return origin_of(current_app, service)
+
+
+def origin_of(app: Flask, service: str = "iam") -> Origin:
     """The service's address, split once per app (not on every forwarded page)."""
-    origins: dict[str, Origin] = current_app.extensions["gateway.page_origins"]
+    origins: dict[str, Origin] = app.extensions["gateway.page_origins"]
     origin = origins.get(service)
     if origin is None:
-        origin = origins[service] = Origin.parse(current_app.config["GATEWAY_SERVICES"][service])
+        origin = origins[service] = Origin.parse(app.config["GATEWAY_SERVICES"][service])
     return origin
 
 
@@ -162,28 +202,40 @@ def register_page_forwarding(app: Flask) -> None:
 
 
 def _pools() -> ConnectionPools:
-    pools: ConnectionPools = current_app.extensions["gateway.page_pools"]
+    return page_pools(current_app)
+
+
+def page_pools(app: Flask) -> ConnectionPools:
+    pools: ConnectionPools = app.extensions["gateway.page_pools"]
     return pools
 
 
 def _request_headers(cookie_prefixes: tuple[str, ...] = IAM_COOKIE_PREFIXES) -> dict[str, str]:
-    listed = {h.strip().lower() for h in request.headers.get("Connection", "").split(",")}
+    return request_headers(request.environ, request.host, cookie_prefixes)
+
+
+def request_headers(
+    environ: dict[str, Any], host: str, cookie_prefixes: tuple[str, ...] = IAM_COOKIE_PREFIXES
+) -> dict[str, str]:
+    """What the service is sent of the browser's request headers (`environ` as ProxyFix corrected it),
+    with the request id and the X-Forwarded-* of the edge; `host` as Flask's request.host has it."""
+    listed = {h.strip().lower() for h in environ.get("HTTP_CONNECTION", "").split(",")}
     headers = {
         name: value
-        for name, value in request.headers.items()
+        for name, value in EnvironHeaders(environ).items()
         if (lowered := name.lower()) not in HOP_BY_HOP
         and lowered not in REQUEST_DROPPED
         and lowered not in listed
     }
     cookies = "; ".join(
         f"{name}={value}"
-        for name, value in request.cookies.items()
+        for name, value in parse_cookie(environ.get("HTTP_COOKIE")).items()
         if name.startswith(cookie_prefixes) or name in FORWARDED_COOKIES
     )
     if cookies:
         headers["Cookie"] = cookies
     headers[requestid.HEADER] = requestid.current_request_id() or requestid.new_request_id()
-    headers["X-Forwarded-For"] = request.remote_addr or ""
-    headers["X-Forwarded-Proto"] = request.scheme
-    headers["X-Forwarded-Host"] = request.host
+    headers["X-Forwarded-For"] = environ.get("REMOTE_ADDR") or ""
+    headers["X-Forwarded-Proto"] = environ.get("wsgi.url_scheme", "http")
+    headers["X-Forwarded-Host"] = host
     return headers
