@@ -21,7 +21,7 @@ from iam.extensions import db
 from iam.oidc import authorization
 from iam.ops import ops_actor, ops_required
 from iam.personal_area.language import in_language
-from iam.signin import forced_change, login, sessions
+from iam.signin import forced_change, form_page, login, sessions
 from iam.signin import unlock as unlock_links
 from iam.signin.login import LoginPolicy, Outcome
 
@@ -47,7 +47,7 @@ def login_page() -> ResponseReturnValue:
         current = sessions.signed_in()
         if current is not None and current.account.state == AccountState.ACTIVE.value and next_path != "/":
             return redirect(next_path)
-        return render_page("signin/login.html", next=next_path, username="", errors={})
+        return form_page.login_form_page(next_path=next_path, min_length=_min_length())
 
     username = request.form.get("username", "")
     password = request.form.get("password", "")
@@ -104,7 +104,7 @@ def unlock_page(token: str) -> ResponseReturnValue:
 def login_form(next_path: str) -> ResponseReturnValue:
     """The login form that continues the authorization request `next_path` (GET /oidc/authorize shows it
     in its own answer, issue 18); never stored: it carries the form's CSRF token."""
-    page = render_page("signin/login.html", next=next_path, username="", errors={})
+    page = form_page.login_form_page(next_path=next_path, min_length=_min_length())
     return page, 200, {"Cache-Control": "no-store"}
 
 
