@@ -11,12 +11,14 @@ from polis.logging import configure_logging
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import load_settings
+from gateway.responses import WholeBodyResponse
 
 VERSION = "0.1.0"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
+    app.response_class = WholeBodyResponse  # one body for Granian's one write (gateway/responses.py)
     app.config.update(apply_overrides(load_settings(), config))
     configure_logging(service="gateway")
     register_api_proxy(app)

@@ -32,6 +32,7 @@ from gateway.auth.tokens import SessionTokens
 from gateway.extensions import limiter
 from gateway.pages.account import with_account_menu
 from gateway.platform import UPSTREAM_ERRORS
+from gateway.responses import WholeBodyResponse
 from gateway.stepup import Decision
 from gateway.stepup_pages import check_credential_form, credential_guard
 
@@ -168,7 +169,7 @@ def answer_response(
         if personal:  # the page now names its user: never stored by a shared cache
             answer_headers = [(n, v) for n, v in answer_headers if n.lower() != "cache-control"]
             answer_headers.append(("Cache-Control", "private, no-store"))
-    response = Response(payload, status=answer.status, headers=answer_headers)
+    response = WholeBodyResponse(payload, status=answer.status, headers=answer_headers)
     if vary_cookie or personal:
         response.vary.add("Cookie")
     return response
