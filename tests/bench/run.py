@@ -307,7 +307,7 @@ def main() -> int:
     parser.add_argument("--emails", type=int, default=5000, help="P4: events published")
     parser.add_argument("--notifier-workers", type=int, default=1, help="P4: notifier worker processes")
     parser.add_argument("--revocation-accounts", type=int, default=2_000_000, help="P5: accounts loaded")
-    parser.add_argument("--revocation-batch", type=int, default=1000, help="P5: accounts per batch")
+    parser.add_argument("--revocation-batch", type=int, default=5000, help="P5: accounts per batch")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     results: list[Result] = []

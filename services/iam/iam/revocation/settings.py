@@ -20,7 +20,7 @@ def revocation_settings(env: Env) -> dict[str, Any]:
         raise ConfigError("IAM_REVOCATION_CLOCK_FILE is only allowed with POLIS_ENV=test")
     return {
         "REVOCATION_REMINDER_DAYS": days,  # D-REV-5: the default schedule of a new round
-        "REVOCATION_BATCH_SIZE": max(1, env.int("IAM_REVOCATION_BATCH_SIZE", 1000)),
+        "REVOCATION_BATCH_SIZE": max(1, env.int("IAM_REVOCATION_BATCH_SIZE", 5000)),
         # Notices written per second: at or below the notifier's NOTIFIER_SEND_RATE_LIMIT (0: unpaced).
         "REVOCATION_NOTICES_PER_SECOND": env.float("IAM_REVOCATION_NOTICES_PER_SECOND", 20.0),
         # No new notices while this many events wait unsent in the outbox (broker away, relay behind).
