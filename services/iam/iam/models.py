@@ -31,5 +31,6 @@ def all_metadata() -> MetaData:
     from iam.personal_area import models as _personal_area  # noqa: F401
     from iam.registration import models as _registration  # noqa: F401
     from iam.revocation import models as _revocation  # noqa: F401
+    from iam.signin import models as _signin  # noqa: F401
 
     return Base.metadata
