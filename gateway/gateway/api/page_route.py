@@ -6,13 +6,14 @@ The layer sits where the /api/ proxy sits (inside ProxyFix, inside polis.web's r
 id, the access line and the metrics are as before, the metrics under the same route template). It answers
 what the Flask view (gateway/api/pages.py `forward`) answers, through the same functions: the page rate
 limit of the `iam_pages.forward` endpoint, the credential bands for the credential forms, the request and
-answer headers, IAM's cookies only, the account menu, and the app's own after-request hooks (the asset
+answer headers, IAM's cookies only, and the app's own after-request hooks (the asset
 fingerprints, the security headers) in Flask's order. Anything unusual goes to Flask unchanged before
 anything is counted: a path Flask's router does not give to `forward`, HEAD and other methods, a body
 without a Content-Length or larger than a small form, a step-up cookie to spend, TRUSTED_HOSTS,
-SERVER_NAME or a script root, request hooks the app has that this layer does not know. A rate limit or
-credential band refusal, an exception and a signed-in user's account menu are answered by the app in a
-request context, as the view's would be.
+SERVER_NAME or a script root, request hooks the app has that this layer does not know, and a portal
+session with a user (the before-request hooks end a session IAM ended and renew its tokens; its account
+menu is the view's). A rate limit or credential band refusal and an exception are answered by the app in
+a request context, as the view's would be.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class PageRoute:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         rule = self._rule(environ)
-        if rule is None or not self._usable(environ):
+        if rule is None or not self._usable(environ) or self._signed_in(environ):
             return self.flask_app(environ, start_response)
         body = self._body(environ)
         if body is None:
@@ -136,6 +137,22 @@ class PageRoute:
             return stepup.COOKIE not in environ.get("HTTP_COOKIE", "")
         return True
 
+    def _signed_in(self, environ: dict[str, Any]) -> bool:
+        """A portal session with a user (or its tokens) takes Flask's route: its before-request hooks end a
+        session IAM ended (back-channel logout) and renew the tokens, so a forwarded page never names a user
+        whose session is over. The login's own requests carry at most the login's state."""
+        from gateway.auth.forwarding import portal_bearer
+        from gateway.auth.tokens import SessionTokens
+        from gateway.auth.views import USER
+
+        try:
+            data = portal_bearer(self.app).cookies.load(environ)
+        except Exception:  # the session store unreadable: Flask's route answers that (its outage page)
+            return True
+        if data is None:
+            return False
+        return bool(data.get(USER)) or SessionTokens.from_session(data) is not None
+
     def _body(self, environ: dict[str, Any]) -> bytes | None:
         """The request body, b"" for none; None (the body put back) for what Flask's route reads itself."""
         if environ.get("HTTP_TRANSFER_ENCODING"):
@@ -190,7 +207,7 @@ class PageRoute:
         except (UpstreamTimeout, UpstreamUnreachable, OSError) as exc:
             upstream_failed("iam", exc)
         pools.release(answer, reusable=True)
-        response = answer_response(answer, payload, menu=lambda page: self._menu(environ, page))
+        response = answer_response(answer, payload, menu=self._menu)
         for hook in reversed(app.after_request_funcs[None]):  # Flask's order (process_response)
             response = hook(response)
         return response
@@ -213,22 +230,11 @@ class PageRoute:
         g.rate_limited = over
         raise over
 
-    def _menu(self, environ: dict[str, Any], page: bytes) -> tuple[bytes, bool]:
-        """with_account_menu's answer: a page nobody is signed in to is unchanged (signed_in_user() on these
-        paths is the session the cookie names, read from the store); a user's menu is rendered by the app
-        in a request context (the page's language through Flask-Babel)."""
-        from polis.ui import ACCOUNT_START
-
-        from gateway.auth.forwarding import portal_bearer
-        from gateway.pages.account import display_user, with_account_menu
-
-        if ACCOUNT_START not in page:
-            return page, False
-        data = portal_bearer(self.app).cookies.load(environ)
-        if data is None or display_user(data.get("user")) is None:
-            return page, False
-        with self.app.request_context(environ):
-            return with_account_menu(page)
+    @staticmethod
+    def _menu(page: bytes) -> tuple[bytes, bool]:
+        """with_account_menu's answer for a request nobody is signed in to (a signed-in session took Flask's
+        route, `_signed_in`): the page unchanged, naming nobody."""
+        return page, False
 
     def _respond(self, environ: dict[str, Any], make: Callable[[], Any]) -> Response:
         """An answer the app makes in a request context, finalised as Flask's dispatch would."""

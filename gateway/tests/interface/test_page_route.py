@@ -70,7 +70,9 @@ def test_the_layer_answers_as_the_flask_view_does(settings, upstream, method, pa
     assert dispatched == []  # answered below Flask's dispatch
 
 
-def test_a_signed_in_users_menu_is_the_same_and_the_page_private(settings, upstream):
+def test_a_signed_in_user_takes_flasks_route_with_the_same_menu_and_a_private_page(settings, upstream):
+    # Flask's before-request hooks must run for a session with a user: they end a portal session whose SSO
+    # session IAM ended (back-channel logout), so a forwarded page never names a user signed out elsewhere.
     fast, flask_only, dispatched = _apps(settings, upstream)
     answers = []
     for app in (fast, flask_only):
@@ -83,6 +85,19 @@ def test_a_signed_in_users_menu_is_the_same_and_the_page_private(settings, upstr
     assert "Marta Greco" in page and "private, no-store" in ours.headers["Cache-Control"]
     # The logout form's token is bound to each session: the rest of the answer is the same.
     assert _answer(ours)[:2] == _answer(theirs)[:2]
+    assert dispatched == ["/iam/registrazione/layout"]
+
+
+def test_a_login_in_progress_stays_below_flask(settings, upstream):
+    # The login's own requests carry the portal session of the login's state, without a user.
+    fast, flask_only, dispatched = _apps(settings, upstream)
+    answers = []
+    for app in (fast, flask_only):
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["login_state"] = "s"
+        answers.append(client.get("/oidc/authorize?client_id=portal&state=x"))
+    assert _answer(answers[0]) == _answer(answers[1])
     assert dispatched == []
 
 
