@@ -50,6 +50,13 @@ def _answer(response: Any) -> tuple[int, list[tuple[str, str]], Any]:
     return response.status_code, headers, body
 
 
+def _get_with_session(app: Any, values: dict[str, Any], path: str) -> Any:
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session.update(values)
+    return client.get(path)
+
+
 REQUESTS = [
     ("GET", "/oidc/authorize?client_id=portal&state=x", {}),
     ("GET", "/iam/cookies", {}),
@@ -74,13 +81,9 @@ def test_a_signed_in_user_takes_flasks_route_with_the_same_menu_and_a_private_pa
     # Flask's before-request hooks must run for a session with a user: they end a portal session whose SSO
     # session IAM ended (back-channel logout), so a forwarded page never names a user signed out elsewhere.
     fast, flask_only, dispatched = _apps(settings, upstream)
-    answers = []
-    for app in (fast, flask_only):
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["user"] = USER
-        answers.append(client.get("/iam/registrazione/layout"))
-    ours, theirs = answers
+    ours, theirs = (
+        _get_with_session(app, {"user": USER}, "/iam/registrazione/layout") for app in (fast, flask_only)
+    )
     page = ours.get_data(as_text=True)
     assert "Marta Greco" in page and "private, no-store" in ours.headers["Cache-Control"]
     # The logout form's token is bound to each session: the rest of the answer is the same.
@@ -91,13 +94,9 @@ def test_a_signed_in_user_takes_flasks_route_with_the_same_menu_and_a_private_pa
 def test_a_login_in_progress_stays_below_flask(settings, upstream):
     # The login's own requests carry the portal session of the login's state, without a user.
     fast, flask_only, dispatched = _apps(settings, upstream)
-    answers = []
-    for app in (fast, flask_only):
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["login_state"] = "s"
-        answers.append(client.get("/oidc/authorize?client_id=portal&state=x"))
-    assert _answer(answers[0]) == _answer(answers[1])
+    path = "/oidc/authorize?client_id=portal&state=x"
+    ours, theirs = (_get_with_session(app, {"login_state": "s"}, path) for app in (fast, flask_only))
+    assert _answer(ours) == _answer(theirs)
     assert dispatched == []
 
 
