@@ -22,6 +22,13 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
@@ -58,7 +65,8 @@ def worker(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 def test_the_worker_runs_its_sender_in_a_child_process_and_stops_it_on_sigterm(worker) -> None:
     wait_until(lambda: len(_children(worker.pid)) == 1, timeout=30)
     [sender] = _children(worker.pid)
-    assert Path(f"/proc/{sender}/comm").read_text().strip() == "notifier-sender"
+    # The child names itself first thing after the fork; until then it carries the worker's name.
+    wait_until(lambda: _name(sender) == "notifier-sender", timeout=30)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
     assert _gone(sender)
