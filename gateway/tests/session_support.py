@@ -16,8 +16,9 @@ from iam_double import ISSUER, FakeIam
 LOGOUT_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def log_in(portal: Any, iam: FakeIam, *, expires_in: int = 900) -> None:
-    """The portal's login with IAM's double: Mario Rossi signed in, with tokens of `expires_in` seconds."""
+def log_in(portal: Any, iam: FakeIam, *, expires_in: int = 900, claims: dict[str, Any] | None = None) -> None:
+    """The portal's login with IAM's double: Mario Rossi signed in (or whom `claims` changed the ID token's
+    claims to), with tokens of `expires_in` seconds."""
     iam.expires_in = expires_in
     response = portal.get("/accedi")
     params = {k: v[0] for k, v in parse_qs(urlsplit(response.location).query).items()}
@@ -34,6 +35,7 @@ def log_in(portal: Any, iam: FakeIam, *, expires_in: int = 900) -> None:
         "preferred_username": "mario.rossi",
         "email": "mario.rossi@example.org",
         "sid": "s-1",
+        **(claims or {}),
     }
     assert portal.get(f"/accedi/callback?code=abc&state={params['state']}").status_code == 303
 

@@ -1,7 +1,8 @@
 """IAM's side of a login played cheaply, for measuring the gateway alone (login_cpu.py): /oidc/authorize
-(to the login form, then, once signed in, back with a code), the login form (an HTML page with the layout's
-account part, like IAM's), its POST (a redirect), /oidc/token (an ES256 ID token) and /oidc/jwks. No
-password check, no database: run by gunicorn as fake_iam:app, FAKE_ISSUER set to the gateway's address."""
+answering with the login form (an HTML page with the layout's account part, like IAM's), its POST answering
+with the code for the portal's redirect URI (IAM's flow since the two empty round trips went, issue 18),
+/oidc/token (an ES256 ID token) and /oidc/jwks. No password check, no database: run by gunicorn as
+fake_iam:app, FAKE_ISSUER set to the gateway's address."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import secrets
 import threading
 import time
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -64,21 +65,19 @@ def _tokens(code: str | None) -> Response:
 
 @Request.application
 def app(request: Request) -> Response:
-    path, args = request.path, request.args
-    if path == "/oidc/authorize" and request.cookies.get("iam_sid"):
-        code = secrets.token_urlsafe(32)
-        with _lock:
-            _codes[code] = args.get("nonce")
-        return redirect(f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args['state']})}", 302)
-    if path == "/oidc/authorize":
+    path = request.path
+    if path == "/oidc/authorize":  # the login form in the endpoint's answer, its next the request (issue 18)
         after = f"/oidc/authorize?{request.query_string.decode()}"
-        return redirect(f"/iam/accedi?{urlencode({'next': after})}", 302)
-    if path == "/iam/accedi" and request.method == "GET":
-        page = PAGE.format(next=escape(args.get("next", "")))
+        page = PAGE.format(next=escape(after))
         headers = {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": "iam_csrf=x; Path=/; HttpOnly"}
         return Response(page, 200, headers)
-    if path == "/iam/accedi":
-        answer = redirect(request.form["next"], 303)
+    if path == "/iam/accedi" and request.method == "POST":  # the code, straight from the login
+        query = parse_qs(urlsplit(request.form["next"]).query)
+        code = secrets.token_urlsafe(32)
+        with _lock:
+            _codes[code] = query["nonce"][0]
+        target = f"{query['redirect_uri'][0]}?{urlencode({'code': code, 'state': query['state'][0]})}"
+        answer = redirect(target, 303)
         answer.headers.add("Set-Cookie", f"iam_sid={secrets.token_urlsafe(16)}; Path=/; HttpOnly")
         return answer
     if path == "/oidc/token":

@@ -1,5 +1,5 @@
 """The gateway's CPU per login, alone: the real gateway (gateway-web, Granian, the bench's settings) in front
-of fake_iam.py (gunicorn), the seven requests of tests/bench/p1_login.py's browser flow, CPU of the
+of fake_iam.py (gunicorn), the five requests of tests/bench/p1_login.py's browser flow, CPU of the
 gateway's process group per login. No argon2 and no database, so it takes seconds and is much less noisy
 than the whole P1-login bench (issue 18; docs/performance.md, "2026-12-03 afternoon: the gateway").
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
-from bench_common import cpu_by_pid, cpu_spent  # noqa: E402
+from bench_common import CLOCK_TICKS, cpu_by_pid, cpu_spent, proc_stats, stat_fields  # noqa: E402
 from p1_login import Agent  # noqa: E402
 
 UNREACHABLE = "100000000 per minute"  # the limits stay on (their cost is measured), never reached
@@ -37,6 +37,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def group_counters(group: int) -> tuple[float, float, int]:
+    """User and system CPU seconds and minor page faults so far of a process group's live processes (sys
+    time and faults: glibc's thread arenas trimmed and touched again show there, issue 18)."""
+    user = system = 0.0
+    faults = 0
+    for pid, _ppid, pgid, _cpu in proc_stats():
+        fields = stat_fields(pid) if pgid == group else None
+        if fields is not None:
+            faults += int(fields[7])
+            user += int(fields[11]) / CLOCK_TICKS
+            system += int(fields[12]) / CLOCK_TICKS
+    return user, system, faults
 
 
 def wait_http(port: int, path: str, deadline: float = 30.0) -> None:
@@ -116,14 +130,18 @@ def main() -> None:
             time.sleep(float(os.environ["LOGIN_CPU_PAUSE"]))
         sent.clear()
         per_browser = args.logins // args.browsers
+        counters = group_counters(gateway.pid)
         before, started = cpu_by_pid(group=gateway.pid), time.perf_counter()
         load(per_browser)
         elapsed, after = time.perf_counter() - started, cpu_by_pid(group=gateway.pid)
+        user, system, faults = (b - a for a, b in zip(counters, group_counters(gateway.pid), strict=True))
         logins = per_browser * args.browsers
         print(
             f"{logins} logins in {elapsed:.1f} s ({logins / elapsed:.0f}/s), "
             f"{sum(sent) / logins:.0f} requests per login; "
-            f"gateway CPU per login {cpu_spent(before, after) / logins * 1000:.2f} ms"
+            f"gateway CPU per login {cpu_spent(before, after) / logins * 1000:.2f} ms "
+            f"(user {user / logins * 1000:.2f}, system {system / logins * 1000:.2f}; "
+            f"{faults / logins:.0f} minor faults)"
         )
     finally:
         for child in (gateway, iam):
