@@ -9,6 +9,12 @@ which costs them nothing but time they would have lost anyway sharing the cores.
 The bound is POLIS_ARGON2_CONCURRENCY when set, else the cores this process may use divided among the web
 process's gunicorn workers (`polis.service` sets it after the fork), at least one.
 
+The computations run on the gate's own threads, one per place at the gate, not on the request's: a verify on
+whichever of gunicorn's eight threads took the request got its 19 MiB from that thread's malloc arena, which
+gave it back to the kernel afterwards, so each verify faulted its memory in again (about 600 page faults and
+2 ms of system CPU per verify inside IAM, none in a loop on one thread; issue 18). A thread of the gate keeps
+its arena's memory from one computation to the next: at most `size` times 19 MiB stay resident per process.
+
 What the computations cost is counted on /metrics: `polis_argon2_cpu_seconds_total` (the computing thread's
 own CPU time, so the wait at the gate is not in it) and `polis_argon2_computations_total`, by operation
 (verify, hash): the CPU of one verify as the service sees it under load, beside the bare figure (issue 18).
@@ -20,8 +26,10 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -49,12 +57,18 @@ def default_concurrency(processes: int = 1) -> int:
     return max(1, available_cores() // max(1, processes))
 
 
+T = TypeVar("T")
+
+
 class _Gate:
-    """A semaphore whose size can be set once the process knows its place (after gunicorn's fork)."""
+    """A semaphore whose size can be set once the process knows its place (after gunicorn's fork), and the
+    threads its holders compute on."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._semaphore = threading.BoundedSemaphore(size)
+        self._threads: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, the pool)
+        self._lock = threading.Lock()
 
     def resize(self, size: int) -> None:
         if size < 1:
@@ -67,6 +81,26 @@ class _Gate:
         semaphore = self._semaphore  # a resize never strands a holder: it releases what it took
         with semaphore:
             yield
+
+    def compute(self, work: Callable[[], T]) -> T:
+        """`work`'s answer (or its exception), computed on one of the gate's threads once a place is free."""
+        with self.held():
+            return self._pool().submit(work).result()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # Made in the process that uses it (a pool made before gunicorn's fork has no threads in the worker),
+        # as large as the gate, so a holder never waits for a thread; a resize makes a new one.
+        wanted = (os.getpid(), self.size)
+        threads = self._threads
+        if threads is None or threads[:2] != wanted:
+            with self._lock:
+                threads = self._threads
+                if threads is None or threads[:2] != wanted:
+                    if threads is not None and threads[0] == wanted[0]:
+                        threads[2].shutdown(wait=False)  # what it was given still finishes
+                    threads = (*wanted, ThreadPoolExecutor(wanted[1], thread_name_prefix="argon2"))
+                    self._threads = threads
+        return threads[2]
 
 
 _gate = _Gate(default_concurrency())
@@ -114,17 +148,27 @@ def hasher(memory_kib: int = OWASP_MEMORY_KIB, time_cost: int = OWASP_TIME_COST)
 
 def hash_secret(secret: str, *, ph: PasswordHasher | None = None) -> str:
     """The argon2id hash of a secret, computed when a core is free."""
-    with _gate.held(), _HASH.measured():
-        return (ph or hasher()).hash(secret)
+    chosen = ph or hasher()
+
+    def compute() -> str:
+        with _HASH.measured():
+            return chosen.hash(secret)
+
+    return _gate.compute(compute)
 
 
 def verify_secret(stored_hash: str | None, secret: str, *, ph: PasswordHasher | None = None) -> bool:
     """True when `secret` matches; an absent or unreadable hash never matches (and costs nothing)."""
     if not stored_hash:
         return False
+    chosen = ph or hasher()
+
+    def compute() -> bool:
+        with _VERIFY.measured():
+            return chosen.verify(stored_hash, secret)
+
     try:
-        with _gate.held(), _VERIFY.measured():
-            return (ph or hasher()).verify(stored_hash, secret)
+        return _gate.compute(compute)
     except (VerificationError, InvalidHashError):
         return False
 

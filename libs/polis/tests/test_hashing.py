@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from types import SimpleNamespace
@@ -108,3 +109,86 @@ def test_metrics_count_each_computation_and_its_cpu_time_wrong_secrets_too():
     assert sample("polis_argon2_computations_total", "verify") == verifies + 2
     assert sample("polis_argon2_computations_total", "hash") == hashes + 1
     assert sample("polis_argon2_cpu_seconds_total", "verify") > cpu
+
+
+# The computations run on the gate's own threads, not the caller's (issue 18): a few long-lived threads keep
+# argon2's memory from one computation to the next instead of faulting 19 MiB in on every request.
+
+
+def _computing_threads(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
+    seen: list[threading.Thread] = []
+    real = PasswordHasher.verify
+
+    def recording_verify(self, stored, secret):
+        seen.append(threading.current_thread())
+        return real(self, stored, secret)
+
+    monkeypatch.setattr(PasswordHasher, "verify", recording_verify)
+    return seen
+
+
+def test_verifications_from_many_request_threads_run_on_the_gates_few_threads(bound, monkeypatch):
+    bound(2)
+    seen = _computing_threads(monkeypatch)
+    stored = hashing.hash_secret("girasole-fiume", ph=CHEAP)
+    answers: list[bool] = []
+    callers = [
+        threading.Thread(
+            target=lambda: answers.append(hashing.verify_secret(stored, "girasole-fiume", ph=CHEAP))
+        )
+        for _ in range(8)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=10)
+
+    assert answers == [True] * 8
+    assert len(seen) == 8
+    assert not set(seen) & set(callers)
+    assert len(set(seen)) <= 2
+    assert all(thread.name.startswith("argon2") for thread in seen)
+
+
+def test_a_wrong_secret_and_a_broken_hash_answer_false_from_the_gates_thread(bound, monkeypatch):
+    bound(1)
+    seen = _computing_threads(monkeypatch)
+    stored = hashing.hash_secret("girasole-fiume", ph=CHEAP)
+
+    assert not hashing.verify_secret(stored, "sbagliata", ph=CHEAP)
+    assert not hashing.verify_secret("$argon2id$broken", "girasole-fiume", ph=CHEAP)
+    assert seen and seen[0].name.startswith("argon2")
+
+
+def test_a_resize_computes_on_threads_of_the_new_size(bound, monkeypatch):
+    seen = _computing_threads(monkeypatch)
+    stored = hashing.hash_secret("x", ph=CHEAP)
+    bound(1)
+    hashing.verify_secret(stored, "x", ph=CHEAP)
+    bound(3)
+    hashing.verify_secret(stored, "x", ph=CHEAP)
+
+    assert len(seen) == 2 and seen[0] is not seen[1]  # the old pool's thread is not the new one's
+
+
+def _verify_in_child(stored: str, answer: multiprocessing.Queue) -> None:
+    answer.put(hashing.verify_secret(stored, "girasole-fiume", ph=CHEAP))
+
+
+def test_a_forked_worker_computes_on_threads_of_its_own():
+    # gunicorn forks its workers after the app (and maybe a first hash) was loaded: the parent's pool has
+    # no threads in the child, which must not wait for them forever.
+    stored = hashing.hash_secret("girasole-fiume", ph=CHEAP)  # the parent's pool now exists
+    context = multiprocessing.get_context("fork")
+    answer = context.Queue()
+    child = context.Process(target=_verify_in_child, args=(stored, answer))
+    child.start()
+    try:
+        child.join(timeout=30)
+    finally:
+        if child.is_alive():  # it waited for threads it does not have
+            child.kill()
+            child.join()
+
+    assert child.exitcode == 0
+    assert answer.get(timeout=5) is True
