@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -128,16 +129,50 @@ def _cipher(secret: str) -> AESGCM:
     return AESGCM(hmac.digest(pseudorandom, _HKDF_INFO + b"\x01", "sha256"))
 
 
+# Flask's tagged JSON marks the values JSON has no type for (tuples, bytes, Markup, UUIDs, datetimes, and a
+# one-key dict whose key is a tag) with one-key dicts whose keys start with a space. A session of plain
+# JSON values (the usual: the user, the tokens, the login in progress) is the same text either way, so it is
+# written and read by the json module directly, without the tagger's walk over every value (issue 18); an
+# entry with anything else, or with a string starting with a space, takes the tagged path as before.
+_TAG_KEYS = frozenset(_SERIALIZER.tags)
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return True
+    if kind is list:
+        return all(_plain(item) for item in value)
+    if kind is dict:
+        if len(value) == 1 and next(iter(value)) in _TAG_KEYS:
+            return False
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    return False
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    if _plain(value):
+        return json.dumps(value, separators=(",", ":"))
+    return _SERIALIZER.dumps(value)
+
+
+def _loads(text: str) -> Any:
+    # A tag is a key starting with a space: its text has a quote and a space (or an escaped space) in a row.
+    if '" ' not in text and "\\u0020" not in text:
+        return json.loads(text)
+    return _SERIALIZER.loads(text)
+
+
 def _seal(secret: str, data: dict[str, Any], written_at: float) -> bytes:
     nonce = os.urandom(12)
-    plain = _SERIALIZER.dumps({"d": data, "w": written_at}).encode()
+    plain = _dumps({"d": data, "w": written_at}).encode()
     return base64.b64encode(nonce + _cipher(secret).encrypt(nonce, plain, None))
 
 
 def _open(secret: str, sealed: bytes) -> tuple[dict[str, Any], float] | None:
     try:
         raw = base64.b64decode(sealed)
-        opened = _SERIALIZER.loads(_cipher(secret).decrypt(raw[:12], raw[12:], None).decode())
+        opened = _loads(_cipher(secret).decrypt(raw[:12], raw[12:], None).decode())
     except (InvalidTag, ValueError, TypeError):
         log.warning("a session entry could not be opened")
         return None
