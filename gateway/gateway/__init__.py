@@ -19,6 +19,7 @@ VERSION = "0.1.0"
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.response_class = WholeBodyResponse  # one body for Granian's one write (gateway/responses.py)
+    register_sync_functions(app)
     app.config.update(apply_overrides(load_settings(), config))
     configure_logging(service="gateway")
     register_api_proxy(app)
@@ -31,6 +32,31 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_template_globals(app)
     register_request_layer(app)
     return app
+
+
+# Past this many functions (hooks, views, handlers: a few dozen in the gateway), Flask's own check as before.
+SYNC_FUNCTIONS_KNOWN = 1024
+
+
+def register_sync_functions(app: Flask) -> None:
+    """Flask asks `inspect.iscoroutinefunction` of every hook, view and handler on every request (its
+    `ensure_sync`: some thirty times a login, issue 18). A function does not become a coroutine function
+    later, so each plain one is asked about once; a coroutine function is wrapped by Flask every time."""
+    plain: set[Any] = set()
+    ask = app.ensure_sync
+
+    def ensure_sync(func: Any) -> Any:
+        try:
+            if func in plain:
+                return func
+        except TypeError:  # not hashable: Flask's check
+            return ask(func)
+        sync = ask(func)
+        if sync is func and len(plain) < SYNC_FUNCTIONS_KNOWN:
+            plain.add(func)
+        return sync
+
+    app.ensure_sync = ensure_sync  # type: ignore[method-assign]
 
 
 def register_api_proxy(app: Flask) -> None:
