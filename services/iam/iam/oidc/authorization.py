@@ -14,7 +14,10 @@ would have received, so that the login POST decides exactly as GET /oidc/authori
 
 from __future__ import annotations
 
+import io
 import logging
+import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,10 +101,56 @@ def request_for(next_path: str) -> Request | None:
     parts = urlsplit(next_path)
     if parts.path != AUTHORIZE_PATH or not parts.query:
         return None
+    environ = authorize_environ(request, parts.query)
+    if environ is None:
+        return _built_request(parts.query)
+    return Request(environ)
+
+
+def authorize_environ(current: Request, query: str) -> dict[str, Any] | None:
+    """The environ werkzeug's EnvironBuilder makes for the GET of AUTHORIZE_PATH?`query` at the current
+    request's root URL, with its headers less the body's and its remote address (_built_request), made
+    directly: the builder was about a tenth of the login POST's continuation (issue 18, P1-login). None for
+    anything the builder would encode or pick apart (a script root, an unusual host, a non-ASCII query):
+    then the builder makes it."""
+    host = current.host
+    if current.script_root or not query.isascii() or not _PLAIN_HOST.fullmatch(host):
+        return None
+    scheme = current.scheme
+    name, colon, port = host.partition(":")
+    default_port = "443" if scheme == "https" else "80"
+    server_port = str(int(port)) if colon and port.isdigit() else default_port
+    environ: dict[str, Any] = {
+        "REMOTE_ADDR": current.remote_addr or "",
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": AUTHORIZE_PATH,
+        "QUERY_STRING": query,
+        "REQUEST_URI": AUTHORIZE_PATH,
+        "RAW_URI": AUTHORIZE_PATH,
+        "SERVER_NAME": name,
+        "SERVER_PORT": server_port,
+        "HTTP_HOST": host,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for key, value in current.environ.items():
+        if key.startswith("HTTP_") and key not in _NOT_COPIED:
+            environ["HTTP_" + key[5:].upper()] = value
+    return environ
+
+
+def _built_request(query: str) -> Request:
     builder = EnvironBuilder(
         path=AUTHORIZE_PATH,
         base_url=request.root_url,
-        query_string=parts.query,
+        query_string=query,
         method="GET",
         headers=[(name, value) for name, value in request.headers if name.lower() not in _BODY_HEADERS],
         environ_base={"REMOTE_ADDR": request.remote_addr or ""},
@@ -112,6 +161,11 @@ def request_for(next_path: str) -> Request | None:
         builder.close()
 
 
+# A host (and port) that werkzeug's URL handling leaves as it is.
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?")
+# The body's headers are not the GET's; the two content ones are not headers in the environ (WSGI keeps
+# them without HTTP_), so werkzeug's headers never carry them under these names either.
+_NOT_COPIED = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING"})
 _BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
 
 

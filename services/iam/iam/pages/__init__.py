@@ -47,6 +47,9 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def register_pages(app: Flask) -> None:
     """Babel, CSRF, the shared layout, error pages and IAM's own small pages (GET /iam/)."""
     babel.init_app(app, locale_selector=select_locale)
+    from iam.pages.session import IamSessionInterface
+
+    app.session_interface = IamSessionInterface()  # Flask's cookie session, its serializer made once
     _register_csrf(app)
     register_ui(app, home_url="/", login_url="/accedi", language_url="/lingua/{code}", static_url="/static")
     # Catalogs edited during development are picked up at the next start; installs compile them first.
